@@ -1,0 +1,85 @@
+"""Thin command-line adapters: parse, call the library, map MtlError to one line and an exit code.
+
+The only module that prints or exits.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import EXIT_FAILED, MtlError
+
+
+def _run(prog: str, argv: Sequence[str] | None, build: Callable[[argparse.ArgumentParser], None],
+         action: Callable[[argparse.Namespace], int]) -> int:
+    parser = argparse.ArgumentParser(prog=prog)
+    build(parser)
+    parser.add_argument("--traceback", action="store_true", help="show the Python stack on errors")
+    args = parser.parse_args(argv)
+    try:
+        return action(args)
+    except MtlError as exc:
+        if args.traceback:
+            traceback.print_exc()
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug, not bad input: still one line unless asked
+        if args.traceback:
+            traceback.print_exc()
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (rerun with --traceback for the stack)",
+              file=sys.stderr)
+        return EXIT_FAILED
+
+
+# -- mtl-train -------------------------------------------------------------------------------------
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Train one run (or resume it) in a run folder. Without --config: the embedded "
+                     "default, a multitask run on synthetic data.")
+    p.add_argument("--config", type=Path, help="YAML with training keys (a run folder's config.yaml works)")
+    p.add_argument("--run-dir", type=Path,
+                   help="run folder (default: results/<model>/<tag>/<name>_seed<seed>_<signature>)")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results root for the default run folder")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set epoch=2 --set data.root=/scratch/data")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+
+def _train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .config import load_train_config, signature
+    from .rundir import default_run_dir
+    from .ui import EpochPrinter, setup_logging, stderr_console, stdout_console, summary_table
+
+    cfg = load_train_config(args.config, args.overrides)
+    if args.print_config:
+        print(yaml.safe_dump({"signature": signature(cfg), **cfg.to_dict()}, sort_keys=False), end="")
+        return 0
+    run_dir = args.run_dir or default_run_dir(args.results, cfg)
+    setup_logging()
+    from .train.loop import run_training  # torch is imported only once the config is known good
+
+    printer = EpochPrinter(stderr_console(), cfg.epoch)
+    try:
+        summary = run_training(cfg, run_dir, progress=printer)
+    finally:
+        printer.close()
+    out = stdout_console()
+    out.print(summary_table(summary))
+    out.print(f"run folder: {run_dir}")
+    return 0
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """``mtl-train`` / ``python -m mtl_cluster.train``."""
+    return _run("mtl-train", argv, _train_args, _train)
+
+
+def entry_train() -> None:
+    sys.exit(train_main())

@@ -1,0 +1,291 @@
+"""Training-run configuration: a plain mapping -> frozen, validated dataclasses, and the run signature.
+
+Validated once, at load time, with one-line errors that name the key and the valid choices
+(the habit submitit has for its parameters). Never imports torch, submitit or rich.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import ConfigError
+from .tasks import AGE_LOSS_TYPES, TASKS
+
+DATASETS: dict[str, str] = {
+    "synthetic": "drawn face-like images, all four tasks (default; no files needed)",
+    "CVPR_16_ChaLearn": "ChaLearn LAP 2016 for gender/smile/age, FER2013 for emotion",
+    "IMDB-WIKI": "IMDB-WIKI for gender/age (pretraining)",
+}
+CHALEARN_LAYOUTS = ("imagefolder", "official")
+IMDB_WIKI_LAYOUTS = ("aligned", "mat")
+FER_SPLITS = ("PublicTest", "PrivateTest")
+BACKBONE_CHOICES = ("none", "imagenet")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where each dataset lives. Relative paths are taken under ``root`` (a data root per cluster)."""
+
+    root: str = "data"
+    chalearn_layout: str = "imagefolder"
+    chalearn_gender: str = "CVPR_GENDER_5_points"
+    chalearn_smile: str = "CVPR_SMILE_5_points"
+    chalearn_age: str = "CVPR_AGE_5_points"
+    chalearn_official: str = "ChaLearn_LAP_2016_age"
+    fer2013: str = "fer2013/fer2013.csv"
+    fer2013_eval_split: str = "PrivateTest"
+    imdb_wiki_layout: str = "aligned"
+    imdb_wiki: str = "imdb_wiki"
+    imdb_wiki_mat: str = "imdb_crop/imdb.mat"
+    imdb_wiki_val_fraction: float = 0.05
+    synthetic_train_size: int = 1024
+    synthetic_eval_size: int = 256
+
+    def path(self, rel: str) -> Path:
+        """Resolve a dataset path against the data root (absolute paths pass through)."""
+        p = Path(rel).expanduser()
+        return p if p.is_absolute() else Path(self.root).expanduser() / p
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; the seed's names where they exist."""
+
+    name: str = "AlexNet-Gender_Smile_Emotion_Age"
+    model: str = "MTL_AlexNet_model"
+    dataset: str = "synthetic"
+    loss_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
+    age_loss_type: str = "age_cls_loss"
+    backbone_weights: str = "none"
+    load_IMDB_WIKI_pretrained_model: bool = False
+    init_from: str | None = None
+    init_checkpoint: str | None = None
+    image_size: int = 64
+    batch_size: int = 8
+    epoch: int = 40
+    lr_rate: float = 0.001
+    lr_schedule: int = 8
+    weight_decay: float = 1e-6
+    momentum: float = 0.9
+    seed: int = 0
+    steps_per_epoch: int | None = None
+    num_workers: int = 0
+    checkpoint_every_min: float = 10.0
+    device: str = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+
+    @property
+    def active_tasks(self) -> tuple[str, ...]:
+        return tuple(t for t, w in zip(TASKS, self.loss_weights) if w > 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, YAML/JSON-safe mapping (tuples as lists) that ``load_train_config`` reads back."""
+        d = dataclasses.asdict(self)
+        d["loss_weights"] = list(self.loss_weights)
+        return d
+
+
+# Keys that never change the numbers a run produces: excluded from the signature so that the same
+# experiment on another cluster, with other paths or worker counts, is the same run.
+NON_RESULT_KEYS = frozenset({"name", "num_workers", "checkpoint_every_min", "device", "init_checkpoint"})
+NON_RESULT_DATA_KEYS = frozenset({"root"})
+
+
+def signature(cfg: TrainConfig) -> str:
+    """Short stable hash of the result-relevant config: same config, same run folder."""
+    d = cfg.to_dict()
+    for k in NON_RESULT_KEYS:
+        d.pop(k, None)
+    for k in NON_RESULT_DATA_KEYS:
+        d["data"].pop(k, None)
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _coerce(where: str, value: Any, default: Any, annotation: str) -> Any:
+    """Check one value against its field's declared type; ints are accepted where floats are."""
+    optional = "None" in annotation
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: must not be empty (expected {annotation})")
+    base = annotation.replace(" | None", "")
+    if base == "bool":
+        if isinstance(value, bool):
+            return value
+    elif base == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif base == "float":
+        if isinstance(value, str):  # YAML 1.1 reads 1e-6 (no dot) as a string; users write it anyway
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(float(value)):
+                raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+            return float(value)
+    elif base == "str":
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - only the types declared above are used
+        return value
+    raise ConfigError(f"{where}: expected {base}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls: type, raw: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where or 'config'}: expected a mapping of keys, got {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        raise ConfigError(
+            f"{where + '.' if where else ''}{unknown[0]}: unknown key; valid keys: {', '.join(sorted(known))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        f = known[name]
+        key = f"{where + '.' if where else ''}{name}"
+        if name == "data":
+            kwargs[name] = _build(DataConfig, value or {}, key)
+        elif name == "loss_weights":
+            kwargs[name] = _loss_weights(key, value)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else None
+            kwargs[name] = _coerce(key, value, default, str(f.type))
+    return cls(**kwargs)
+
+
+def _loss_weights(where: str, value: Any) -> tuple[float, float, float, float]:
+    if isinstance(value, Mapping):
+        bad = sorted(set(map(str, value)) - set(TASKS))
+        if bad:
+            raise ConfigError(f"{where}.{bad[0]}: unknown task; valid tasks: {', '.join(TASKS)}")
+        value = [value.get(t, 0) for t in TASKS]
+    if not isinstance(value, (list, tuple)) or len(value) != len(TASKS):
+        raise ConfigError(f"{where}: expected 4 weights in the order {', '.join(TASKS)} "
+                          f"(or a mapping task: weight), got {value!r}")
+    out = tuple(_coerce(f"{where}[{i}]", v, 0.0, "float") for i, v in enumerate(value))
+    return out  # type: ignore[return-value]
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Cross-field checks; raises ConfigError with one line naming the key and the fix."""
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise ConfigError(msg)
+
+    need(cfg.model == "MTL_AlexNet_model", f"model: unknown model {cfg.model!r}; valid: MTL_AlexNet_model")
+    need(cfg.dataset in DATASETS, f"dataset: unknown dataset {cfg.dataset!r}; valid: {', '.join(DATASETS)}")
+    need(all(w >= 0 for w in cfg.loss_weights),
+         f"loss_weights: weights must be >= 0, got {list(cfg.loss_weights)}")
+    need(any(w > 0 for w in cfg.loss_weights),
+         f"loss_weights: all weights are 0; give at least one of {', '.join(TASKS)} a positive weight")
+    if cfg.dataset == "IMDB-WIKI":
+        need(cfg.loss_weights[1] == 0 and cfg.loss_weights[2] == 0,
+             "loss_weights: IMDB-WIKI has labels for gender and age only; set smile and emotion weights to 0")
+    need(cfg.age_loss_type in AGE_LOSS_TYPES,
+         f"age_loss_type: unknown {cfg.age_loss_type!r}; valid: {', '.join(AGE_LOSS_TYPES)}")
+    need(cfg.backbone_weights in BACKBONE_CHOICES or cfg.backbone_weights.endswith((".pth", ".pt")),
+         f"backbone_weights: {cfg.backbone_weights!r} is neither none, imagenet nor a .pth/.pt file path")
+    need(not cfg.load_IMDB_WIKI_pretrained_model or cfg.init_checkpoint,
+         "load_IMDB_WIKI_pretrained_model: true needs init_checkpoint (the run folder or checkpoint "
+         "of an IMDB-WIKI run)")
+    for key in ("image_size", "batch_size", "epoch", "lr_schedule"):
+        need(getattr(cfg, key) >= 1, f"{key}: must be >= 1, got {getattr(cfg, key)}")
+    need(cfg.image_size >= 63, f"image_size: must be >= 63 (AlexNet's strides and pools), got {cfg.image_size}")
+    need(cfg.image_size <= 1024, f"image_size: must be <= 1024, got {cfg.image_size}")
+    need(cfg.lr_rate > 0, f"lr_rate: must be > 0, got {cfg.lr_rate}")
+    need(cfg.weight_decay >= 0, f"weight_decay: must be >= 0, got {cfg.weight_decay}")
+    need(0 <= cfg.momentum < 1, f"momentum: must be in [0, 1), got {cfg.momentum}")
+    need(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
+    need(cfg.steps_per_epoch is None or cfg.steps_per_epoch >= 1,
+         f"steps_per_epoch: must be >= 1 or empty (= smallest task's batches), got {cfg.steps_per_epoch}")
+    need(cfg.num_workers >= 0, f"num_workers: must be >= 0, got {cfg.num_workers}")
+    need(cfg.checkpoint_every_min > 0, f"checkpoint_every_min: must be > 0, got {cfg.checkpoint_every_min}")
+    need(cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"),
+         f"device: {cfg.device!r}; valid: auto, cpu, cuda, cuda:N")
+    d = cfg.data
+    need(d.chalearn_layout in CHALEARN_LAYOUTS,
+         f"data.chalearn_layout: {d.chalearn_layout!r}; valid: {', '.join(CHALEARN_LAYOUTS)}")
+    need(d.imdb_wiki_layout in IMDB_WIKI_LAYOUTS,
+         f"data.imdb_wiki_layout: {d.imdb_wiki_layout!r}; valid: {', '.join(IMDB_WIKI_LAYOUTS)}")
+    need(d.fer2013_eval_split in FER_SPLITS,
+         f"data.fer2013_eval_split: {d.fer2013_eval_split!r}; valid: {', '.join(FER_SPLITS)}")
+    need(0 < d.imdb_wiki_val_fraction < 1,
+         f"data.imdb_wiki_val_fraction: must be in (0, 1), got {d.imdb_wiki_val_fraction}")
+    need(d.synthetic_train_size >= 1 and d.synthetic_eval_size >= 1,
+         "data.synthetic_train_size / synthetic_eval_size: must be >= 1")
+    return cfg
+
+
+def train_config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
+    """Build and validate a TrainConfig from a mapping (YAML, CLI overrides, a grid row)."""
+    return validate(_build(TrainConfig, raw, ""))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``key=value`` or ``data.root=/x`` -> (path, YAML-parsed value)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set batch_size=16")
+    key, _, value = text.partition("=")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().split("."), parsed
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with ``key=value`` overrides applied (nested by dots)."""
+    out: dict[str, Any] = json.loads(json.dumps(raw, default=list))
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text!r}: {part} is not a mapping")
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file and, where known, the line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top, got {type(raw).__name__}")
+    return raw
+
+
+def load_train_config(path: Path | None, overrides: list[str] | None = None) -> TrainConfig:
+    """The single-run config: a YAML file (or the embedded defaults) plus ``key=value`` overrides."""
+    raw = load_yaml_mapping(path) if path is not None else {}
+    raw.pop("signature", None)  # a run folder's config.yaml carries its signature; accept it back
+    return train_config_from_dict(apply_overrides(raw, overrides or []))

@@ -1,0 +1,47 @@
+"""One exception family for the whole project, and the exit codes the CLI maps it to.
+
+Library code raises these; only ``mtl_cluster.cli`` turns them into a message and an exit code.
+Imports nothing internal so every module can use it.
+"""
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1          # a run failed (NaN loss, crash): needs a human
+EXIT_USAGE = 2           # bad input: config, flags, missing data
+EXIT_INTERRUPTED = 75    # EX_TEMPFAIL: checkpointed on a signal, requeue me
+
+
+class MtlError(Exception):
+    """Base of every error a user can fix; the message is one line naming problem and fix."""
+
+    exit_code = EXIT_FAILED
+
+
+class ConfigError(MtlError):
+    """A configuration value is missing, unknown or of the wrong type."""
+
+    exit_code = EXIT_USAGE
+
+
+class DataError(MtlError):
+    """A dataset file or folder is missing or not in the expected layout."""
+
+    exit_code = EXIT_USAGE
+
+
+class CheckpointError(MtlError):
+    """A checkpoint cannot be used (other config, damaged beyond fallback)."""
+
+    exit_code = EXIT_USAGE
+
+
+class TrainingFailed(MtlError):
+    """The run stopped for a reason that a restart will not fix (NaN loss...)."""
+
+    exit_code = EXIT_FAILED
+
+
+class Interrupted(MtlError):
+    """The run saved a checkpoint after SIGUSR2/SIGTERM and should be requeued."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,139 @@
+"""The run folder contract: the one place that knows its file names.
+
+Written only by the training job; read by mtl-status, mtl-collect and the launcher.
+  config.yaml     resolved config + signature
+  status.json     state, attempts, job id, host, times, progress, reason
+  data.json       per task: dataset, source path, sizes, class mapping, eval split
+  metrics.jsonl   one JSON line per epoch and split (train, val); deterministic, append-only
+  timings.jsonl   wall-clock per epoch and attempt (kept apart so metrics stay byte-identical on resume)
+  summary.json    final and best-epoch metrics, written once at the end
+  log.txt         human log of every attempt
+  checkpoints/    the last two checkpoints
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import TrainConfig, signature
+from .fsio import append_line, atomic_write_json, atomic_write_text
+from .tasks import folder_sub_name
+
+STATES = ("running", "interrupted", "completed", "failed")
+
+
+def default_run_dir(results: Path, cfg: TrainConfig) -> Path:
+    """``results/<model>/<seed folder tag>_<dataset>/<name>_seed<seed>_<signature>``: readable and unique."""
+    group = f"{folder_sub_name(cfg.loss_weights)}_{cfg.dataset}"
+    return Path(results) / cfg.model / group / f"{cfg.name}_seed{cfg.seed}_{signature(cfg)}"
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; raises OSError/ValueError for the caller to report."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete JSON line of an append-only file (a torn last line is ignored)."""
+    out = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            out.append(rec)
+    return out
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths and small readers/writers of one run folder."""
+
+    path: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def status_file(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def data_file(self) -> Path:
+        return self.path / "data.json"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def timings_file(self) -> Path:
+        return self.path / "timings.jsonl"
+
+    @property
+    def summary_file(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "log.txt"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def write_config(self, cfg: TrainConfig) -> None:
+        d = {"signature": signature(cfg), **cfg.to_dict()}
+        atomic_write_text(self.config_file, yaml.safe_dump(d, sort_keys=False))
+
+    def read_status(self) -> dict[str, Any]:
+        try:
+            status = read_json(self.status_file)
+        except (OSError, ValueError):
+            return {}
+        return status if isinstance(status, dict) else {}
+
+    def update_status(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into status.json (atomically) with host, pid, job id and time."""
+        status = self.read_status()
+        status.update(fields)
+        status.update(host=socket.gethostname(), pid=os.getpid(), updated_at=now_iso())
+        job = slurm_job_id()
+        if job:
+            status["job_id"] = job
+        atomic_write_json(self.status_file, status)
+        return status
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        append_line(self.metrics_file, json.dumps(record, sort_keys=True))
+
+    def rewrite_metrics(self, records: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.metrics_file, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+
+    def append_timing(self, record: dict[str, Any]) -> None:
+        append_line(self.timings_file, json.dumps(record, sort_keys=True))
+
+
+def slurm_job_id() -> str | None:
+    """``<array job>_<task>`` inside an array, the job id otherwise, None outside SLURM."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array and task:
+        return f"{array}_{task}"
+    return os.environ.get("SLURM_JOB_ID")

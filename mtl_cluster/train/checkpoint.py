@@ -1,0 +1,95 @@
+"""Checkpoints: atomic saves, keep the last two, resume from the newest readable one.
+
+A checkpoint is state_dicts + counters + the config signature, loaded with ``weights_only=True``.
+A damaged file is renamed ``*.damaged`` (kept for a human, never loaded again) and the older one used.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+from ..fsio import atomic_write
+
+log = logging.getLogger(__name__)
+
+KEEP = 2
+FORMAT = 1
+_NAME = re.compile(r"^ckpt-e(\d{4,})-s(\d{6,})\.pt$")
+
+
+def checkpoint_name(epoch: int, step: int) -> str:
+    """``ckpt-e<epoch>-s<step>.pt``: the epoch being trained and the next step to run in it."""
+    return f"ckpt-e{epoch:04d}-s{step:06d}.pt"
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoint files, oldest first by (epoch, step)."""
+    if not folder.is_dir():
+        return []
+    found = [(tuple(map(int, m.groups())), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` atomically as the newest checkpoint and prune to the last ``KEEP``.
+
+    If the write fails (disk full...), the previous checkpoints are untouched and the error propagates.
+    """
+    path = folder / checkpoint_name(state["epoch"], state["step"])
+    atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
+    for old in list_checkpoints(folder)[:-KEEP]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def _read(path: Path) -> dict[str, Any]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
+        raise ValueError("not a checkpoint of this format")
+    return state
+
+
+def load_latest(folder: Path, signature: str | None) -> tuple[dict[str, Any], Path] | None:
+    """The newest readable checkpoint, or None if there is none.
+
+    Damaged files are renamed aside and skipped; a checkpoint of another config is refused
+    (``signature`` None accepts any, for initialising from another run).
+    """
+    for path in reversed(list_checkpoints(folder)):
+        try:
+            state = _read(path)
+        except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, wrong content: all "damaged"
+            aside = path.with_name(path.name + ".damaged")
+            log.warning("checkpoint %s is damaged (%s: %s); moved to %s, trying the previous one",
+                        path.name, type(exc).__name__, str(exc).splitlines()[0][:120] if str(exc) else "",
+                        aside.name)
+            path.replace(aside)
+            continue
+        if signature is not None and state.get("signature") != signature:
+            raise CheckpointError(
+                f"{path}: checkpoint belongs to config signature {state.get('signature')}, this run is "
+                f"{signature}; use a new --run-dir for a changed config (or delete {folder} to start over)")
+        return state, path
+    return None
+
+
+def load_init(source: Path) -> dict[str, torch.Tensor]:
+    """Model weights to initialise from: a run folder (its newest checkpoint) or a checkpoint file."""
+    source = Path(source).expanduser()
+    if source.is_dir():
+        found = load_latest(source / "checkpoints" if (source / "checkpoints").is_dir() else source, None)
+        if found is None:
+            raise CheckpointError(f"init_checkpoint: no readable checkpoint in {source}; "
+                                  f"has that run trained yet?")
+        return found[0]["model"]
+    if not source.is_file():
+        raise CheckpointError(f"init_checkpoint: no such file or run folder {source}")
+    try:
+        return _read(source)["model"]
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"init_checkpoint: cannot read {source} ({type(exc).__name__})") from None

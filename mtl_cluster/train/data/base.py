@@ -1,0 +1,78 @@
+"""What every dataset loader returns: labelled images per task, lazily decoded.
+
+A loader only finds files and labels; decoding, resizing and augmentation happen later
+(``mtl_cluster.train.data.transforms``) so every format takes the same path into the model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+# What a decoder may raise for an unreadable file: the sample is skipped and counted, never fatal.
+UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError)
+
+
+class ImageSet:
+    """A labelled image list. ``image(i)`` decodes sample i to an RGB PIL image (may raise UNREADABLE)."""
+
+    labels: np.ndarray  # float64: class index for gender/smile/emotion, age in years for age
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def image(self, i: int) -> Image.Image:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self, i: int) -> str:
+        """Where sample i comes from, for skip reports."""
+        return f"#{i}"
+
+
+class FileImages(ImageSet):
+    """Images stored one per file (JPEG/PNG trees)."""
+
+    def __init__(self, paths: Sequence[Path], labels: Sequence[float]):
+        if len(paths) != len(labels):
+            raise ValueError("paths and labels differ in length")
+        self.paths = [Path(p) for p in paths]
+        self.labels = np.asarray(labels, dtype=np.float64)
+
+    def image(self, i: int) -> Image.Image:
+        with Image.open(self.paths[i]) as im:
+            return im.convert("RGB")
+
+    def describe(self, i: int) -> str:
+        return str(self.paths[i])
+
+
+class ArrayImages(ImageSet):
+    """Images held in memory as uint8 arrays: (N, H, W) grey (replicated to RGB) or (N, H, W, 3)."""
+
+    def __init__(self, pixels: np.ndarray, labels: Sequence[float]):
+        if pixels.dtype != np.uint8 or pixels.ndim not in (3, 4):
+            raise ValueError(f"expected uint8 (N,H,W) or (N,H,W,3) pixels, got {pixels.dtype} {pixels.shape}")
+        if len(pixels) != len(labels):
+            raise ValueError("pixels and labels differ in length")
+        self.pixels = pixels
+        self.labels = np.asarray(labels, dtype=np.float64)
+
+    def image(self, i: int) -> Image.Image:
+        return Image.fromarray(self.pixels[i]).convert("RGB")
+
+
+@dataclass
+class TaskData:
+    """One task's training and evaluation images, and where they came from (for tables and logs)."""
+
+    task: str                    # gender | smile | emotion | age
+    dataset: str                 # name used in table headers: ChaLearn_2016, FER_2013, IMDB-WIKI, synthetic
+    train: ImageSet
+    eval: ImageSet
+    eval_split: str              # which split ``eval`` is: VALID, valid, PrivateTest, val, ...
+    classes: dict[str, int] = field(default_factory=dict)  # folder/class name -> label, when folders name them
+    skipped_at_load: int = 0     # files dropped while indexing (zero-byte, unparsable rows)
+    source: str = ""             # the path it was read from

@@ -1,0 +1,102 @@
+"""MTL_AlexNet_model: torchvision's AlexNet trunk shared by one small head per active task.
+
+A task with loss weight 0 gets no head at all, so a single-task run costs one task.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision import models
+
+from ..errors import ConfigError, CheckpointError
+from ..tasks import AGE_CLASSES, AGE_GROUPS, NUM_CLASSES
+
+TRUNK_FEATURES = 256 * 6 * 6  # 9216, whatever the input size, thanks to the adaptive pooling
+
+
+def head_outputs(task: str, age_loss_type: str) -> dict[str, int]:
+    """The linear outputs a task's head needs: one entry per cross-entropy it is trained with."""
+    if task != "age":
+        return {task: NUM_CLASSES[task]}
+    return {
+        "age_cls_loss": {"age": AGE_CLASSES},
+        "age_100_10_cls_loss": {"age": AGE_CLASSES, "age_group": AGE_GROUPS},
+        "age_10_cls_loss": {"age_group": AGE_GROUPS},
+    }[age_loss_type]
+
+
+class Head(nn.Module):
+    """Linear(9216,256) - ReLU - Dropout(0.5) - one Linear per output (as in the seed)."""
+
+    def __init__(self, outputs: dict[str, int]):
+        super().__init__()
+        self.hidden = nn.Sequential(nn.Linear(TRUNK_FEATURES, 256), nn.ReLU(inplace=True), nn.Dropout(0.5))
+        self.out = nn.ModuleDict({name: nn.Linear(256, n) for name, n in outputs.items()})
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.hidden(x)
+        return {name: layer(h) for name, layer in self.out.items()}
+
+
+class MTL_AlexNet_model(nn.Module):  # noqa: N801 - the seed's name, kept so old users recognise it
+    """Shared AlexNet ``features`` trunk and a head per active task."""
+
+    def __init__(self, tasks: tuple[str, ...], age_loss_type: str = "age_cls_loss"):
+        super().__init__()
+        self.tasks = tasks
+        alexnet = models.alexnet(weights=None)
+        self.features = alexnet.features
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.heads = nn.ModuleDict({t: Head(head_outputs(t, age_loss_type)) for t in tasks})
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.avgpool(self.features(x)), 1)
+
+    def forward(self, x: torch.Tensor, task: str) -> dict[str, torch.Tensor]:
+        """Logits of one task's head(s) for a batch of that task's images."""
+        return self.heads[task](self.trunk(x))
+
+
+def load_backbone(model: MTL_AlexNet_model, spec: str) -> None:
+    """Initialise the trunk: ``none`` (random), ``imagenet`` (torchvision weights, offline) or a .pth path."""
+    if spec == "none":
+        return
+    if spec == "imagenet":
+        weights = models.AlexNet_Weights.IMAGENET1K_V1
+        hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
+        file = hub_dir / Path(weights.url).name
+        if not file.exists():
+            raise ConfigError(
+                f"backbone_weights: imagenet weights not found at {file}; this machine cannot download them: "
+                f"copy {weights.url} there (or set TORCH_HOME), or use backbone_weights: none or a .pth path")
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    else:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"backbone_weights: no such file {path}; give a torchvision AlexNet state_dict "
+                              f"(.pth), imagenet or none")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
+            raise ConfigError(f"backbone_weights: cannot read {path} as a state_dict ({type(exc).__name__})") \
+                from None
+    trunk = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    if not trunk:
+        raise ConfigError(f"backbone_weights: {spec} holds no 'features.*' tensors of an AlexNet")
+    model.features.load_state_dict(trunk)
+
+
+def load_init_state(model: MTL_AlexNet_model, state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy the trunk and every head whose shape matches from another run's model state.
+
+    Returns the names of the heads that were initialised (the rest stay random).
+    """
+    own = model.state_dict()
+    copied = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not any(k.startswith("features.") for k in copied):
+        raise CheckpointError("init checkpoint holds no AlexNet trunk (features.*) of matching shape")
+    model.load_state_dict(copied, strict=False)
+    heads = sorted({k.split(".")[1] for k in copied if k.startswith("heads.")})
+    return [h for h in heads if all(k in copied for k in own if k.startswith(f"heads.{h}."))]

@@ -1,0 +1,122 @@
+"""Exact resume: a run killed (SIGKILL), stopped (SIGUSR2) or left with a damaged checkpoint ends
+byte-identical to an uninterrupted run. These run the real CLI in a subprocess and really kill it."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TINY, run_cli, sets, train_cmd
+
+FREQUENT = sets(*TINY, "checkpoint_every_min=0.0001")  # a checkpoint at every step boundary
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("ref") / "run"
+    res = run_cli(train_cmd(run, *sets(*TINY)))
+    assert res.returncode == 0, res.stderr
+    return run
+
+
+def _start(run: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    return subprocess.Popen(train_cmd(run, *FREQUENT), cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, run: Path, name: str, timeout: float = 240) -> None:
+    """Block until the run has written checkpoint ``name`` (mid-epoch), then return at once."""
+    deadline = time.monotonic() + timeout
+    while not (run / "checkpoints" / name).exists():
+        assert proc.poll() is None, f"run ended early: {proc.stderr.read()}"
+        assert time.monotonic() < deadline, "no mid-epoch checkpoint appeared"
+        time.sleep(0.02)
+
+
+def _same_results(a: Path, b: Path) -> None:
+    assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+    assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+    epochs = [(r["epoch"], r["split"]) for r in map(json.loads, (b / "metrics.jsonl").read_text().splitlines())]
+    assert epochs == [(e, s) for e in (1, 2, 3) for s in ("train", "val")], "an epoch missing or written twice"
+
+
+def test_sigkill_mid_epoch_resumes_identically(reference: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for_checkpoint(proc, run, "ckpt-e0001-s000003.pt")   # epoch 2, after step 3 of 6
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert json.loads((run / "status.json").read_text())["state"] == "running"  # it had no chance to say
+    res = run_cli(train_cmd(run, *FREQUENT))
+    assert res.returncode == 0, res.stderr
+    _same_results(reference, run)
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "completed" and status["attempts"] == 2
+    assert "resumed from ckpt-e0001-s00000" in (run / "log.txt").read_text()
+
+
+def test_sigusr2_checkpoints_exits_75_and_resumes(reference: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for_checkpoint(proc, run, "ckpt-e0000-s000002.pt")
+    proc.send_signal(signal.SIGUSR2)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75, err
+    assert "SIGUSR2 received" in err and "Traceback" not in err
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "interrupted" and "SIGUSR2" in status["reason"]
+    res = run_cli(train_cmd(run, *FREQUENT))
+    assert res.returncode == 0, res.stderr
+    _same_results(reference, run)
+
+
+def test_damaged_newest_checkpoint_falls_back_to_previous(reference: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for_checkpoint(proc, run, "ckpt-e0001-s000004.pt")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    newest = sorted((run / "checkpoints").glob("ckpt-*.pt"))[-1]
+    assert newest.name == "ckpt-e0001-s000004.pt"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 3])   # truncated on disk
+    res = run_cli(train_cmd(run, *FREQUENT))
+    assert res.returncode == 0, res.stderr
+    assert (newest.parent / (newest.name + ".damaged")).exists()
+    assert "is damaged" in (run / "log.txt").read_text()
+    _same_results(reference, run)
+
+
+def test_checkpoint_of_another_config_is_refused(reference: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert run_cli(train_cmd(run, *sets(*TINY, "epoch=1"))).returncode == 0
+    res = run_cli(train_cmd(run, *sets(*TINY, "epoch=1", "lr_rate=0.5")))
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and "signature" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_only_the_last_two_checkpoints_are_kept(reference: Path) -> None:
+    names = sorted(p.name for p in (reference / "checkpoints").iterdir())
+    assert names == ["ckpt-e0002-s000000.pt", "ckpt-e0003-s000000.pt"]
+
+
+def test_completed_run_is_not_trained_again(reference: Path) -> None:
+    before = (reference / "metrics.jsonl").read_bytes()
+    res = run_cli(train_cmd(reference, *sets(*TINY)))
+    assert res.returncode == 0 and "already completed" in res.stderr
+    assert (reference / "metrics.jsonl").read_bytes() == before
+
+
+def test_nan_loss_fails_with_reason_and_keeps_checkpoint(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    res = run_cli(train_cmd(run, *sets(*TINY, "lr_rate=1e12", "epoch=4")))
+    assert res.returncode == 1
+    assert "loss is" in res.stderr and "Traceback" not in res.stderr
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "failed" and "loss is" in status["reason"]
+    assert not (run / "summary.json").exists()
