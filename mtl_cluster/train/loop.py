@@ -179,14 +179,16 @@ class Trainer:
         return DataLoader(TaskView(images, self.cfg.image_size), batch_sampler=sampler,
                           num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda")
 
-    def _keep_readable(self, task: str, batch: list[Any]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _keep_readable(self, task: str, split: str, batch: list[Any]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Drop unreadable samples from a batch, logging and counting each file once per split."""
         x, y, ok, idx = batch
         if not bool(ok.all()):
-            bad = self.state.unreadable.setdefault(task, [])
+            images = self.data[task].train if split == "train" else self.data[task].eval
+            bad = self.state.unreadable.setdefault(f"{split}:{task}", [])
             for i in idx[~ok].tolist():
                 if i not in bad:
                     bad.append(i)
-                    log.warning("unreadable %s image skipped: %s", task, self.data[task].train.describe(i))
+                    log.warning("unreadable %s image skipped: %s", task, images.describe(i))
             bad.sort()
             if not bool(ok.any()):
                 return None
@@ -204,7 +206,7 @@ class Trainer:
         last_save = time.monotonic()
         for step in range(s.step, self.steps):
             torch.manual_seed(mix(cfg.seed, s.epoch, step, 7))  # dropout: same masks however we got here
-            batches = {t: self._keep_readable(t, next(iters[t])) for t in self.weights}
+            batches = {t: self._keep_readable(t, "train", next(iters[t])) for t in self.weights}
             batches = {t: b for t, b in batches.items() if b is not None}
             if batches:
                 feats = self.model.trunk(torch.cat([x for x, _ in batches.values()]))
@@ -242,10 +244,11 @@ class Trainer:
         meters = {t: TaskMeter(t) for t in self.weights}
         bs = max(self.cfg.batch_size, 32)
         for t in self.weights:
-            for x, y, ok, _ in self._loader(t, InOrder(len(self.data[t].eval), bs), "eval"):
-                if not bool(ok.any()):
+            for batch in self._loader(t, InOrder(len(self.data[t].eval), bs), "eval"):
+                kept = self._keep_readable(t, "eval", batch)
+                if kept is None:
                     continue
-                x, y = x[ok].to(self.device), y[ok].to(self.device)
+                x, y = kept
                 out = self.model(x, t)
                 meters[t].update(out, y, task_loss(t, out, y))
         return meters
@@ -283,7 +286,8 @@ class Trainer:
             "epochs": final, "best_rule": BEST_RULE, "best_epoch": s.best_epoch,
             "best": {"train": by.get((s.best_epoch, "train")), "val": by.get((s.best_epoch, "val"))},
             "final": {"train": by.get((final, "train")), "val": by.get((final, "val"))},
-            "unreadable_images": {t: len(s.unreadable.get(t, [])) for t in self.weights},
+            "unreadable_images": {t: sum(len(s.unreadable.get(f"{sp}:{t}", [])) for sp in ("train", "eval"))
+                                  for t in self.weights},
             "skipped_at_load": {t: d.skipped_at_load for t, d in self.data.items()},
         }
 

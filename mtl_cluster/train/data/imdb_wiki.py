@@ -1,0 +1,190 @@
+"""IMDB-WIKI (gender, age; used for pretraining): an aligned file tree, or the release's imdb.mat/wiki.mat.
+
+The .mat holds every detection, most of them unusable; the cleaning rules here are the ones the
+age-estimation literature applies (one confident face, known gender, age 0..100), and the train/val
+split hashes each image's path so it never changes between runs, machines or Python versions.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ...config import DataConfig
+from ...errors import DataError
+from .base import FileImages, TaskData
+from .chalearn import scan_images
+
+DATASET = "IMDB-WIKI"
+TASKS = ("gender", "age")
+GENDER_CLASSES = {"female": 0, "male": 1}
+MAX_AGE = 100
+ALIGNED_EXPECT = "expected train/ and val/ folders of <age>_<gender>_<name>.jpg (gender 0 female, 1 male)"
+MAT_EXPECT = "expected imdb.mat or wiki.mat from the IMDB-WIKI release (imdb_crop/ or wiki_crop/)"
+MAT_FIELDS = ("dob", "photo_taken", "full_path", "gender", "face_score", "second_face_score")
+MATLAB_EPOCH_DATENUM = 719529  # Matlab datenum of 1970-01-01
+
+
+def load_imdb_wiki(task: str, data: DataConfig) -> TaskData:
+    """Gender or age labels in the layout ``data.imdb_wiki_layout`` names (aligned or mat)."""
+    if task not in TASKS:
+        raise DataError(f"IMDB-WIKI has no {task!r} labels; valid: {', '.join(TASKS)}")
+    if data.imdb_wiki_layout == "aligned":
+        return _load_aligned(task, data)
+    if data.imdb_wiki_layout == "mat":
+        return _load_mat(task, data)
+    raise DataError(f"data.imdb_wiki_layout: {data.imdb_wiki_layout!r}; valid: aligned, mat")
+
+
+def _task_data(task: str, train: FileImages, val: FileImages, skipped: int, source: str) -> TaskData:
+    return TaskData(task=task, dataset=DATASET, train=train, eval=val, eval_split="val",
+                    classes=dict(GENDER_CLASSES) if task == "gender" else {},
+                    skipped_at_load=skipped, source=source)
+
+
+# --- aligned: <root>/{train,val}/<age>_<gender>_<name>.jpg ----------------------------------------
+
+def _load_aligned(task: str, data: DataConfig) -> TaskData:
+    root = data.path(data.imdb_wiki)
+    splits, skipped = {}, 0
+    for split in ("train", "val"):
+        folder = root / split
+        if not folder.is_dir():
+            where = folder if root.is_dir() else root
+            raise DataError(f"IMDB-WIKI data not found at {where}: {ALIGNED_EXPECT} "
+                            f"(set data.root or data.imdb_wiki)")
+        splits[split], n_skipped = _aligned_split(folder, task)
+        skipped += n_skipped
+        if len(splits[split]) == 0:
+            raise DataError(f"IMDB-WIKI {split} at {folder} has no usable images: {ALIGNED_EXPECT}")
+    return _task_data(task, splits["train"], splits["val"], skipped, str(root))
+
+
+def _aligned_split(folder: Path, task: str) -> tuple[FileImages, int]:
+    """Files whose name gives age and gender; the others (and zero-byte ones) are counted as skipped."""
+    found, skipped = scan_images(folder)
+    paths: list[Path] = []
+    labels: list[float] = []
+    for path in found:
+        parsed = parse_aligned_name(path.name)
+        if parsed is None:
+            skipped += 1
+            continue
+        age, gender = parsed
+        paths.append(path)
+        labels.append(float(gender if task == "gender" else age))
+    return FileImages(paths, labels), skipped
+
+
+def parse_aligned_name(name: str) -> tuple[int, int] | None:
+    """``<age>_<gender>_<name>.jpg`` -> (age, gender), or None unless age is 0..100 and gender 0/1."""
+    parts = name.split("_", 2)
+    if len(parts) != 3 or not parts[0].isdigit() or parts[1] not in ("0", "1"):
+        return None
+    age = int(parts[0])
+    return (age, int(parts[1])) if age <= MAX_AGE else None
+
+
+# --- mat: the release's struct of per-detection arrays ---------------------------------------------
+
+def _load_mat(task: str, data: DataConfig) -> TaskData:
+    path = data.path(data.imdb_wiki_mat)
+    if not path.is_file():
+        raise DataError(f"IMDB-WIKI .mat not found at {path}: {MAT_EXPECT} "
+                        f"(set data.root or data.imdb_wiki_mat)")
+    fields = read_imdb_wiki_mat(path)
+    ages = mat_ages(fields["dob"], fields["photo_taken"])
+    keep, dropped = clean_mask(fields, ages)
+    label = fields["gender"] if task == "gender" else ages
+    rows = sorted((fields["full_path"][i], float(label[i])) for i in np.flatnonzero(keep))
+    fraction = data.imdb_wiki_val_fraction
+    is_val = [in_val_split(rel, fraction) for rel, _ in rows]
+    train = [r for r, v in zip(rows, is_val) if not v]
+    val = [r for r, v in zip(rows, is_val) if v]
+    for split, items in (("train", train), ("val", val)):
+        if not items:
+            raise DataError(f"IMDB-WIKI {path}: the {split} split is empty ({len(rows)} rows pass cleaning, "
+                            f"data.imdb_wiki_val_fraction={fraction})")
+    note = (f"{path} (kept {len(rows)} of {len(keep)}; dropped {dropped['no_face']} without a face score "
+            f">= 1, {dropped['second_face']} with a second face, {dropped['bad_age']} with age outside "
+            f"0..{MAX_AGE}, {dropped['no_gender']} with unknown gender)")
+    return _task_data(task, _file_images(path.parent, train), _file_images(path.parent, val),
+                      sum(dropped.values()), note)
+
+
+def _file_images(base: Path, rows: list[tuple[str, float]]) -> FileImages:
+    return FileImages([base / rel for rel, _ in rows], [label for _, label in rows])
+
+
+def read_imdb_wiki_mat(path: Path) -> dict:
+    """The six fields used, as flat arrays (``full_path`` as a list of str), from ``imdb`` or ``wiki``."""
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(str(path))
+    except (ValueError, OSError, NotImplementedError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{path}: not a readable .mat file ({first}); {MAT_EXPECT}") from None
+    key = next((k for k in ("imdb", "wiki") if k in mat), None)
+    if key is None:
+        found = sorted(k for k in mat if not k.startswith("__"))
+        raise DataError(f"{path}: no struct named imdb or wiki (found {', '.join(found) or 'none'}); "
+                        f"{MAT_EXPECT}")
+    struct = mat[key]
+    names = struct.dtype.names or ()
+    missing = [f for f in MAT_FIELDS if f not in names]
+    if missing or struct.size != 1:
+        raise DataError(f"{path}: struct {key} lacks fields {', '.join(missing) or '(not 1x1)'}; "
+                        f"expected {', '.join(MAT_FIELDS)}")
+    record = struct.reshape(-1)[0]
+    try:
+        fields = {f: np.asarray(record[f], dtype=np.float64).reshape(-1)
+                  for f in MAT_FIELDS if f != "full_path"}
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: fields {', '.join(MAT_FIELDS[:2] + MAT_FIELDS[3:])} of {key} must be "
+                        f"numeric arrays") from None
+    fields["full_path"] = [_cell_str(c) for c in np.asarray(record["full_path"]).reshape(-1)]
+    sizes = {f: len(v) for f, v in fields.items()}
+    if len(set(sizes.values())) != 1:
+        raise DataError(f"{path}: fields of {key} differ in length: "
+                        + ", ".join(f"{f}={n}" for f, n in sizes.items()))
+    return fields
+
+
+def _cell_str(cell: np.ndarray) -> str:
+    """A Matlab char cell entry (array(['01/x.jpg'])) -> '01/x.jpg' with forward slashes."""
+    value = np.asarray(cell).reshape(-1)
+    return str(value[0]).replace("\\", "/") if value.size else ""
+
+
+def mat_ages(dob: np.ndarray, photo_taken: np.ndarray) -> np.ndarray:
+    """photo_taken - birth year, NaN where dob is not a usable datenum.
+
+    Same as the usual ``datetime.fromordinal(int(dob)) + timedelta(days=dob % 1) - timedelta(days=366)``
+    (the time of day never changes the year), done on the whole array at once.
+    """
+    years = np.full(dob.shape, np.nan)
+    valid = np.isfinite(dob) & (dob >= 367)  # datenum 367 = 0001-01-01, the first date Python has
+    days = np.floor(dob[valid]).astype(np.int64) - MATLAB_EPOCH_DATENUM
+    years[valid] = days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    return photo_taken - years
+
+
+def clean_mask(fields: dict, ages: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows to keep, and how many were dropped for each reason (first failing rule counts)."""
+    no_face = ~(fields["face_score"] >= 1)  # -inf (no face) and NaN both fail
+    second_face = ~no_face & ~np.isnan(fields["second_face_score"])
+    rest = ~no_face & ~second_face
+    bad_age = rest & ~((ages >= 0) & (ages <= MAX_AGE))
+    no_gender = rest & ~bad_age & np.isnan(fields["gender"])
+    keep = rest & ~bad_age & ~no_gender
+    dropped = {"no_face": int(no_face.sum()), "second_face": int(second_face.sum()),
+               "bad_age": int(bad_age.sum()), "no_gender": int(no_gender.sum())}
+    return keep, dropped
+
+
+def in_val_split(rel_path: str, fraction: float) -> bool:
+    """Stable assignment to val: the path's hash, not Python's salted hash(), so every run agrees."""
+    digest = hashlib.blake2b(rel_path.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64 < fraction

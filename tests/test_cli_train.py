@@ -1,0 +1,55 @@
+"""The training CLI on bad input: one line on stderr, exit 2, no traceback unless --traceback."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mtl_cluster.cli import train_main
+from conftest import run_cli, sets, train_cmd
+
+
+@pytest.mark.parametrize("override, needle", [
+    ("loss_weights={gender: 1, beauty: 1}", "beauty: unknown task"),
+    ("loss_weights=[1,-1,0,0]", "weights must be >= 0"),
+    ("loss_weights=[0,0,0,0]", "all weights are 0"),
+    ("batch_size=0", "batch_size: must be >= 1"),
+    ("dataset=celebA", "dataset: unknown dataset"),
+    ("epochs=3", "epochs: unknown key; valid keys:"),
+])
+def test_bad_config_one_line_exit_2(override: str, needle: str, tmp_path: Path, capsys) -> None:
+    code = train_main(["--run-dir", str(tmp_path / "run"), "--set", override])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("mtl-train: error: ") and needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "run").exists()           # nothing written for a config that never ran
+
+
+def test_traceback_flag_shows_the_stack(tmp_path: Path, capsys) -> None:
+    code = train_main(["--run-dir", str(tmp_path / "run"), "--set", "batch_size=0", "--traceback"])
+    assert code == 2 and "Traceback" in capsys.readouterr().err
+
+
+def test_bad_yaml_file_names_file_and_line(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("epoch: 2\nloss_weights: [1, 0\n")
+    assert train_main(["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "run.yaml: line" in err and err.count("\n") == 1
+
+
+def test_print_config_shows_signature_and_defaults(capsys) -> None:
+    assert train_main(["--print-config", "--set", "seed=3"]) == 0
+    out = capsys.readouterr().out
+    assert "signature:" in out and "seed: 3" in out and "dataset: synthetic" in out
+
+
+def test_default_run_folder_follows_the_seed_layout(tmp_path: Path) -> None:
+    res = run_cli(train_cmd(tmp_path / "unused", "--print-config"))
+    assert res.returncode == 0
+    from mtl_cluster.config import load_train_config
+    from mtl_cluster.rundir import default_run_dir
+    cfg = load_train_config(None, ["loss_weights=[1,0,0,0]", "name=AlexNet-Gender"])
+    path = default_run_dir(Path("results"), cfg).as_posix()
+    assert path.startswith("results/MTL_AlexNet_model/_gender_1_smile_0_emotion_0_age_0_synthetic/AlexNet-Gender_seed0_")
