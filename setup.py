@@ -19,9 +19,11 @@ setup(
         "scipy>=1.10",
         "h5py>=3.8",
         "pillow>=9.0",
+        "matplotlib>=3.7",
     ],
     extras_require={"test": ["pytest>=7.4", "hypothesis>=6.0"]},
     entry_points={"console_scripts": [
         "mtl-train=mtl_cluster.cli:entry_train",
+        "mtl-collect=mtl_cluster.cli_collect:entry_collect",
     ]},
 )

@@ -1,0 +1,105 @@
+"""``mtl-collect [results/]``: run folders -> the multitask-vs-single-task comparison table.
+
+A thin adapter over ``collect.load_runs`` -> ``compare.build_report`` -> ``tables`` / ``plots``; errors go
+through ``cli._run`` (one line, exit code, --traceback). Never writes into the results root unless told
+to with --out/--plots pointing there.
+
+Exit codes: 0 table printed (runs that are not in it are listed, which is not an error);
+1 no run folder at all under the root (nothing to compare: usually a wrong path); 2 bad arguments
+or a root that is not a folder.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .cli import _run
+from .collect import SELECTS
+from .errors import EXIT_FAILED, ConfigError
+from .tables import FORMATS, SUFFIXES
+
+PROG = "mtl-collect"
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Turn run folders (found at any depth under ROOT) into the comparison table: one row per "
+                     "experiment, mean ± std over seeds, multitask minus single-task deltas with 95% CIs. "
+                     "Runs that are running, failed, damaged or duplicated are listed under the table.")
+    p.add_argument("root", nargs="?", type=Path, default=Path("results"), metavar="ROOT",
+                   help="results root (default: results)")
+    p.add_argument("--select", choices=SELECTS, default="best",
+                   help="which epoch of each run: best = the trainer's best validation epoch (lowest "
+                        "validation loss, recorded in summary.json), last = the final epoch (default: best)")
+    p.add_argument("--format", choices=("table", *FORMATS),
+                   help="table (rich, terminal), md (the group's notes layout), csv (tidy numbers), json, latex; "
+                        "default: table, or from the --out suffix")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write the chosen format to FILE (the table still "
+                                                            "shows on the terminal)")
+    p.add_argument("--plots", type=Path, metavar="DIR",
+                   help="also write one PNG per section and task: validation metric by epoch, MTL vs STL")
+    p.add_argument("--workers", type=int, default=8, help="threads reading run folders (default: 8)")
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.format:
+        if args.format == "table" and args.out:
+            raise ConfigError("--format table is for the terminal; write md, csv, json or latex to --out")
+        return args.format
+    if args.out:
+        return SUFFIXES.get(args.out.suffix.lower(), "md")
+    return "table"
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from .collect import load_runs
+    from .compare import build_report
+    from .fsio import atomic_write_text
+    from .tables import render, rich_report
+    from .ui import stdout_console
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, got {args.workers}")
+    fmt = _format(args)
+    runs = load_runs(args.root, args.select, args.workers)
+    if runs.found == 0:
+        print(f"{PROG}: no run folders under {args.root} (a run folder holds config.yaml or status.json)",
+              file=sys.stderr)
+        return EXIT_FAILED
+    report = build_report(runs)
+    notes = []
+    if args.plots:
+        from .plots import plot_curves
+        written, plot_problems = plot_curves(report, args.plots)
+        notes.append(f"wrote {len(written)} plots to {args.plots}")
+        notes += [f"{p.path}: {p.state}: {p.reason}" for p in plot_problems]
+    if args.out:
+        atomic_write_text(args.out, render(report, fmt))
+        notes.append(f"wrote {args.out} ({fmt})")
+    if fmt == "table" or args.out:
+        console = stdout_console()
+        if not console.is_terminal:
+            console.width = max(console.width, 200)   # piped: don't squeeze the table into 80 columns
+        console.print(rich_report(report))
+    else:
+        sys.stdout.write(render(report, fmt))
+        if fmt == "csv":   # CSV holds numbers only: say on stderr what it leaves out
+            notes += [f"{'note' if p.counted else 'not in the table'}: {p.path}: {p.state}: {p.reason}"
+                      for p in report.problems]
+    for line in notes:
+        print(f"{PROG}: {line}", file=sys.stderr)
+    return 0
+
+
+def collect_main(argv: Sequence[str] | None = None) -> int:
+    """``mtl-collect``: returns the exit code (tests call this in-process)."""
+    return _run(PROG, argv, _args, _collect)
+
+
+def entry_collect() -> None:
+    sys.exit(collect_main())
+
+
+if __name__ == "__main__":
+    entry_collect()

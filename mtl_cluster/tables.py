@@ -1,0 +1,243 @@
+"""Render a comparison ``Report`` as markdown (laid out like the group's notes), CSV, JSON, LaTeX or a rich
+table. Pure: text and renderables in, nothing printed, no files.
+
+Numbers: accuracies with one decimal (the seed's), Age MAE with two (MTL/STL gaps in years are small);
+a cell is ``mean ± std (n)`` when n > 1 seeds, the plain value otherwise; a delta cell is the signed
+MTL - STL difference, followed by ``[low, high]`` (95% CI) when both sides have two seeds or more.
+CSV and JSON carry the numbers themselves, rounded to 6 decimals so files are stable across machines.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .compare import LOWER_IS_BETTER, Cell, Report, Row, Section
+
+TITLE = "Multitask learning & Single task learning on AlexNet model"
+FORMATS = ("md", "csv", "json", "latex")
+SUFFIXES = {".md": "md", ".markdown": "md", ".csv": "csv", ".json": "json", ".tex": "latex", ".latex": "latex"}
+DELTA_NOTE = ("Δ rows: multitask minus single-task (same section and settings); [95% CI, Welch's t] where both "
+              "sides have at least 2 seeds. Accuracies: higher is better; Age MAE: lower is better.")
+
+
+# -- cells ----------------------------------------------------------------------------------------
+def decimals(metric: str) -> int:
+    return 2 if metric in LOWER_IS_BETTER else 1
+
+
+def _signed(x: float, p: int) -> str:
+    s = f"{x:+.{p}f}"
+    return "+" + s[1:] if s.startswith("-") and float(s) == 0 else s
+
+
+def cell_text(metric: str, cell: Cell | None, kind: str = "result") -> str:
+    """The text of one table cell (empty for a task the row did not train)."""
+    if cell is None or cell.n == 0:
+        return ""
+    p = decimals(metric)
+    if kind == "delta":
+        ci = f" [{_signed(cell.ci_low, p)}, {_signed(cell.ci_high, p)}]" if cell.ci_low is not None else ""
+        return _signed(cell.mean, p) + ci
+    if cell.n > 1 and cell.std is not None:
+        return f"{cell.mean:.{p}f} ± {cell.std:.{p}f} ({cell.n})"
+    return f"{cell.mean:.{p}f}"
+
+
+def refs_text(refs: list[int]) -> str:
+    """``[3]``, ``[1-3]`` (one row's seeds are numbered consecutively) or ``[1, 4]``."""
+    if not refs:
+        return ""
+    if refs == list(range(refs[0], refs[0] + len(refs))) and len(refs) > 1:
+        return f"[{refs[0]}-{refs[-1]}]"
+    return "[" + ", ".join(map(str, refs)) + "]"
+
+
+def row_name(row: Row) -> str:
+    return row.label if row.kind == "delta" else f"{row.label} {refs_text(row.refs)}"
+
+
+def epoch_line(report: Report) -> str:
+    """Which epoch the numbers come from (--select) and by which rule: printed with every table."""
+    which = (f"each run's best validation epoch, by the trainer's rule: {report.rule} (summary.json best_epoch)"
+             if report.select == "best" else f"{report.rule}")
+    return (f"Epoch: --select {report.select} = {which}. Metrics on each run's validation split; "
+            f"mean ± std (n seeds) where n > 1.")
+
+
+def count_line(report: Report) -> str:
+    listed = sum(1 for p in report.problems if not p.counted)
+    return f"{report.found} run folders found, {report.counted} in the table, {listed} not in the table."
+
+
+def _grid(section: Section) -> list[list[str]]:
+    """Header + body rows of a section as text: the shared shape of markdown, LaTeX and rich."""
+    out = [["model", *(c.header for c in section.columns)]]
+    for row in section.rows:
+        out.append([row_name(row), *(cell_text(c.metric, row.cells.get(c.metric), row.kind)
+                                     for c in section.columns)])
+    return out
+
+
+def _reference_line(ref: Any) -> str:
+    return f"[{ref.num}] {ref.path}; epoch {ref.epoch}/{ref.epochs}; {ref.config}"
+
+
+# -- markdown -------------------------------------------------------------------------------------
+def to_markdown(report: Report) -> str:
+    """The group's notes layout: a title, per section a padded pipe table and its reference list."""
+    lines = [f"# {TITLE}", "", epoch_line(report), "", count_line(report), ""]
+    if not report.sections:
+        lines += ["No finished runs to compare yet.", ""]
+    for sec in report.sections:
+        lines += ["", f"## {sec.title}", ""]
+        grid = [[c.replace("|", "\\|") for c in r] for r in _grid(sec)]
+        widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
+        fmt = lambda r: " | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+        lines.append(fmt(grid[0]))
+        lines.append(" | ".join("-" * w for w in widths))
+        lines += [fmt(r) for r in grid[1:]]
+        if any(r.kind == "delta" for r in sec.rows):
+            lines += ["", DELTA_NOTE]
+        lines += ["", "### reference", ""]
+        for ref in sec.references:
+            lines += [_reference_line(ref), ""]
+    if report.problems:
+        lines += ["", "## runs not in the table (or counted with a note)", ""]
+        lines += [f"- {p.path}: {p.state}: {p.reason}" for p in report.problems]
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# -- CSV and JSON ---------------------------------------------------------------------------------
+CSV_FIELDS = ["section", "dataset", "row", "kind", "refs", "metric", "column", "mean", "std", "n", "n_stl",
+              "ci95_low", "ci95_high", "against"]
+
+
+def _num(x: Any) -> Any:
+    return None if x is None else round(float(x), 6)
+
+
+def to_csv(report: Report) -> str:
+    """Tidy: one line per (row, metric) with the numbers, for pandas or a spreadsheet. No problem list."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_FIELDS)
+    for sec in report.sections:
+        for row in sec.rows:
+            for col in sec.columns:
+                c = row.cells.get(col.metric)
+                if c is None:
+                    continue
+                vals = [sec.key, sec.dataset, row.label, row.kind, refs_text(row.refs), col.metric, col.header,
+                        _num(c.mean), _num(c.std), c.n, c.n_stl, _num(c.ci_low), _num(c.ci_high),
+                        row.against.get(col.metric, "")]
+                w.writerow(["" if v is None else v for v in vals])
+    return buf.getvalue()
+
+
+def _plain(x: Any) -> Any:
+    """dataclasses/numpy -> JSON-safe builtins, floats rounded."""
+    if dataclasses.is_dataclass(x):
+        return {f.name: _plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if hasattr(x, "item"):            # numpy scalars
+        x = x.item()
+    if isinstance(x, float):
+        return round(x, 6)
+    return x
+
+
+def to_json(report: Report) -> str:
+    """Everything in the report (sections, cells, references, problems) as indented JSON."""
+    return json.dumps(_plain(report), indent=2, ensure_ascii=False) + "\n"
+
+
+# -- LaTeX ----------------------------------------------------------------------------------------
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "Δ": r"$\Delta$",
+        "−": "--"}
+
+
+def tex(text: str) -> str:
+    return "".join(_TEX.get(ch, ch) for ch in text)
+
+
+def to_latex(report: Report) -> str:
+    """One booktabs table per section (needs \\usepackage{booktabs}); references as comments."""
+    lines = [f"% {TITLE}", f"% {tex(epoch_line(report))}", "% needs \\usepackage{booktabs}"]
+    for sec in report.sections:
+        grid = _grid(sec)
+        lines += ["", "\\begin{table}[ht]", "\\centering", f"\\caption{{{tex(sec.title)}}}",
+                  "\\begin{tabular}{l" + "r" * len(sec.columns) + "}", "\\toprule",
+                  " & ".join(tex(c) for c in grid[0]) + " \\\\", "\\midrule"]
+        for i, (row, cells) in enumerate(zip(sec.rows, grid[1:])):
+            if row.kind == "delta" and i and sec.rows[i - 1].kind == "result":
+                lines.append("\\midrule")
+            lines.append(" & ".join(tex(c) for c in cells) + " \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        lines += [f"% [{r.num}] {r.path}; epoch {r.epoch}/{r.epochs}; signature {r.signature}"
+                  for r in sec.references]
+    for p in report.problems:
+        lines.append(f"% not in the table: {p.path}: {p.state}: {p.reason}")
+    return "\n".join(lines) + "\n"
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report as text in ``fmt`` (one of FORMATS)."""
+    return {"md": to_markdown, "csv": to_csv, "json": to_json, "latex": to_latex}[fmt](report)
+
+
+# -- rich -----------------------------------------------------------------------------------------
+def _style(metric: str, cell: Cell | None) -> str:
+    """Green/red where the 95% CI excludes zero in the good/bad direction."""
+    if cell is None or cell.ci_low is None:
+        return ""
+    sign = -1 if metric in LOWER_IS_BETTER else 1
+    if sign * cell.ci_low > 0 and sign * cell.ci_high > 0:
+        return "green"
+    if sign * cell.ci_low < 0 and sign * cell.ci_high < 0:
+        return "red"
+    return ""
+
+
+def rich_report(report: Report) -> RenderableType:
+    """The terminal view: one table per section, its references, then the problem list."""
+    parts: list[RenderableType] = [Text(epoch_line(report), style="dim"), Text(count_line(report), style="dim")]
+    for sec in report.sections:
+        table = Table(title=sec.title, title_justify="left", show_lines=False)
+        table.add_column("model", no_wrap=True)
+        for col in sec.columns:
+            table.add_column(col.header, justify="right")
+        for i, row in enumerate(sec.rows):
+            cells = [Text(cell_text(c.metric, row.cells.get(c.metric), row.kind),
+                          style=_style(c.metric, row.cells.get(c.metric))) for c in sec.columns]
+            last_result = row.kind == "result" and i + 1 < len(sec.rows) and sec.rows[i + 1].kind == "delta"
+            table.add_row(Text(row_name(row), style="italic" if row.kind == "delta" else ""), *cells,
+                          end_section=last_result)
+        parts += [Text(""), table]
+        if any(r.kind == "delta" for r in sec.rows):
+            parts.append(Text(DELTA_NOTE, style="dim"))
+        parts.append(Text("reference (one line each; full configs with --format md)", style="bold"))
+        parts += [Text(_reference_line(r), style="dim", no_wrap=True, overflow="ellipsis") for r in sec.references]
+    if not report.sections:
+        parts.append(Text("No finished runs to compare yet."))
+    if report.problems:
+        t = Table(title="runs not in the table (or counted with a note)", title_justify="left")
+        for name in ("run folder", "state", "reason"):
+            t.add_column(name, overflow="fold")
+        for p in report.problems:
+            t.add_row(p.path, Text(p.state, style="green" if p.counted else "yellow"), p.reason)
+        parts += [Text(""), t]
+    return Group(*parts)

@@ -1,0 +1,233 @@
+"""mtl-collect: hand-written run folders -> golden markdown/CSV/JSON/LaTeX byte for byte; real tiny training
+runs -> the right structure and numbers; bad folders never crash it and it never writes into results/.
+
+Regenerate the goldens after an intended change: MTL_UPDATE_GOLDEN=1 pytest tests/test_collect.py
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from conftest import run_cli, sets
+from mtl_cluster.cli_collect import collect_main
+from mtl_cluster.collect import find_run_folders, load_runs
+from mtl_cluster.compare import Cell, build_report, welch_ci
+from mtl_cluster.tables import cell_text, refs_text
+from runfolders import config, write_run, write_study
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("MTL_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A folder holding ``results/``: the hand-written study (all sections, every kind of bad folder)."""
+    base = tmp_path_factory.mktemp("study")
+    write_study(base / "results")
+    return base
+
+
+def collect(base: Path, monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process from ``base`` so paths print as ``results/...`` (no temp paths in goldens)."""
+    monkeypatch.chdir(base)
+    rc = collect_main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} missing: run with MTL_UPDATE_GOLDEN=1 once"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from the golden (MTL_UPDATE_GOLDEN=1 to accept)"
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
+# -- goldens --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt,select", [("md", "best"), ("csv", "best"), ("json", "best"), ("latex", "best"),
+                                        ("md", "last")])
+def test_golden(study, monkeypatch, capsys, fmt, select) -> None:
+    rc, out, _ = collect(study, monkeypatch, capsys, "results", "--format", fmt, "--select", select)
+    assert rc == 0
+    check_golden(f"collect_{select}.{'tex' if fmt == 'latex' else fmt}", out)
+
+
+def test_study_facts(study) -> None:
+    """What the goldens encode, said explicitly."""
+    runs = load_runs(study / "results")
+    report = build_report(runs)
+    assert [s.key for s in report.sections] == ["imdb_wiki", "pretrained_false", "pretrained_true"]
+    assert [c.header for c in report.sections[1].columns] == [
+        "Gender(%)(ChaLearn_2016)", "Smile(%)(ChaLearn_2016)", "Emotion Acc(%)(FER_2013)",
+        "Age Acc(%)(ChaLearn_2016)", "Age MAE (ChaLearn_2016)"]
+    states = {Path(p.path).name.split("_seed")[0] + ":" + p.state for p in runs.problems}
+    assert {"AlexNet-Emotion:running", "AlexNet-Emotion:interrupted", "AlexNet-Smile:failed",
+            "AlexNet-Smile:damaged", "AlexNet-Age:unknown", "no_config:damaged", "no_summary:damaged",
+            "queued:not started", "AlexNet-Gender:duplicate"} == states
+    rows = {r.label: r for r in report.sections[1].rows}
+    gender = rows["AlexNet-Gender (lr_rate=0.001)"]
+    assert gender.cells["gender_acc"].n == 3          # the copied folder is counted once
+    mtl = rows["AlexNet-Gender_Smile_Emotion_Age"].cells["gender_acc"]
+    assert mtl.mean == pytest.approx((84.3 + 84.9 + 83.7) / 3 - 0.5)   # best epoch = 2: final - 0.5
+    delta = rows["Δ AlexNet-Gender_Smile_Emotion_Age − STL"]
+    assert delta.against["gender_acc"] == "AlexNet-Gender (lr_rate=0.001)"
+    assert delta.cells["smile_acc"].ci_low is None     # one single-task seed: no interval
+    assert delta.cells["age_mae"].ci_high < 0          # MTL's age MAE is lower in every seed
+    assert "age_acc" in delta.cells and delta.against["age_acc"] == "AlexNet-Age"   # same age_loss_type only
+
+
+def test_select_last_uses_the_final_epoch(study) -> None:
+    report = build_report(load_runs(study / "results", select="last"))
+    row = next(r for r in report.sections[2].rows if r.label == "AlexNet-Gender")
+    assert row.cells["gender_acc"].mean == 85.5
+    assert report.sections[2].references[0].epoch == 3
+
+
+# -- numbers --------------------------------------------------------------------------------------
+def test_welch_ci_matches_scipy() -> None:
+    a, b = [84.3, 84.9, 83.7], [84.2, 83.6, 84.5, 84.0]
+    low, high = welch_ci(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (low, high) == pytest.approx((ci.low, ci.high))
+    assert welch_ci([1.0], [1.0, 2.0]) is None
+    assert welch_ci([1.0, 1.0], [2.0, 2.0]) == (-1.0, -1.0)
+
+
+def test_cell_text() -> None:
+    assert cell_text("gender_acc", Cell(mean=84.25, n=1)) == "84.2"
+    assert cell_text("gender_acc", Cell(mean=84.3, n=3, std=0.61)) == "84.3 ± 0.6 (3)"
+    assert cell_text("age_mae", Cell(mean=7.0, n=2, std=0.123)) == "7.00 ± 0.12 (2)"
+    assert cell_text("age_mae", Cell(mean=-0.004, n=2, n_stl=2, ci_low=-0.3, ci_high=0.29), "delta") == \
+        "+0.00 [-0.30, +0.29]"
+    assert cell_text("smile_acc", None) == ""
+    assert refs_text([1, 2, 3]) == "[1-3]" and refs_text([4]) == "[4]" and refs_text([1, 4]) == "[1, 4]"
+
+
+# -- robustness -----------------------------------------------------------------------------------
+def test_never_writes_into_results(study, tmp_path, monkeypatch, capsys) -> None:
+    before = snapshot(study / "results")
+    rc, out, err = collect(study, monkeypatch, capsys, "results", "--plots", str(tmp_path / "plots"),
+                           "--out", str(tmp_path / "table.md"))
+    assert rc == 0
+    assert snapshot(study / "results") == before
+    assert (tmp_path / "table.md").read_text().startswith("# Multitask learning")
+    pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert "pretrained_false_gender.png" in pngs and "imdb_wiki_age.png" in pngs
+    assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert "AlexNet-Gender_Smile_Emotion_Age [1-3]" in out       # the rich table still shows
+    assert "results/broken/no_config" in out and "damaged" in out
+    assert "wrote" in err
+
+
+def test_errors_are_one_line(tmp_path, monkeypatch, capsys) -> None:
+    rc, _, err = collect(tmp_path, monkeypatch, capsys, "no/such/results")
+    assert rc == 2 and err.strip().count("\n") == 0 and err.startswith("mtl-collect: error: no/such/results")
+    (tmp_path / "file").write_text("x")
+    rc, _, err = collect(tmp_path, monkeypatch, capsys, "file")
+    assert rc == 2 and "not a folder" in err
+    (tmp_path / "empty").mkdir()
+    rc, out, err = collect(tmp_path, monkeypatch, capsys, "empty")
+    assert rc == 1 and out == "" and "no run folders under empty" in err
+    rc, _, err = collect(tmp_path, monkeypatch, capsys, "empty", "--format", "table", "--out", "x.md")
+    assert rc == 2 and "--format table" in err
+
+
+def test_out_suffix_picks_the_format(study, tmp_path, monkeypatch, capsys) -> None:
+    rc, _, _ = collect(study, monkeypatch, capsys, "results", "--out", str(tmp_path / "t.csv"))
+    assert rc == 0 and (tmp_path / "t.csv").read_text().startswith("section,dataset,row,kind")
+
+
+def test_run_folder_as_root_and_symlink_loop(tmp_path, monkeypatch, capsys) -> None:
+    run = write_run(tmp_path / "results", config(name="AlexNet-Gender", loss_weights=[1.0, 0, 0, 0]),
+                    {"gender_acc": 90.0})
+    (tmp_path / "results" / "loop").symlink_to(tmp_path / "results", target_is_directory=True)
+    assert find_run_folders(tmp_path / "results") == [run]
+    rc, out, _ = collect(run, monkeypatch, capsys, ".", "--format", "md")
+    assert rc == 0 and "AlexNet-Gender [1] | 89.5" in out and "\n[1] .; epoch 2/3;" in out
+
+
+GARBAGE = st.one_of(st.binary(max_size=40), st.sampled_from([b"", b"{}", b"[]", b"null", b'{"state": 3}',
+                                                             b'{"best": {"val": {"gender_acc": "x"}}}',
+                                                             b"signature: [", b"- a\n- b\n", b"\xff\xfe"]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from(["config.yaml", "status.json", "summary.json", "metrics.jsonl", "data.json"]),
+       content=GARBAGE)
+def test_damaged_files_never_crash(tmp_path_factory, which, content) -> None:
+    root = tmp_path_factory.mktemp("garbage")
+    run = write_run(root, config(name="AlexNet-Gender", loss_weights=[1.0, 0, 0, 0]), {"gender_acc": 90.0})
+    (run / which).write_bytes(content)
+    runs = load_runs(root)
+    report = build_report(runs)
+    assert runs.found == 1 and len(runs.frame) + sum(not p.counted for p in runs.problems) == 1
+    assert all(p.path == run.as_posix() for p in report.problems)
+
+
+# -- real runs ------------------------------------------------------------------------------------
+REAL = ["image_size=64", "epoch=2", "steps_per_epoch=3", "data.synthetic_train_size=64",
+        "data.synthetic_eval_size=24"]
+
+
+@pytest.fixture(scope="module")
+def real_study(tmp_path_factory) -> Path:
+    """Three tiny real training runs (two multitask seeds, one single-task gender) in the default layout."""
+    base = tmp_path_factory.mktemp("real")
+    for extra in (["seed=0"], ["seed=1"], ["seed=0", "loss_weights=[1,0,0,0]", "name=AlexNet-Gender"]):
+        res = run_cli([sys.executable, "-m", "mtl_cluster.train", "--results", str(base / "results"),
+                       *sets(*REAL, *extra)])
+        assert res.returncode == 0, res.stderr
+    return base
+
+
+def test_real_runs_table(real_study, monkeypatch, capsys) -> None:
+    rc, out, _ = collect(real_study, monkeypatch, capsys, "results", "--format", "json")
+    assert rc == 0
+    report = json.loads(out)
+    assert report["found"] == 3 and report["counted"] == 3 and report["problems"] == []
+    (sec,) = report["sections"]
+    assert sec["key"] == "pretrained_false" and sec["dataset"] == "synthetic"
+    assert sec["title"].endswith("(dataset: synthetic)")
+    assert [c["header"] for c in sec["columns"]] == ["Gender(%)(synthetic)", "Smile(%)(synthetic)",
+                                                     "Emotion Acc(%)(synthetic)", "Age Acc(%)(synthetic)",
+                                                     "Age MAE (synthetic)"]
+    labels = [r["label"] for r in sec["rows"]]
+    assert labels == ["AlexNet-Gender_Smile_Emotion_Age", "AlexNet-Gender", "Δ AlexNet-Gender_Smile_Emotion_Age − STL"]
+    summaries = {}
+    for ref in sec["references"]:
+        assert ref["path"].startswith("results/MTL_AlexNet_model/_gender_1_smile_")
+        assert "Namespace(" in ref["config"] and f"signature='{ref['signature']}'" in ref["config"]
+        summaries[ref["num"]] = json.loads((real_study / ref["path"] / "summary.json").read_text())
+    mtl, stl, delta = sec["rows"]
+    for metric in ("gender_acc", "smile_acc", "emotion_acc", "age_acc", "age_mae"):
+        vals = [summaries[n]["best"]["val"][metric] for n in mtl["refs"]]
+        assert mtl["cells"][metric]["n"] == 2
+        assert mtl["cells"][metric]["mean"] == pytest.approx(sum(vals) / 2, abs=1e-6)
+    g = summaries[stl["refs"][0]]["best"]["val"]["gender_acc"]
+    assert stl["cells"] == {"gender_acc": {"mean": pytest.approx(g, abs=1e-6), "n": 1, "std": None, "n_stl": None,
+                                           "ci_low": None, "ci_high": None}}
+    assert delta["cells"]["gender_acc"]["mean"] == pytest.approx(mtl["cells"]["gender_acc"]["mean"] - g, abs=1e-5)
+    assert list(delta["cells"]) == ["gender_acc"]
+
+
+def test_real_runs_markdown_and_plots(real_study, tmp_path, monkeypatch, capsys) -> None:
+    rc, out, _ = collect(real_study, monkeypatch, capsys, "results", "--format", "md", "--plots", str(tmp_path))
+    assert rc == 0
+    assert "## experiment results, load_IMDB_WIKI_pretrained_model = False (dataset: synthetic)" in out
+    firsts = [line.split(" | ")[0].rstrip() for line in out.splitlines() if " | " in line]
+    assert firsts == ["model", "-" * len(firsts[4]), "AlexNet-Gender_Smile_Emotion_Age [1-2]", "AlexNet-Gender [3]",
+                      "Δ AlexNet-Gender_Smile_Emotion_Age − STL"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"pretrained_false-synthetic_{t}.png" for t in ("age", "emotion", "gender", "smile")]
