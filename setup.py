@@ -25,5 +25,7 @@ setup(
     entry_points={"console_scripts": [
         "mtl-train=mtl_cluster.cli:entry_train",
         "mtl-collect=mtl_cluster.cli_collect:entry_collect",
+        "mtl-launch=mtl_cluster.cli_launch:entry_launch",
+        "mtl-status=mtl_cluster.cli_launch:entry_status",
     ]},
 )

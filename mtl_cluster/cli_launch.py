@@ -1,0 +1,276 @@
+"""``mtl-launch`` and ``mtl-status``: thin adapters over experiments/grid/launch/status. They print; the
+library does not. Errors are one line ``mtl-launch: error: ...`` (exit 2 for bad input), via ``cli._run``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from .cli import _run
+from .errors import EXIT_FAILED, ConfigError
+
+PLAIN_WIDTH = 200   # rich wraps at 80 columns when not on a terminal: keep one run per line in logs
+
+
+def _console(stderr: bool = False) -> Console:
+    c = Console(stderr=stderr, highlight=False)
+    if not c.is_terminal:
+        c = Console(stderr=stderr, highlight=False, width=PLAIN_WIDTH)
+    return c
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("experiments", nargs="?", type=Path, default=Path("experiments.yaml"),
+                   help="the study's YAML (default: experiments.yaml)")
+    p.add_argument("--cluster", help="cluster profile of experiments.yaml (clusters:)")
+    p.add_argument("--debug", action="store_true",
+                   help="the debug grid (synthetic data, the `debug:` overrides), run here; with --cluster: "
+                        "submitted there")
+    p.add_argument("--only", nargs="+", metavar="NAME", help="these experiments (and the runs they init from)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a training key for every run, e.g. --set epoch=2")
+    p.add_argument("--results", type=Path, default=Path("results"), help="results root (default: results)")
+    p.add_argument("--jobs-dir", type=Path, default=Path("jobs"), help="launch records (default: jobs)")
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
+    from .clusters import ClusterProfile
+    from .experiments import load_experiments
+    from .grid import expand
+
+    exps = load_experiments(args.experiments)
+    if args.cluster:
+        prof = exps.cluster(args.cluster)        # --debug --cluster test: the debug grid on that cluster
+    elif args.debug:
+        prof = exps.clusters.get("local") or ClusterProfile(name="local", executor="local")
+        if prof.is_slurm:
+            raise ConfigError(f"{exps.path}: clusters.local: --debug runs here and needs executor: local")
+    elif getattr(args, "need_cluster", True):
+        raise ConfigError(f"--cluster is required (or --debug); valid: {', '.join(sorted(exps.clusters))}")
+    else:
+        prof = None
+    specs = expand(exps, args.results, debug=args.debug, only=args.only, overrides=args.overrides,
+                   data_root=prof.data_root if prof else None)
+    return exps, prof, specs
+
+
+# -- mtl-launch -------------------------------------------------------------------------------------
+def _launch_args(p: argparse.ArgumentParser) -> None:
+    p.description = ("Submit the grid of experiments.yaml to a cluster as Slurm job arrays (or run it here "
+                     "with --debug). Idempotent: completed, queued and running runs are skipped.")
+    _common(p)
+    p.add_argument("--logs-dir", type=Path, default=Path("logs"), help="submitit folders (default: logs)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the sbatch scripts; submit nothing")
+    p.add_argument("--retry-failed", action="store_true", help="resubmit failed runs too")
+    p.add_argument("--force", action="store_true",
+                   help="resubmit every run without a live job (the trainer resumes or skips; nothing is deleted)")
+    p.add_argument("--cancel", action="store_true", help="scancel the grid's queued and running jobs")
+    p.add_argument("--array-parallelism", type=int, metavar="N", help="tasks of one array running at once")
+    p.add_argument("--no-preflight", action="store_true", help="skip the data/Slurm checks before submitting")
+
+
+def plan_table(rows: Sequence[Any], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("run", "signature", "state", "action"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        st = r.status
+        state = st.state + (f" ({st.detail})" if st.detail and st.state in ("died", "failed", "unknown") else "")
+        act = r.action
+        if r.after or r.after_runs:
+            act += " after " + ", ".join([*r.after, *(s.label for s in r.after_runs)])
+        table.add_row(r.spec.label, r.spec.signature, state, act)
+    return table
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from . import launch, ledger
+    from .status import submits
+
+    exps, prof, specs = _load(args)
+    out, err = _console(), _console(stderr=True)
+    if args.cancel:
+        return _cancel(specs, args, out)
+    if args.dry_run:
+        rows = launch.plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
+        return _dry_run(rows, prof, args, out, err)
+    launch.check_cluster_choice(prof, args.debug)
+    with ledger.launch_lock(args.jobs_dir):
+        rows = launch.plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
+        todo = [r for r in rows if submits(r.action)]
+        out.print(plan_table(rows, f"{exps.path} on {prof.name}: {len(todo)} of {len(rows)} runs to "
+                                   f"{'run here' if not prof.is_slurm else 'submit'}"))
+        if not todo:
+            out.print("nothing to submit")
+            return 0
+        if not args.no_preflight:
+            problems = launch.preflight(rows, prof)
+            if problems:
+                raise ConfigError("preflight: " + "; ".join(problems) + " (--no-preflight to submit anyway)")
+        record = _record(exps, prof, args)
+        if prof.is_slurm:
+            groups = launch.submit(rows, prof, args.logs_dir, array_parallelism=args.array_parallelism,
+                                   on_event=lambda k, i: err.print(
+                                       f"submitted array {i['n']}/{i['of']}: job {i['job_id']} ({i['size']} runs"
+                                       + (f", {i['dependency']})" if i["dependency"] else ")")))
+            record["arrays"] = [{"job_id": g.job_id, "size": len(g.rows), "dependency": g.dependency}
+                                for g in groups]
+            failed = 0
+        else:
+            results = _run_here(rows, err)
+            failed = sum(1 for rc, _ in results.values() if rc != 0)
+        record["runs"] = [{"name": r.spec.name, "label": r.spec.label, "signature": r.spec.signature,
+                           "run_dir": str(r.spec.run_dir), "action": r.action, "job_id": r.job_id,
+                           "log": r.log, "depends_on": r.after + [str(s.run_dir) for s in r.after_runs]}
+                          for r in todo]
+        if not prof.is_slurm:
+            for run in record["runs"]:
+                run["exit_code"], run["last_line"] = results.get(Path(run["run_dir"]), (None, ""))
+        path = ledger.write_record(args.jobs_dir, record)
+    if prof.is_slurm:
+        out.print(f"submitted {len(todo)} runs in {len(record['arrays'])} array(s); record {path}; "
+                  f"follow with: mtl-status {args.experiments}" + (" --debug" if args.debug else ""))
+        return 0
+    out.print(f"{len(todo) - failed} of {len(todo)} runs completed in {args.results}; record {path}")
+    return EXIT_FAILED if failed else 0
+
+
+def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
+    import hashlib
+
+    from .ledger import git_commit
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cluster": prof.name, "debug": args.debug,
+            "experiments": str(Path(args.experiments).absolute()),
+            "config_hash": hashlib.sha256(exps.text.encode()).hexdigest()[:12],
+            "git_commit": git_commit(Path(args.experiments).absolute().parent),
+            "argv": sys.argv[1:], "overrides": args.overrides, "only": args.only,
+            "results": str(Path(args.results).absolute())}
+
+
+def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Console, err: Console) -> int:
+    from . import launch
+    from .status import submits
+
+    todo = [r for r in rows if submits(r.action)]
+    out.print(plan_table(rows, f"{args.experiments} on {prof.name} (dry run): {len(todo)} of {len(rows)} "
+                               f"runs would be {'submitted' if prof.is_slurm else 'run here'}"))
+    if prof.is_slurm:
+        for i, (group, script) in enumerate(launch.sbatch_scripts(rows, prof, args.logs_dir,
+                                                                  args.array_parallelism), 1):
+            out.print(f"\n# ---- sbatch script {i}: {len(group.rows)} runs: "
+                      f"{', '.join(r.spec.label for r in group.rows[:4])}{' ...' if len(group.rows) > 4 else ''}")
+            out.print(script, markup=False, highlight=False, soft_wrap=True)
+    for problem in launch.preflight(rows, prof) if not args.no_preflight else []:
+        err.print(f"mtl-launch: warning: {problem}", markup=False)
+    return 0
+
+
+def _run_here(rows: Sequence[Any], err: Console) -> dict[Path, tuple[int, str]]:
+    from . import launch
+
+    if not err.is_terminal:
+        def plain(kind: str, i: dict[str, Any]) -> None:
+            if kind == "run_start":
+                err.print(f"[{i['i']}/{i['n']}] {i['row'].spec.label}: training", markup=False)
+            elif kind == "run_end":
+                what = f"done in {i['seconds']:.1f}s" if i["rc"] == 0 else f"FAILED (exit {i['rc']}): {i['last']}"
+                err.print(f"[{i['i']}/{i['n']}] {i['row'].spec.label}: {what}", markup=False)
+        return launch.run_here(rows, plain)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as bar:
+        task = bar.add_task("runs", total=sum(1 for r in rows if r.action and not r.action.startswith("skip")))
+
+        def rich_event(kind: str, i: dict[str, Any]) -> None:
+            if kind == "run_start":
+                bar.update(task, description=f"training {i['row'].spec.label}")
+            elif kind == "run_end":
+                bar.advance(task)
+                mark = "[green]✓[/]" if i["rc"] == 0 else "[red]✗[/]"
+                tail = f"{i['seconds']:.1f}s" if i["rc"] == 0 else f"exit {i['rc']}: {i['last']}"
+                bar.console.print(f"{mark} {i['row'].spec.label}  {tail}")
+        return launch.run_here(rows, rich_event)
+
+
+def _cancel(specs: Sequence[Any], args: argparse.Namespace, out: Console) -> int:
+    from . import ledger
+
+    jobs = ledger.latest_jobs(args.jobs_dir)
+    mine = {str(s.run_dir): jobs[str(s.run_dir)].job_id for s in specs if str(s.run_dir) in jobs}
+    states = ledger.slurm_states(mine.values())
+    live = sorted({j for j in mine.values() if states.get(j) in ledger.LIVE})
+    if not live:
+        out.print("no queued or running jobs in this grid")
+        return 0
+    why = ledger.cancel(live)
+    if why:
+        raise ConfigError(f"scancel: {why}")
+    out.print(f"cancelled {len(live)} job(s): {' '.join(live)}")
+    return 0
+
+
+def launch_main(argv: Sequence[str] | None = None) -> int:
+    """``mtl-launch``."""
+    return _run("mtl-launch", argv, _launch_args, _launch)
+
+
+def entry_launch() -> None:
+    sys.exit(launch_main())
+
+
+# -- mtl-status -------------------------------------------------------------------------------------
+def _status_args(p: argparse.ArgumentParser) -> None:
+    p.description = "The state of every run of the grid: run folders plus squeue/sacct (with timeouts)."
+    _common(p)
+    p.set_defaults(need_cluster=False)
+
+
+def status_table(statuses: Sequence[Any], title: str) -> Table:
+    from .status import last_metrics_text
+
+    table = Table(title=title, title_justify="left")
+    for col in ("run", "state", "epoch", "last validation", "job", "attempts", "log"):
+        table.add_column(col, overflow="fold")
+    style = {"completed": "green", "failed": "red", "died": "red", "running": "cyan", "queued": "blue",
+             "interrupted": "yellow", "unknown": "magenta"}
+    for st in statuses:
+        epoch = f"{st.epoch or 0}/{st.epochs}" if st.state != "new" else ""
+        state = st.state + (f": {st.detail}" if st.detail and st.state not in ("completed",) else "")
+        job = st.job_id or ""
+        if st.job_state and st.job_id:
+            job += f" {st.job_state}"
+        table.add_row(st.spec.label, f"[{style.get(st.state, '')}]{state}[/]" if st.state in style else state,
+                      epoch, last_metrics_text(st.metrics), job, str(st.attempts or ""), st.log or "")
+    return table
+
+
+def _status(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from . import ledger
+    from .status import grid_status
+
+    exps, _prof, specs = _load(args)
+    jobs = ledger.latest_jobs(args.jobs_dir)
+    ids = [jobs[str(s.run_dir)].job_id for s in specs if str(s.run_dir) in jobs]
+    statuses = grid_status(specs, jobs, ledger.slurm_states(ids))
+    counts = Counter(st.state for st in statuses)
+    out = _console()
+    out.print(status_table(statuses, f"{exps.path}{' (debug grid)' if args.debug else ''}: {len(specs)} runs"))
+    out.print(", ".join(f"{n} {s}" for s, n in counts.most_common()))
+    return 0
+
+
+def status_main(argv: Sequence[str] | None = None) -> int:
+    """``mtl-status``."""
+    return _run("mtl-status", argv, _status_args, _status)
+
+
+def entry_status() -> None:
+    sys.exit(status_main())

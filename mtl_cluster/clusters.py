@@ -1,0 +1,123 @@
+"""Cluster profiles: a named mapping in experiments.yaml -> sbatch parameters. The only place that knows
+sbatch keys, so a new cluster is a YAML entry, never code.
+
+``sbatch_parameters`` returns the keyword names of submitit's SlurmExecutor (``partition``, ``time``,
+``gres``, ``mem``, ``setup``, ``signal_delay_s``...); launch.py hands them to submitit unchanged, and
+the --dry-run preview renders them with the same function, so what you see is what is submitted.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+EXECUTORS = ("slurm", "local")
+
+
+@dataclass(frozen=True)
+class ClusterProfile:
+    """Where and how the runs of one cluster are executed."""
+
+    name: str = "local"
+    executor: str = "slurm"            # slurm | local (this machine, one run after the other)
+    data_root: str = "data"            # data.root of every run (not part of the signature)
+    partition: str | None = None
+    gres: str | None = None            # e.g. "gpu:1" (the seed's script asks for its GPU by gres)
+    gpus_per_node: int | None = None
+    cpus_per_task: int | None = None
+    mem_gb: float | None = None
+    timeout_min: int = 60
+    signal_delay_s: int = 120          # USR2 this long before the time limit (the trainer checkpoints)
+    max_requeues: int = 3              # submitit's max_num_timeout
+    max_array_size: int = 1000         # Slurm's MaxArraySize - 1: bigger arrays are split
+    array_parallelism: int = 256       # tasks of one array running at once (%N)
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    exclude: str | None = None
+    setup: tuple[str, ...] = ()        # shell lines before the job (module load CUDA, conda activate...)
+    additional: dict[str, str] = field(default_factory=dict)   # any other #SBATCH --key=value
+
+    @property
+    def is_slurm(self) -> bool:
+        return self.executor == "slurm"
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "executor": (str,), "data_root": (str,), "partition": (str,), "gres": (str,), "gpus_per_node": (int,),
+    "cpus_per_task": (int,), "mem_gb": (int, float), "timeout_min": (int,), "signal_delay_s": (int,),
+    "max_requeues": (int,), "max_array_size": (int,), "array_parallelism": (int,), "account": (str,),
+    "qos": (str,), "constraint": (str,), "exclude": (str,), "setup": (list,), "additional": (dict,),
+}
+
+
+def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
+    """Validate one profile; errors are ``where.key: problem; valid ...`` for the caller to locate."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of profile keys, got {type(raw).__name__}")
+    defaults = {f.name: f.default for f in dataclasses.fields(ClusterProfile) if f.name != "name"}
+    unknown = sorted(str(k) for k in raw if k not in _TYPES)
+    if unknown:
+        valid = ", ".join(f"{k} (default {v!r})" if not isinstance(v, dataclasses._MISSING_TYPE) else k
+                          for k, v in sorted(defaults.items()))
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; valid keys: {valid}")
+    kwargs: dict[str, Any] = {"name": name}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if not isinstance(value, _TYPES[key]) or isinstance(value, bool):
+            wanted = " or ".join(t.__name__ for t in _TYPES[key])
+            raise ConfigError(f"{where}.{key}: expected {wanted}, got {type(value).__name__} {value!r}")
+        if key == "setup":
+            if not all(isinstance(x, str) for x in value):
+                raise ConfigError(f"{where}.setup: expected a list of shell lines (strings)")
+            value = tuple(value)
+        if key == "additional":
+            value = {str(k): str(v) for k, v in value.items()}
+        kwargs[key] = value
+    prof = ClusterProfile(**kwargs)
+    if prof.executor not in EXECUTORS:
+        raise ConfigError(f"{where}.executor: {prof.executor!r}; valid: {', '.join(EXECUTORS)}")
+    for key in ("timeout_min", "max_array_size", "array_parallelism"):
+        if getattr(prof, key) < 1:
+            raise ConfigError(f"{where}.{key}: must be >= 1, got {getattr(prof, key)}")
+    for key in ("signal_delay_s", "max_requeues"):
+        if getattr(prof, key) < 0:
+            raise ConfigError(f"{where}.{key}: must be >= 0, got {getattr(prof, key)}")
+    return prof
+
+
+def sbatch_parameters(prof: ClusterProfile, job_name: str, dependency: str | None = None,
+                      array_parallelism: int | None = None) -> dict[str, Any]:
+    """Keyword arguments for submitit's ``SlurmExecutor.update_parameters`` (sbatch names)."""
+    params: dict[str, Any] = {
+        "job_name": job_name,
+        "time": prof.timeout_min,
+        "signal_delay_s": prof.signal_delay_s,
+        "array_parallelism": array_parallelism or prof.array_parallelism,
+        "stderr_to_stdout": False,
+    }
+    if prof.mem_gb is not None:
+        mem = float(prof.mem_gb)
+        params["mem"] = f"{int(mem)}GB" if mem == int(mem) else f"{int(mem * 1024)}MB"
+    for key in ("partition", "gres", "gpus_per_node", "cpus_per_task", "account", "qos", "constraint",
+                "exclude"):
+        if getattr(prof, key) is not None:
+            params[key] = getattr(prof, key)
+    if prof.setup:
+        params["setup"] = list(prof.setup)
+    additional = dict(prof.additional)
+    if dependency:
+        params["dependency"] = dependency
+        # A pretraining run that failed would leave its fine-tune pending forever: drop it instead.
+        additional.setdefault("kill-on-invalid-dep", "yes")
+    if additional:
+        params["additional_parameters"] = additional
+    return params
+
+
+def chunks(n: int, size: int) -> list[range]:
+    """Index ranges of at most ``size``: one job array each (Slurm refuses bigger arrays)."""
+    return [range(i, min(i + size, n)) for i in range(0, n, size)]

@@ -1,0 +1,270 @@
+"""experiments.yaml -> a validated ``Experiments``: defaults, experiments, grid axes, cluster profiles, debug.
+
+Validated once, at load time, so a typo fails in a second on the login node and not after hours in the
+queue. Every error is one line ``file:line: yaml.path: problem; valid: ...`` (PyYAML's node marks give
+the line). Never imports torch, submitit or rich.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .clusters import ClusterProfile, profile_from_dict
+from .config import TrainConfig, _build
+from .errors import ConfigError
+
+TOP_KEYS = ("defaults", "experiments", "grid", "clusters", "debug")
+ENTRY_KEYS = ("id",)          # experiment keys beyond the training keys
+TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One entry of ``experiments``: a unique id (default: its name) and its training overrides."""
+
+    id: str
+    overrides: dict[str, Any]
+    index: int
+
+    @property
+    def init_from(self) -> str | None:
+        return self.overrides.get("init_from")
+
+
+@dataclass(frozen=True)
+class Experiments:
+    """The whole file, validated; ``lines`` maps YAML paths (``experiments[3].init_from``) to line numbers."""
+
+    path: Path
+    text: str
+    defaults: dict[str, Any]
+    experiments: list[Experiment]
+    grid: dict[str, list[Any]]
+    clusters: dict[str, ClusterProfile]
+    debug: dict[str, Any]
+    debug_grid: dict[str, list[Any]] | None
+    lines: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def error(self, where: str, problem: str) -> ConfigError:
+        """A ConfigError ``file:line: where: problem`` with the line of ``where`` (or its nearest parent)."""
+        return ConfigError(f"{self.path}{_line_suffix(self.lines, where)}: {where}: {problem}")
+
+    def ids(self) -> list[str]:
+        return [e.id for e in self.experiments]
+
+    def cluster(self, name: str) -> ClusterProfile:
+        """The named cluster profile; unknown names list the valid ones."""
+        if name not in self.clusters:
+            raise self.error("clusters", f"no cluster {name!r}; valid: {', '.join(sorted(self.clusters)) or '(none)'}")
+        return self.clusters[name]
+
+
+def _line_suffix(lines: Mapping[str, int], where: str) -> str:
+    probe = where
+    while probe:
+        if probe in lines:
+            return f":{lines[probe]}"
+        cut = max(probe.rfind("."), probe.rfind("["))
+        probe = probe[:cut] if cut > 0 else ""
+    return ""
+
+
+def _node_lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
+    """Record the 1-based line of every key and item under ``node``."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            sub = f"{path}.{key.value}" if path else str(key.value)
+            out.setdefault(sub, key.start_mark.line + 1)
+            _node_lines(value, sub, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            sub = f"{path}[{i}]"
+            out.setdefault(sub, item.start_mark.line + 1)
+            _node_lines(item, sub, out)
+
+
+def _duplicate_key(node: yaml.Node, path: str) -> tuple[str, int] | None:
+    """A key given twice in one mapping (PyYAML silently keeps the last): its path and line."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            sub = f"{path}.{key.value}" if path else str(key.value)
+            if key.value in seen:
+                return sub, key.start_mark.line + 1
+            seen.add(key.value)
+            found = _duplicate_key(value, sub)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _duplicate_key(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _parse(path: Path) -> tuple[str, Any, dict[str, int]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+    lines: dict[str, int] = {}
+    if node is not None:
+        _node_lines(node, "", lines)
+        dup = _duplicate_key(node, "")
+        if dup:
+            raise ConfigError(f"{path}:{dup[1]}: {dup[0]}: key given twice")
+    return text, raw, lines
+
+
+def _check_train_keys(exp_: _Ctx, where: str, raw: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Unknown keys and wrong types of a partial training config, reported at their YAML line."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise exp_.error(where, f"expected a mapping of training keys, got {type(raw).__name__}")
+    unknown = sorted(str(k) for k in raw if k not in TRAIN_KEYS and k not in extra)
+    if unknown:
+        raise exp_.error(f"{where}.{unknown[0]}",
+                         f"unknown key; valid keys: {', '.join(sorted((*TRAIN_KEYS, *extra)))}")
+    try:
+        _build(TrainConfig, {k: v for k, v in raw.items() if k not in extra}, where)
+    except ConfigError as exc:
+        key, _, problem = str(exc).partition(": ")
+        raise exp_.error(key, problem) from None
+    return dict(raw)
+
+
+def _check_grid(exp_: _Ctx, where: str, raw: Any) -> dict[str, list[Any]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise exp_.error(where, f"expected a mapping axis: [values], got {type(raw).__name__}")
+    axes: dict[str, list[Any]] = {}
+    for key, values in raw.items():
+        sub = f"{where}.{key}"
+        if str(key).split(".")[0] not in TRAIN_KEYS or str(key) in ("name", "init_from", "init_checkpoint"):
+            raise exp_.error(sub, f"unknown grid axis; valid: training keys ({', '.join(TRAIN_KEYS)}), "
+                                  f"data.* with a dot")
+        if not isinstance(values, list) or not values:
+            raise exp_.error(sub, f"expected a non-empty list of values, got {values!r}")
+        for i, v in enumerate(values):
+            nested: dict[str, Any] = {}
+            node = nested
+            parts = str(key).split(".")
+            for p in parts[:-1]:
+                node = node.setdefault(p, {})
+            node[parts[-1]] = v
+            try:
+                _build(TrainConfig, nested, "")
+            except ConfigError as exc:
+                raise exp_.error(f"{sub}[{i}]", str(exc).partition(": ")[2]) from None
+        axes[str(key)] = list(values)
+    return axes
+
+
+@dataclass
+class _Ctx:
+    path: Path
+    lines: dict[str, int]
+
+    def error(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}{_line_suffix(self.lines, where)}: {where}: {problem}")
+
+
+def load_experiments(path: Path) -> Experiments:
+    """Read and validate experiments.yaml; raises ConfigError (one line, with file and line)."""
+    path = Path(path)
+    text, raw, lines = _parse(path)
+    ctx = _Ctx(path, lines)
+    if not isinstance(raw, Mapping):
+        raise ctx.error("(top)", f"expected a mapping with keys {', '.join(TOP_KEYS)}")
+    unknown = sorted(str(k) for k in raw if k not in TOP_KEYS)
+    if unknown:
+        raise ctx.error(unknown[0], f"unknown key; valid: {', '.join(TOP_KEYS)}")
+    defaults = _check_train_keys(ctx, "defaults", raw.get("defaults"))
+    for key in ("name", "id", "init_from", "init_checkpoint"):
+        if key in defaults:
+            raise ctx.error(f"defaults.{key}", "belongs to each experiment, not to the defaults")
+
+    entries = raw.get("experiments")
+    if not isinstance(entries, list) or not entries:
+        raise ctx.error("experiments", "expected a non-empty list of experiments (name + overrides)")
+    experiments: list[Experiment] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        where = f"experiments[{i}]"
+        over = _check_train_keys(ctx, where, entry, ENTRY_KEYS)
+        if not isinstance(over.get("name"), str) or not over["name"]:
+            raise ctx.error(where, "every experiment needs a name (the seed's row name, e.g. AlexNet-Gender)")
+        exp_id = over.pop("id", None) or over["name"]
+        if not isinstance(exp_id, str) or not _ID.match(exp_id):
+            raise ctx.error(f"{where}.id" if "id" in entry else f"{where}.name",
+                            f"{exp_id!r} is not a usable id (letters, digits, _ . + -)")
+        if exp_id in seen:
+            raise ctx.error(f"{where}.id" if "id" in entry else f"{where}.name",
+                            f"duplicate name {exp_id!r} (also experiments[{seen[exp_id]}]); "
+                            f"give one of them a distinct `id:`")
+        if "init_checkpoint" in over:
+            raise ctx.error(f"{where}.init_checkpoint", "set by the launcher from init_from; name the run instead")
+        seen[exp_id] = i
+        experiments.append(Experiment(exp_id, over, i))
+
+    ids = [e.id for e in experiments]
+    for e in experiments:
+        if e.init_from is not None and e.init_from not in seen:
+            raise ctx.error(f"experiments[{e.index}].init_from",
+                            f"names no run {e.init_from!r}; valid: {', '.join(i for i in ids if i != e.id)}")
+    _check_cycles(ctx, experiments)
+
+    clusters_raw = raw.get("clusters") or {}
+    if not isinstance(clusters_raw, Mapping):
+        raise ctx.error("clusters", "expected a mapping name: profile")
+    clusters: dict[str, ClusterProfile] = {}
+    for name, prof in clusters_raw.items():
+        try:
+            clusters[str(name)] = profile_from_dict(str(name), prof, f"clusters.{name}")
+        except ConfigError as exc:
+            key, _, problem = str(exc).partition(": ")
+            raise ctx.error(key, problem) from None
+
+    debug_raw = raw.get("debug") or {}
+    if not isinstance(debug_raw, Mapping):
+        raise ctx.error("debug", "expected a mapping of training keys (and an optional grid)")
+    debug = _check_train_keys(ctx, "debug", debug_raw, ("grid",))
+    debug_grid = _check_grid(ctx, "debug.grid", debug.pop("grid")) if "grid" in debug else None
+    for key in ("name", "init_from", "init_checkpoint"):
+        if key in debug:
+            raise ctx.error(f"debug.{key}", "cannot be overridden for the whole grid")
+    return Experiments(path, text, defaults, experiments, _check_grid(ctx, "grid", raw.get("grid")),
+                       clusters, debug, debug_grid, lines)
+
+
+def _check_cycles(ctx: _Ctx, experiments: list[Experiment]) -> None:
+    """``init_from`` must not loop back (A <- B <- A): nothing could ever start."""
+    parent = {e.id: e.init_from for e in experiments}
+    index = {e.id: e.index for e in experiments}
+    for e in experiments:
+        chain, cur = [e.id], e.init_from
+        while cur is not None:
+            if cur in chain:
+                loop = " -> ".join(chain[chain.index(cur):] + [cur])
+                raise ctx.error(f"experiments[{index[e.id]}].init_from", f"init_from cycle: {loop}")
+            chain.append(cur)
+            cur = parent.get(cur)

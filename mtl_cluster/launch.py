@@ -1,0 +1,309 @@
+"""Put a grid on Slurm (or run it here): plan, preflight, job arrays with dependencies, the job itself.
+
+The only module that imports submitit. A job runs the trainer in a child process
+(``python -m mtl_cluster.train``) so the trainer's own SIGUSR2/SIGTERM handling stays the single
+checkpoint mechanism: on the time-limit signal (or preemption) ``RunJob.checkpoint`` forwards SIGUSR2
+to the child, waits for it to save at a step boundary and exit 75, and hands submitit the same job
+again, which requeues it (Slurm keeps the job id) at most ``max_requeues`` times for time limits;
+preemptions do not count. A SIGKILLed trainer leaves status.json at ``running``: mtl-status shows it
+as died and the next launch resumes it from its checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import submitit
+import yaml
+from submitit.core.utils import DelayedSubmission
+
+from .clusters import ClusterProfile, chunks, sbatch_parameters
+from .config import TrainConfig
+from .errors import EXIT_INTERRUPTED, ConfigError, MtlError
+from .grid import RunSpec
+from .ledger import latest_jobs, slurm_states
+from .rundir import read_json
+from .status import RunStatus, action, grid_status, submits
+
+Event = Callable[[str, dict[str, Any]], None]
+GRACE_S = 120.0     # how long checkpoint() waits for the trainer to save and exit
+
+
+# -- the job ----------------------------------------------------------------------------------------
+class RunJob(submitit.helpers.Checkpointable):
+    """Train one run folder in a child process; requeue-aware. Picklable: holds only plain data."""
+
+    def __init__(self, config: dict[str, Any], run_dir: str):
+        self.config = config
+        self.run_dir = run_dir
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config, "run_dir": self.run_dir}
+
+    def command(self, config_file: str) -> list[str]:
+        return [sys.executable, "-m", "mtl_cluster.train", "--config", config_file, "--run-dir", self.run_dir]
+
+    def train(self, echo: bool = True) -> tuple[int, str]:
+        """Run the trainer to its exit; returns (exit code, last stderr line). ``echo``: pass its output on."""
+        fd, cfg_file = tempfile.mkstemp(prefix="mtl-run-", suffix=".yaml")
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(self.config, f, sort_keys=False)
+        self._rc: int | None = None
+        self._last = ""
+        done = threading.Event()
+        try:
+            proc = subprocess.Popen(self.command(cfg_file), stderr=subprocess.PIPE, text=True, bufsize=1,
+                                    stdout=None if echo else subprocess.DEVNULL)
+            self._proc = proc
+
+            def watch() -> None:  # reads stderr and reaps the child, so the main thread only sleeps
+                assert proc.stderr is not None
+                for line in proc.stderr:
+                    if echo:
+                        sys.stderr.write(line)
+                        sys.stderr.flush()
+                    if line.strip():
+                        self._last = line.strip()
+                self._rc = proc.wait()
+                done.set()
+
+            threading.Thread(target=watch, daemon=True).start()
+            while not done.wait(0.5):   # interruptible: submitit's USR2 handler runs here
+                pass
+            return int(self._rc if self._rc is not None else 1), self._last
+        finally:
+            os.unlink(cfg_file)
+
+    def __call__(self) -> dict[str, Any]:
+        rc, last = self.train()
+        if rc == 0:
+            return read_json(Path(self.run_dir) / "summary.json")
+        if rc == EXIT_INTERRUPTED:
+            time.sleep(2)  # a USR2 that reached both processes: let our handler run (it requeues and exits)
+            # SIGTERM from Slurm (scancel, scontrol requeue, preemption) reached the trainer: Slurm itself
+            # requeues or ends the job. Requeueing here would resurrect a scancel'led job, so just stop
+            # without a result; the run folder says "interrupted" and the next launch resumes it.
+            raise SystemExit(EXIT_INTERRUPTED)
+        raise RuntimeError(f"trainer exited with code {rc}: {last or '(no stderr)'}")
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
+        """Time limit or preemption (USR2): let the trainer save at a step boundary, then requeue."""
+        proc = getattr(self, "_proc", None)
+        if proc is not None and getattr(self, "_rc", None) is None:
+            try:
+                proc.send_signal(signal.SIGUSR2)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + GRACE_S
+            while self._rc is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+        return DelayedSubmission(RunJob(self.config, self.run_dir))
+
+
+# -- planning ---------------------------------------------------------------------------------------
+@dataclass
+class PlanRow:
+    """One run of the plan: its state now, what this launch does, and the jobs it must wait for."""
+
+    status: RunStatus
+    action: str
+    after: list[str] = field(default_factory=list)         # job ids (afterok)
+    after_runs: list[RunSpec] = field(default_factory=list)  # runs submitted in this launch
+    wave: int = 0
+    job_id: str | None = None
+    log: str | None = None
+
+    @property
+    def spec(self) -> RunSpec:
+        return self.status.spec
+
+
+def plan(specs: Sequence[RunSpec], jobs_dir: Path, *, retry_failed: bool = False, force: bool = False,
+         use_slurm: bool = True) -> list[PlanRow]:
+    """The state and action of every run, with the dependencies of fine-tune runs resolved."""
+    jobs = latest_jobs(jobs_dir)
+    ids = [jobs[str(s.run_dir)].job_id for s in specs if str(s.run_dir) in jobs]
+    states = slurm_states(ids) if use_slurm else {}
+    statuses = grid_status(specs, jobs, states)
+    rows = [PlanRow(st, action(st, retry_failed, force)) for st in statuses]
+    by_dir = {r.spec.run_dir: r for r in rows}
+    for row in rows:                                    # specs are in dependency order
+        parent = by_dir.get(row.spec.init_run_dir) if row.spec.init_run_dir else None
+        if parent is None or not submits(row.action):
+            continue
+        if submits(parent.action):
+            row.after_runs.append(parent.spec)
+            row.wave = parent.wave + 1
+        elif parent.status.state in ("queued", "running") and parent.status.job_id:
+            row.after.append(parent.status.job_id)
+        elif parent.status.state != "completed":
+            row.action = f"skip: waits for {parent.spec.label} ({parent.status.state})"
+    return rows
+
+
+# -- preflight --------------------------------------------------------------------------------------
+def data_paths(cfg: TrainConfig) -> list[Path]:
+    """The dataset files and folders this run reads (none for synthetic data)."""
+    d = cfg.data
+    if cfg.dataset == "synthetic":
+        return []
+    if cfg.dataset == "IMDB-WIKI":
+        return [d.path(d.imdb_wiki if d.imdb_wiki_layout == "aligned" else d.imdb_wiki_mat)]
+    out = []
+    for task in cfg.active_tasks:
+        if task == "emotion":
+            out.append(d.path(d.fer2013))
+        elif d.chalearn_layout == "official":
+            out.append(d.path(d.chalearn_official))
+        else:
+            out.append(d.path(getattr(d, f"chalearn_{task}")))
+    return out
+
+
+def preflight(rows: Sequence[PlanRow], prof: ClusterProfile) -> list[str]:
+    """Problems that would only show after hours in the queue: missing data, no Slurm, no partition."""
+    from .ledger import partition_exists, reachable
+    problems = []
+    if prof.is_slurm:
+        why = reachable()
+        if why:
+            problems.append(f"cluster {prof.name}: {why}")
+        elif prof.partition and partition_exists(prof.partition) is False:
+            problems.append(f"cluster {prof.name}: partition {prof.partition!r} does not exist (sinfo)")
+    root = Path(prof.data_root).expanduser()
+    if not root.is_dir() and any(data_paths(r.spec.config) for r in rows if submits(r.action)):
+        return problems + [f"clusters.{prof.name}.data_root {root} does not exist on this host"]
+    missing: dict[Path, str] = {}
+    for row in rows:
+        if submits(row.action):
+            for p in data_paths(row.spec.config):
+                if p not in missing and not p.exists():
+                    missing[p] = row.spec.label
+    for p, label in list(missing.items())[:5]:
+        problems.append(f"data for {label} not found: {p} (clusters.{prof.name}.data_root or data.* keys)")
+    if len(missing) > 5:
+        problems.append(f"... and {len(missing) - 5} more missing data paths")
+    return problems
+
+
+# -- Slurm submission -------------------------------------------------------------------------------
+@dataclass
+class ArrayGroup:
+    """Runs submitted with one sbatch call (one job array, or one job when alone)."""
+
+    rows: list[PlanRow]
+    dependency: str | None
+    job_id: str | None = None
+
+
+def _groups(rows: Sequence[PlanRow], prof: ClusterProfile, max_size: int) -> list[ArrayGroup]:
+    todo = [r for r in rows if submits(r.action)]
+    out = []
+    for wave in sorted({r.wave for r in todo}):
+        by_dep: dict[tuple[str, ...], list[PlanRow]] = {}
+        for r in todo:
+            if r.wave == wave:
+                key = tuple(sorted(set(r.after))) + tuple(str(s.run_dir) for s in r.after_runs)
+                by_dep.setdefault(key, []).append(r)
+        for members in by_dep.values():
+            for part in chunks(len(members), max_size):
+                out.append(ArrayGroup([members[i] for i in part], None))
+    return out
+
+
+def _dependency(group: ArrayGroup, job_of: dict[Path, str], placeholder: bool = False) -> str | None:
+    ids: list[str] = []
+    for r in group.rows:
+        ids += r.after
+        for s in r.after_runs:
+            ids.append(job_of.get(s.run_dir) or (f"<job of {s.label}>" if placeholder else ""))
+    ids = sorted({i for i in ids if i})
+    return "afterok:" + ":".join(ids) if ids else None
+
+
+def _job_config(spec: RunSpec) -> dict[str, Any]:
+    return spec.config.to_dict()
+
+
+def sbatch_scripts(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path,
+                   array_parallelism: int | None = None) -> list[tuple[ArrayGroup, str]]:
+    """The sbatch script of every array this launch would submit (for --dry-run), exactly as submitted."""
+    from submitit.slurm.slurm import _make_sbatch_string
+    out = []
+    folder = Path(logs_dir).absolute() / prof.name / "%j"
+    command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))])
+    for group in _groups(rows, prof, prof.max_array_size):
+        dep = _dependency(group, {}, placeholder=True)
+        params = sbatch_parameters(prof, "mtl", dep, array_parallelism)
+        n = len(group.rows)
+        out.append((group, _make_sbatch_string(command=command, folder=folder,
+                                               map_count=n if n > 1 else None, **params)))
+    return out
+
+
+def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *,
+           array_parallelism: int | None = None, on_event: Event | None = None) -> list[ArrayGroup]:
+    """sbatch every run whose action submits: one array per wave and dependency set, parents first."""
+    emit = on_event or (lambda _k, _i: None)
+    folder = Path(logs_dir).absolute() / prof.name / "%j"
+    groups = _groups(rows, prof, prof.max_array_size)
+    job_of: dict[Path, str] = {}
+    for n, group in enumerate(groups, 1):
+        dep = _dependency(group, job_of)
+        ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=prof.max_requeues)
+        ex.update_parameters(**sbatch_parameters(prof, "mtl", dep, array_parallelism))
+        try:
+            with ex.batch():
+                jobs = [ex.submit(RunJob(_job_config(r.spec), str(r.spec.run_dir)))
+                        for r in group.rows]
+        except Exception as exc:  # noqa: BLE001 - sbatch said no: one line, what was submitted stays recorded
+            msg = str(exc).strip().splitlines()
+            raise MtlError(f"sbatch failed for array {n}/{len(groups)}: {msg[-1] if msg else exc}") from exc
+        for r, job in zip(group.rows, jobs):
+            r.job_id = str(job.job_id)
+            r.log = str(job.paths.stdout)
+            job_of[r.spec.run_dir] = r.job_id
+        group.dependency = dep
+        group.job_id = str(jobs[0].job_id).split("_")[0]
+        emit("array", {"n": n, "of": len(groups), "job_id": group.job_id, "size": len(group.rows),
+                       "dependency": dep})
+    return groups
+
+
+def run_here(rows: Sequence[PlanRow], on_event: Event | None = None) -> dict[Path, tuple[int, str]]:
+    """Run the submitting rows one after the other on this machine (--debug, cluster ``local``)."""
+    emit = on_event or (lambda _k, _i: None)
+    results: dict[Path, tuple[int, str]] = {}
+    todo = [r for r in rows if submits(r.action)]
+    for i, r in enumerate(todo, 1):
+        failed_parent = [s for s in r.after_runs if results.get(s.run_dir, (0, ""))[0] != 0]
+        if failed_parent:
+            results[r.spec.run_dir] = (-1, f"not run: {failed_parent[0].label} did not complete")
+            emit("run_end", {"i": i, "n": len(todo), "row": r, "rc": -1, "last": results[r.spec.run_dir][1],
+                             "seconds": 0.0})
+            continue
+        emit("run_start", {"i": i, "n": len(todo), "row": r})
+        t0 = time.monotonic()
+        rc, last = RunJob(_job_config(r.spec), str(r.spec.run_dir)).train(echo=False)
+        results[r.spec.run_dir] = (rc, last)
+        emit("run_end", {"i": i, "n": len(todo), "row": r, "rc": rc, "last": last,
+                         "seconds": time.monotonic() - t0})
+    return results
+
+
+def check_cluster_choice(prof: ClusterProfile, debug: bool) -> None:
+    """A Slurm profile needs srun/sbatch on this host (--debug alone uses the local profile)."""
+    if not prof.is_slurm:
+        return
+    if submitit.SlurmExecutor.affinity() < 0:
+        raise ConfigError(f"--cluster {prof.name}: srun is not on PATH here; submit from a login node "
+                          f"of that cluster (or use --debug / --cluster local)")

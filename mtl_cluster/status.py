@@ -1,0 +1,117 @@
+"""The state of every run of a grid, from its run folder plus the job the ledger gave it.
+
+The run folder (status.json, written by the trainer) says how far the run got; Slurm says whether a
+job is still on it. Together they tell a run that is queued or running from one whose job died
+without a word (scancel, node failure, OOM: status.json still says ``running``), which the next
+``mtl-launch`` resumes from its checkpoint. Reads, never writes, never prints.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from .grid import RunSpec
+from .ledger import GONE, LIVE, UNKNOWN, JobRef
+from .rundir import RunDir, read_jsonl
+
+# state -> what the next mtl-launch does with it (see ``action``)
+STATES = ("new", "queued", "running", "completed", "failed", "interrupted", "died", "unknown")
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """One row of mtl-status and of the launch plan."""
+
+    spec: RunSpec
+    state: str
+    detail: str = ""
+    epoch: int | None = None
+    epochs: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    job_id: str | None = None
+    job_state: str | None = None
+    attempts: int = 0
+    log: str | None = None
+
+
+def _local_alive(status: Mapping[str, Any]) -> bool:
+    """A run started without Slurm (--debug, cluster local) whose process is still alive here."""
+    if status.get("host") != socket.gethostname() or not status.get("pid"):
+        return False
+    try:
+        os.kill(int(status["pid"]), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunStatus:
+    """Combine the run folder's status.json with the live state of its newest job."""
+    rd = RunDir(spec.run_dir)
+    status = rd.read_status()
+    vals = [r for r in read_jsonl(rd.metrics_file) if r.get("split") == "val"]
+    base = dict(epoch=status.get("epoch"), epochs=status.get("epochs") or spec.config.epoch,
+                metrics=vals[-1] if vals else {}, job_id=job.job_id if job else status.get("job_id"),
+                job_state=job_state, attempts=int(status.get("attempts", 0) or 0),
+                log=(job.log if job and job.log else str(rd.log_file) if rd.log_file.exists() else None))
+    run_state = status.get("state")
+    reason = status.get("reason") or ""
+    if job_state in LIVE:
+        state = "running" if job_state in ("RUNNING", "COMPLETING", "CONFIGURING") else "queued"
+        return RunStatus(spec, state, f"job {job_state.lower()}" + (f"; last: {reason}" if reason else ""), **base)
+    if run_state == "completed":
+        return RunStatus(spec, "completed", "", **base)
+    if run_state == "failed":
+        return RunStatus(spec, "failed", reason, **base)
+    if run_state == "interrupted":
+        return RunStatus(spec, "interrupted", reason + (f" (job {job_state})" if job_state else ""), **base)
+    if run_state == "running":
+        if job is None and _local_alive(status):
+            return RunStatus(spec, "running", f"local pid {status['pid']}", **base)
+        if job_state == UNKNOWN:
+            return RunStatus(spec, "unknown", "status.json says running; Slurm cannot be asked", **base)
+        how = f"job {job_state}" if job_state and job_state != GONE else "no live job"
+        return RunStatus(spec, "died", f"{how} while status.json says running: resumes from its checkpoint",
+                         **base)
+    if job is not None:
+        if job_state == UNKNOWN:
+            return RunStatus(spec, "unknown", f"job {job.job_id}: Slurm cannot be asked", **base)
+        return RunStatus(spec, "died", f"job {job.job_id} {job_state or 'ended'} before training started", **base)
+    return RunStatus(spec, "new", "", **base)
+
+
+def grid_status(specs: Sequence[RunSpec], jobs: Mapping[str, JobRef],
+                states: Mapping[str, str]) -> list[RunStatus]:
+    """``run_status`` for every spec; ``jobs`` from ledger.latest_jobs, ``states`` from slurm_states."""
+    out = []
+    for spec in specs:
+        job = jobs.get(str(spec.run_dir))
+        out.append(run_status(spec, job, states.get(job.job_id) if job else None))
+    return out
+
+
+def action(st: RunStatus, retry_failed: bool = False, force: bool = False) -> str:
+    """What a launch does with a run: submit, resume, retry, or ``skip: why``."""
+    if st.state in ("queued", "running"):
+        return f"skip: {st.state}"          # even with --force: two jobs on one folder would collide
+    if st.state == "unknown":
+        return "skip: job state unknown"
+    if st.state == "completed":
+        return "rerun" if force else "skip: completed"
+    if st.state == "failed":
+        return "retry" if retry_failed or force else "skip: failed (--retry-failed)"
+    if st.state in ("interrupted", "died"):
+        return "resume"
+    return "submit"
+
+
+def submits(act: str) -> bool:
+    return not act.startswith("skip")
+
+
+def last_metrics_text(metrics: Mapping[str, Any]) -> str:
+    keys = [k for k in ("gender_acc", "smile_acc", "emotion_acc", "age_acc", "age_mae", "loss") if k in metrics]
+    return " ".join(f"{k}={metrics[k]:.3g}" for k in keys)
+

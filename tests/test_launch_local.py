@@ -1,0 +1,123 @@
+"""mtl-launch without Slurm: --dry-run (plan + the exact sbatch scripts, golden), --debug (real runs in real
+run folders, fine-tune after pretraining), idempotency, --retry-failed, a died run resumed, mtl-status."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from mtl_cluster.cli_launch import launch_main, status_main
+from mtl_cluster.rundir import RunDir
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).parent / "golden"
+SUBSET = ["--only", "IMDB-WIKI-AlexNet-Gender_Age", "AlexNet-Smile-IMDB-WIKI-pretrained"]
+
+
+def _dirs(tmp: Path) -> list[str]:
+    return ["--results", str(tmp / "results"), "--jobs-dir", str(tmp / "jobs"), "--logs-dir", str(tmp / "logs")]
+
+
+def _status_dirs(tmp: Path) -> list[str]:
+    return ["--results", str(tmp / "results"), "--jobs-dir", str(tmp / "jobs")]
+
+
+def _run_dirs(tmp: Path) -> dict[str, Path]:
+    return {p.parent.name.split("_seed")[0] + ("/" + p.parent.parent.name.rsplit("_", 1)[-1]): p.parent
+            for p in (tmp / "results").rglob("status.json")}
+
+
+def test_dry_run_narvi_prints_the_whole_grid_and_sbatch(tmp_path, capsys):
+    rc = launch_main([str(REPO / "experiments.yaml"), "--cluster", "narvi", "--dry-run", *_dirs(tmp_path)])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "51 of 51 runs would be submitted" in out.out
+    assert out.out.count("│ new ") == 51
+    assert "submit after IMDB-WIKI-AlexNet-Gender_Age seed=0" in out.out
+    scripts = out.out.split("# ---- sbatch script ")[1:]
+    assert len(scripts) == 10             # 1 array of 30 independent runs + 9 fine-tune arrays (per pretraining run)
+    first = scripts[0].split("\n", 1)[1].strip()
+    first = first.replace(str(tmp_path / "logs"), "<LOGS>").replace(sys.executable, "<PYTHON>")
+    assert first == (GOLDEN / "sbatch_narvi_array.txt").read_text().strip()
+    assert "#SBATCH --dependency='afterok:<job of IMDB-WIKI-AlexNet-Gender_Age seed=0>'" in scripts[1]
+    assert not (tmp_path / "jobs").exists() and not (tmp_path / "results").exists()   # nothing written
+    assert "data_root /sgn-data" in out.err                                           # preflight, as a warning
+
+
+def test_debug_runs_fine_tune_after_pretraining_and_is_idempotent(tmp_path, capsys):
+    yaml_file = str(REPO / "experiments.yaml")
+    assert launch_main([yaml_file, "--debug", *SUBSET, *_dirs(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "2 of 2 runs completed" in out.out, out.err
+    assert "[1/2] IMDB-WIKI-AlexNet-Gender_Age seed=0: done" in out.err
+    runs = _run_dirs(tmp_path)
+    pre, tuned = runs["AlexNet-Gender_Age/synthetic"], runs["AlexNet-Smile/synthetic"]
+    for rd in (pre, tuned):
+        st = RunDir(rd).read_status()
+        assert st["state"] == "completed" and (rd / "summary.json").exists() and (rd / "metrics.jsonl").exists()
+    assert f"initialised trunk and heads" in (tuned / "log.txt").read_text()
+    assert str(pre) in (tuned / "config.yaml").read_text()
+    records = list((tmp_path / "jobs").glob("*.json"))
+    assert len(records) == 1
+    rec = json.loads(records[0].read_text())
+    assert rec["cluster"] == "local" and rec["debug"] is True and len(rec["config_hash"]) == 12
+    assert [r["exit_code"] for r in rec["runs"]] == [0, 0]
+    assert rec["runs"][1]["depends_on"] == [str(pre)]
+
+    # second launch: nothing to do, no new record
+    assert launch_main([yaml_file, "--debug", *SUBSET, *_dirs(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "nothing to submit" in out.out and "skip: completed" in out.out
+    assert len(list((tmp_path / "jobs").glob("*.json"))) == 1
+
+    # a run whose process died without a word (status.json still "running") shows as died, then resumes
+    status = json.loads((tuned / "status.json").read_text())
+    status.update(state="running", pid=2 ** 22 + 7)
+    (tuned / "status.json").write_text(json.dumps(status))
+    assert status_main([yaml_file, "--debug", *SUBSET, *_status_dirs(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert re.search(r"AlexNet-Smile-IMDB-WIKI-pretrained seed=0 .*died", table), table
+    assert "1 completed, 1 died" in table or "1 died, 1 completed" in table
+    assert launch_main([yaml_file, "--debug", *SUBSET, *_dirs(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "resume" in out.out and "1 of 1 runs completed" in out.out
+    assert RunDir(tuned).read_status()["state"] == "completed"
+    assert RunDir(tuned).read_status()["attempts"] == 2
+
+
+def test_failed_run_needs_retry_failed(tmp_path, capsys):
+    args = [str(REPO / "experiments.yaml"), "--debug", "--only", "AlexNet-Smile", "--set", "lr_rate=1e30",
+            "--set", "epoch=1", *_dirs(tmp_path)]
+    assert launch_main(args) == 1
+    out = capsys.readouterr()
+    assert "FAILED (exit 1)" in out.err and "loss is" in out.err
+    assert launch_main(args) == 0
+    assert "skip: failed (--retry-failed)" in capsys.readouterr().out
+    assert launch_main(args + ["--retry-failed"]) == 1
+    assert "retry" in capsys.readouterr().out
+    assert status_main([str(REPO / "experiments.yaml"), "--debug", "--only", "AlexNet-Smile", "--set",
+                        "lr_rate=1e30", "--set", "epoch=1", *_status_dirs(tmp_path)]) == 0
+    assert "failed: loss is" in capsys.readouterr().out
+
+
+def test_status_of_a_fresh_grid_without_slurm(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")        # no squeue/sacct at all: still answers, at once
+    assert status_main([str(REPO / "experiments.yaml"), *_status_dirs(tmp_path)]) == 0
+    assert "51 new" in capsys.readouterr().out
+
+
+def test_cluster_required_without_debug(capsys):
+    assert launch_main([str(REPO / "experiments.yaml")]) == 2
+    assert "--cluster is required (or --debug); valid: local, narvi, test" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_debug_whole_seed_grid(tmp_path, capsys):
+    """`mtl-launch experiments.yaml --debug`: the README's main command, the whole grid on this machine."""
+    assert launch_main([str(REPO / "experiments.yaml"), "--debug", *_dirs(tmp_path)]) == 0
+    assert "15 of 15 runs completed" in capsys.readouterr().out
+    assert status_main([str(REPO / "experiments.yaml"), "--debug", *_status_dirs(tmp_path)]) == 0
+    assert "15 completed" in capsys.readouterr().out
