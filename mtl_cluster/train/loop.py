@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from ..config import TrainConfig, signature
 from ..errors import CheckpointError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
-from ..rundir import RunDir, now_iso, read_jsonl
+from ..rundir import RunDir, now_iso, read_json, read_jsonl
 from ..tasks import TASKS
 from .checkpoint import load_init, load_latest, save_checkpoint
 from .data import load_tasks
@@ -261,7 +261,7 @@ class Trainer:
         for rec in recs:
             s.history.append(rec)
             self.rd.append_metrics(rec)
-        n_img = sum(r.get(f"{t}_n", 0) for t in self.weights for r in recs[:1])
+        n_img = sum(recs[0].get(f"{t}_n", 0) for t in self.weights)   # training images this epoch
         self.rd.append_timing({"epoch": s.epoch + 1, "attempt": self.attempt, "seconds": round(seconds, 3),
                                "train_images_per_s": round(n_img / max(seconds, 1e-9), 2)})
         if recs[1]["loss"] < s.best_loss:
@@ -297,7 +297,6 @@ class Trainer:
         status = self.rd.read_status()
         if status.get("state") == "completed" and self.rd.summary_file.exists():
             log.info("%s already completed; nothing to do", self.rd.path)
-            from ..rundir import read_json
             return read_json(self.rd.summary_file)
         self.attempt = int(status.get("attempts", 0)) + 1
         handler = logging.FileHandler(self.rd.log_file, encoding="utf-8")

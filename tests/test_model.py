@@ -1,0 +1,61 @@
+"""The model: heads only for active tasks, age variants, and the three ways to start the trunk."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision import models
+
+from mtl_cluster.errors import ConfigError
+from mtl_cluster.train.metrics import age_class, age_estimates, age_group, task_loss
+from mtl_cluster.train.model import TRUNK_FEATURES, MTL_AlexNet_model, load_backbone
+
+
+def test_heads_only_for_active_tasks_and_any_image_size() -> None:
+    m = MTL_AlexNet_model(("emotion",))
+    assert list(m.heads) == ["emotion"]
+    for size in (64, 224):
+        assert m.trunk(torch.zeros(2, 3, size, size)).shape == (2, TRUNK_FEATURES)
+    assert m(torch.zeros(2, 3, 64, 64), "emotion")["emotion"].shape == (2, 7)
+
+
+@pytest.mark.parametrize("kind, outputs", [("age_cls_loss", {"age": 100}),
+                                           ("age_100_10_cls_loss", {"age": 100, "age_group": 10}),
+                                           ("age_10_cls_loss", {"age_group": 10})])
+def test_age_variants(kind: str, outputs: dict) -> None:
+    out = MTL_AlexNet_model(("age",), kind)(torch.zeros(3, 3, 64, 64), "age")
+    assert {k: v.shape[1] for k, v in out.items()} == outputs
+    ages = torch.tensor([0.4, 23.6, 100.0])
+    assert float(task_loss("age", out, ages).detach()) > 0
+    expected, argmax = age_estimates(out)
+    assert expected.shape == argmax.shape == (3,)
+
+
+def test_age_labels_to_classes_and_decades() -> None:
+    ages = torch.tensor([0.0, 1.0, 23.4, 23.6, 99.0, 100.0, 130.0])
+    assert age_class(ages).tolist() == [0, 0, 22, 23, 98, 99, 99]
+    assert age_group(ages).tolist() == [0, 0, 2, 2, 9, 9, 9]
+
+
+def test_backbone_from_a_local_state_dict(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    src = models.alexnet(weights=None)
+    path = tmp_path / "alexnet.pth"
+    torch.save(src.state_dict(), path)
+    m = MTL_AlexNet_model(("gender",))
+    load_backbone(m, str(path))
+    assert torch.equal(m.features[0].weight, src.features[0].weight)
+
+
+def test_backbone_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    m = MTL_AlexNet_model(("gender",))
+    with pytest.raises(ConfigError, match="imagenet weights not found at .*torch_home.*copy https://"):
+        load_backbone(m, "imagenet")
+    with pytest.raises(ConfigError, match="no such file"):
+        load_backbone(m, str(tmp_path / "missing.pth"))
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_backbone(m, str(bad))
