@@ -115,10 +115,7 @@ def _launch(args: argparse.Namespace) -> int:
                 raise ConfigError("preflight: " + "; ".join(problems) + " (--no-preflight to submit anyway)")
         record = _record(exps, prof, args)
         if prof.is_slurm:
-            groups = launch.submit(rows, prof, args.logs_dir, array_parallelism=args.array_parallelism,
-                                   on_event=lambda k, i: err.print(
-                                       f"submitted array {i['n']}/{i['of']}: job {i['job_id']} ({i['size']} runs"
-                                       + (f", {i['dependency']})" if i["dependency"] else ")")))
+            groups = _submit(rows, prof, args, err)
             record["arrays"] = [{"job_id": g.job_id, "size": len(g.rows), "dependency": g.dependency}
                                 for g in groups]
             failed = 0
@@ -139,6 +136,28 @@ def _launch(args: argparse.Namespace) -> int:
         return 0
     out.print(f"{len(todo) - failed} of {len(todo)} runs completed in {args.results}; record {path}")
     return EXIT_FAILED if failed else 0
+
+
+def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Console) -> list[Any]:
+    """Submit the arrays with a rich bar on a terminal (a line per sbatch call otherwise)."""
+    from . import launch
+
+    def line(i: dict[str, Any]) -> str:
+        return (f"submitted array {i['n']}/{i['of']}: job {i['job_id']} ({i['size']} runs"
+                + (f", {i['dependency']})" if i["dependency"] else ")"))
+
+    if not err.is_terminal:
+        return launch.submit(rows, prof, args.logs_dir, array_parallelism=args.array_parallelism,
+                             on_event=lambda _k, i: err.print(line(i), markup=False))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    with Progress(TextColumn("sbatch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err) as bar:
+        task = bar.add_task("arrays", total=None)
+
+        def event(_kind: str, i: dict[str, Any]) -> None:
+            bar.update(task, total=i["of"], completed=i["n"])
+            bar.console.print(line(i), markup=False)
+        return launch.submit(rows, prof, args.logs_dir, array_parallelism=args.array_parallelism, on_event=event)
 
 
 def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
