@@ -39,6 +39,18 @@ GRACE_S = 120.0     # how long checkpoint() waits for the trainer to save and ex
 
 
 # -- the job ----------------------------------------------------------------------------------------
+def child_env() -> dict[str, str]:
+    """The trainer's environment: torch threads = the CPUs SLURM gave the task, unless the user chose.
+
+    Without it torch sizes its pool by the node's cores and oversubscribes a shared node.
+    """
+    env = dict(os.environ)
+    cpus = env.get("SLURM_CPUS_PER_TASK")
+    if cpus and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = cpus
+    return env
+
+
 class RunJob(submitit.helpers.Checkpointable):
     """Train one run folder in a child process; requeue-aware. Picklable: holds only plain data."""
 
@@ -62,7 +74,7 @@ class RunJob(submitit.helpers.Checkpointable):
         done = threading.Event()
         try:
             proc = subprocess.Popen(self.command(cfg_file), stderr=subprocess.PIPE, text=True, bufsize=1,
-                                    stdout=None if echo else subprocess.DEVNULL)
+                                    stdout=None if echo else subprocess.DEVNULL, env=child_env())
             self._proc = proc
 
             def watch() -> None:  # reads stderr and reaps the child, so the main thread only sleeps
