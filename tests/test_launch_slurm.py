@@ -155,7 +155,9 @@ def test_debug_grid_as_arrays_then_nothing_then_status(tmp_path, capsys):
 def test_time_limit_requeues_and_matches_uninterrupted_run(tmp_path, capsys):
     """A 1-minute limit: USR2 -> the trainer checkpoints -> requeued (same job id) -> same metrics."""
     yaml_file = _study(tmp_path, timeout_min=1)
-    sets = ["--set", "epoch=2", "--set", "steps_per_epoch=450"]
+    # ~60 s of single-thread compute: longer than the first USR2 can take to come (Slurm checks limits
+    # every 30 s), so the run cannot finish before its time limit however idle the machine is.
+    sets = ["--set", "epoch=2", "--set", "steps_per_epoch=1200"]
     only = ["--only", "AlexNet-Smile"]
     assert launch_main([str(yaml_file), "--cluster", "short", *only, *sets, *_dirs(tmp_path)]) == 0
     capsys.readouterr()
@@ -166,8 +168,8 @@ def test_time_limit_requeues_and_matches_uninterrupted_run(tmp_path, capsys):
                             "--jobs-dir", str(ref_root / "jobs")], stdout=subprocess.DEVNULL,
                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     (spec,) = _specs(yaml_file, tmp_path, only=["AlexNet-Smile"], sets=sets[1::2])
-    _wait(lambda: _state(spec.run_dir) == "completed", 300, "the time-limited run to complete", poll=2)
-    assert ref.wait(timeout=200) == 0, ref.stderr.read()
+    _wait(lambda: _state(spec.run_dir) == "completed", 600, "the time-limited run to complete", poll=2)
+    assert ref.wait(timeout=400) == 0, ref.stderr.read()
 
     status = RunDir(spec.run_dir).read_status()
     job = latest_jobs(tmp_path / "jobs")[str(spec.run_dir)].job_id
