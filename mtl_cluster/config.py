@@ -272,21 +272,31 @@ def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, A
     return out
 
 
-def load_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; errors name the file and, where known, the line."""
+def read_text(path: Path) -> str:
+    """A config file's text; a missing or unreadable file is one ConfigError line."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
+
+
+def yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
+    """PyYAML's multi-line complaint as one line: ``file:line: invalid YAML: problem``."""
+    mark = getattr(exc, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return ConfigError(f"{path}{line}: invalid YAML: {problem}")
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file and, where known, the line."""
+    text = read_text(path)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{line}: invalid YAML: {problem}") from None
+        raise yaml_error(path, exc) from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):

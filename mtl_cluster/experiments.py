@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import yaml
 
 from .clusters import ClusterProfile, profile_from_dict
-from .config import TrainConfig, _build
+from .config import TrainConfig, _build, read_text, yaml_error
 from .errors import ConfigError
 
 TOP_KEYS = ("defaults", "experiments", "grid", "clusters", "debug")
@@ -110,20 +110,12 @@ def _duplicate_key(node: yaml.Node, path: str) -> tuple[str, int] | None:
 
 
 def _parse(path: Path) -> tuple[str, Any, dict[str, int]]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    text = read_text(path)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}{line}: invalid YAML: {problem}") from None
+        raise yaml_error(path, exc) from None
     lines: dict[str, int] = {}
     if node is not None:
         _node_lines(node, "", lines)

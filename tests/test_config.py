@@ -76,7 +76,7 @@ def test_overrides_nested_and_typed() -> None:
 def test_yaml_errors_name_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "run.yaml"
     bad.write_text("epoch: 3\nbatch_size: [1,\n")
-    with pytest.raises(ConfigError, match=r"run.yaml: line \d+: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"run.yaml:\d+: invalid YAML"):
         load_train_config(bad)
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping"):

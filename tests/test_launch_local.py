@@ -58,7 +58,7 @@ def test_debug_runs_fine_tune_after_pretraining_and_is_idempotent(tmp_path, caps
     for rd in (pre, tuned):
         st = RunDir(rd).read_status()
         assert st["state"] == "completed" and (rd / "summary.json").exists() and (rd / "metrics.jsonl").exists()
-    assert f"initialised trunk and heads" in (tuned / "log.txt").read_text()
+    assert "initialised trunk and heads" in (tuned / "log.txt").read_text()
     assert str(pre) in (tuned / "config.yaml").read_text()
     records = list((tmp_path / "jobs").glob("*.json"))
     assert len(records) == 1

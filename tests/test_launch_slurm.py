@@ -5,7 +5,6 @@ Without a reachable controller these tests skip loudly; with MTL_REQUIRE_SLURM=1
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
