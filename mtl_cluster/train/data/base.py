@@ -5,6 +5,7 @@ A loader only finds files and labels; decoding, resizing and augmentation happen
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -16,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError)
 
 
-class ImageSet:
+class ImageSet(ABC):
     """A labelled image list. ``image(i)`` decodes sample i to an RGB PIL image (may raise UNREADABLE)."""
 
     labels: np.ndarray  # float64: class index for gender/smile/emotion, age in years for age
@@ -24,8 +25,9 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def image(self, i: int) -> Image.Image:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def image(self, i: int) -> Image.Image:
+        """Decode sample i; each storage (files, arrays) says how."""
 
     def describe(self, i: int) -> str:
         """Where sample i comes from, for skip reports."""
