@@ -103,6 +103,15 @@ class RunDir:
         d = {"signature": signature(cfg), **cfg.to_dict()}
         atomic_write_text(self.config_file, yaml.safe_dump(d, sort_keys=False))
 
+    def read_signature(self) -> str | None:
+        """The signature recorded in config.yaml, or None when there is no readable one."""
+        try:
+            cfg = yaml.safe_load(self.config_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None
+        sig = cfg.get("signature") if isinstance(cfg, dict) else None
+        return str(sig) if sig else None
+
     def read_status(self) -> dict[str, Any]:
         try:
             status = read_json(self.status_file)

@@ -105,17 +105,11 @@ class Trainer:
 
     # -- set-up -------------------------------------------------------------------------------
     def _check_folder(self) -> None:
-        cfg_file = self.rd.config_file
-        if cfg_file.exists():
-            import yaml
-            try:
-                old = (yaml.safe_load(cfg_file.read_text()) or {}).get("signature")
-            except Exception:  # noqa: BLE001 - unreadable config: rewrite it below
-                old = None
-            if old and old != self.sig:
-                raise CheckpointError(
-                    f"{self.rd.path} holds a run of config signature {old}, not {self.sig}; "
-                    f"give a new --run-dir for a changed config")
+        old = self.rd.read_signature()
+        if old and old != self.sig:
+            raise CheckpointError(
+                f"{self.rd.path} holds a run of config signature {old}, not {self.sig}; "
+                f"give a new --run-dir for a changed config")
         self.rd.path.mkdir(parents=True, exist_ok=True)
         self.rd.write_config(self.cfg)
 

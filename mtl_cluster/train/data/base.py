@@ -6,6 +6,7 @@ A loader only finds files and labels; decoding, resizing and augmentation happen
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +16,29 @@ from PIL import Image, UnidentifiedImageError
 
 # What a decoder may raise for an unreadable file: the sample is skipped and counted, never fatal.
 UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def scan_images(folder: Path) -> tuple[list[Path], int]:
+    """Image files directly in ``folder`` sorted by name, and how many were zero-byte (left out).
+
+    Zero-byte files are what an interrupted copy leaves; they can never decode, so they are counted
+    once here instead of failing at every epoch. Hidden files (macOS ``._x.jpg``) and other suffixes
+    are ignored; nothing is opened, so a 150k-file folder costs one stat per file.
+    """
+    paths: list[Path] = []
+    empty = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES) or not entry.is_file():
+                continue
+            if entry.stat().st_size == 0:
+                empty += 1
+            else:
+                paths.append(Path(entry.path))
+    paths.sort()
+    return paths, empty
 
 
 class ImageSet(ABC):

@@ -12,36 +12,13 @@ from pathlib import Path
 from ...config import DataConfig
 from ...errors import DataError
 from ...tasks import NUM_CLASSES
-from .base import FileImages, TaskData
+from .base import FileImages, TaskData, scan_images
 
 DATASET = "ChaLearn_2016"
 TASKS = ("gender", "smile", "age")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 FOLDER_EXPECT = "expected TRAIN/<class>/*.jpg and VALID/<class>/*.jpg"
 OFFICIAL_EXPECT = ("expected train/ and valid/ image folders with train_gt.csv and valid_gt.csv "
                    "(header image,mean,stdv)")
-
-
-def scan_images(folder: Path) -> tuple[list[Path], int]:
-    """Image files directly in ``folder`` sorted by name, and how many were zero-byte (left out).
-
-    Zero-byte files are what an interrupted copy leaves; they can never decode, so they are counted
-    once here instead of failing at every epoch. Hidden files (macOS ``._x.jpg``) and other suffixes
-    are ignored; nothing is opened, so a 150k-file folder costs one stat per file.
-    """
-    paths: list[Path] = []
-    empty = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            name = entry.name
-            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES) or not entry.is_file():
-                continue
-            if entry.stat().st_size == 0:
-                empty += 1
-            else:
-                paths.append(Path(entry.path))
-    paths.sort()
-    return paths, empty
 
 
 def load_chalearn(task: str, data: DataConfig) -> TaskData:

@@ -13,8 +13,7 @@ import numpy as np
 
 from ...config import DataConfig
 from ...errors import DataError
-from .base import FileImages, TaskData
-from .chalearn import scan_images
+from .base import FileImages, TaskData, scan_images
 
 DATASET = "IMDB-WIKI"
 TASKS = ("gender", "age")
