@@ -110,7 +110,7 @@ def _launch(args: argparse.Namespace) -> int:
             out.print("nothing to submit")
             return 0
         if not args.no_preflight:
-            problems = launch.preflight(rows, prof)
+            problems = launch.preflight(rows, prof, _folders(args, prof))
             if problems:
                 raise ConfigError("preflight: " + "; ".join(problems) + " (--no-preflight to submit anyway)")
         record = _record(exps, prof, args)
@@ -136,6 +136,12 @@ def _launch(args: argparse.Namespace) -> int:
         return 0
     out.print(f"{len(todo) - failed} of {len(todo)} runs completed in {args.results}; record {path}")
     return EXIT_FAILED if failed else 0
+
+
+def _folders(args: argparse.Namespace, prof: Any) -> list[tuple[str, Path]]:
+    """The folders a launch writes to: run folders, launch records, and (Slurm) submitit's logs."""
+    out = [("results", args.results), ("jobs", args.jobs_dir)]
+    return out + [("logs", args.logs_dir)] if prof.is_slurm else out
 
 
 def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Console) -> list[Any]:
@@ -185,7 +191,7 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
             out.print(f"\n# ---- sbatch script {i}: {len(group.rows)} runs: "
                       f"{', '.join(r.spec.label for r in group.rows[:4])}{' ...' if len(group.rows) > 4 else ''}")
             out.print(script, markup=False, highlight=False, soft_wrap=True)
-    for problem in launch.preflight(rows, prof) if not args.no_preflight else []:
+    for problem in launch.preflight(rows, prof, _folders(args, prof)) if not args.no_preflight else []:
         err.print(f"mtl-launch: warning: {problem}", markup=False)
     return 0
 
@@ -260,6 +266,8 @@ def status_table(statuses: Sequence[Any], title: str) -> Table:
              "interrupted": "yellow", "unknown": "magenta"}
     for st in statuses:
         epoch = f"{st.epoch or 0}/{st.epochs}" if st.state != "new" else ""
+        if st.state in ("running", "died", "interrupted") and st.step and st.steps:
+            epoch += f" +{st.step}/{st.steps}"
         state = st.state + (f": {st.detail}" if st.detail and st.state not in ("completed",) else "")
         job = st.job_id or ""
         if st.job_state and st.job_id:

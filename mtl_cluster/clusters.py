@@ -38,6 +38,7 @@ class ClusterProfile:
     constraint: str | None = None
     exclude: str | None = None
     setup: tuple[str, ...] = ()        # shell lines before the job (module load CUDA, conda activate...)
+    python: str | None = None          # the job's interpreter command (shell, like setup); default: this one
     additional: dict[str, str] = field(default_factory=dict)   # any other #SBATCH --key=value
 
     @property
@@ -50,7 +51,11 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "cpus_per_task": (int,), "mem_gb": (int, float), "timeout_min": (int,), "signal_delay_s": (int,),
     "max_requeues": (int,), "max_array_size": (int,), "array_parallelism": (int,), "account": (str,),
     "qos": (str,), "constraint": (str,), "exclude": (str,), "setup": (list,), "additional": (dict,),
+    "python": (str,),
 }
+# What one experiment may ask for itself (``resources:``): the job's size, not where or how it runs.
+RESOURCE_KEYS = ("partition", "gres", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min",
+                 "signal_delay_s", "max_requeues", "account", "qos", "constraint", "exclude", "additional")
 
 
 def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
@@ -87,6 +92,21 @@ def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
         if getattr(prof, key) < 0:
             raise ConfigError(f"{where}.{key}: must be >= 0, got {getattr(prof, key)}")
     return prof
+
+
+def with_resources(prof: ClusterProfile, raw: Any, where: str) -> ClusterProfile:
+    """``prof`` with one experiment's ``resources:`` on top, validated like a profile."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of resource keys, got {type(raw).__name__}")
+    unknown = sorted(str(k) for k in raw if k not in RESOURCE_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: not a per-experiment resource; valid: {', '.join(RESOURCE_KEYS)}")
+    merged = {k: getattr(prof, k) for k in _TYPES if getattr(prof, k) is not None}
+    merged["setup"] = list(prof.setup)
+    merged.update(raw)
+    if isinstance(raw.get("additional"), Mapping):     # add to the profile's extra #SBATCH lines
+        merged["additional"] = {**prof.additional, **raw["additional"]}
+    return profile_from_dict(prof.name, merged, where)
 
 
 def sbatch_parameters(prof: ClusterProfile, job_name: str, dependency: str | None = None,

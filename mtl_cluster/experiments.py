@@ -14,12 +14,12 @@ from typing import Any, Mapping
 
 import yaml
 
-from .clusters import ClusterProfile, profile_from_dict
+from .clusters import ClusterProfile, profile_from_dict, with_resources
 from .config import TrainConfig, _build, read_text, yaml_error
 from .errors import ConfigError
 
 TOP_KEYS = ("defaults", "experiments", "grid", "clusters", "debug")
-ENTRY_KEYS = ("id",)          # experiment keys beyond the training keys
+ENTRY_KEYS = ("id", "resources")   # experiment keys beyond the training keys
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -31,6 +31,7 @@ class Experiment:
     id: str
     overrides: dict[str, Any]
     index: int
+    resources: dict[str, Any] = field(default_factory=dict)   # its own sbatch sizes (``resources:``)
 
     @property
     def init_from(self) -> str | None:
@@ -215,8 +216,14 @@ def load_experiments(path: Path) -> Experiments:
                             f"give one of them a distinct `id:`")
         if "init_checkpoint" in over:
             raise ctx.error(f"{where}.init_checkpoint", "set by the launcher from init_from; name the run instead")
+        resources = over.pop("resources", None) or {}
+        try:
+            with_resources(ClusterProfile(), resources, f"{where}.resources")
+        except ConfigError as exc:
+            key, _, problem = str(exc).partition(": ")
+            raise ctx.error(key, problem) from None
         seen[exp_id] = i
-        experiments.append(Experiment(exp_id, over, i))
+        experiments.append(Experiment(exp_id, over, i, dict(resources)))
 
     ids = [e.id for e in experiments]
     for e in experiments:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +33,7 @@ class RunSpec:
     init_run_dir: Path | None = None
     point: tuple[tuple[str, Any], ...] = ()
     aliases: tuple[str, ...] = ()  # other experiments that resolved to this very run (same folder)
+    resources: dict[str, Any] = field(default_factory=dict)   # the experiment's ``resources:``
 
     @property
     def label(self) -> str:
@@ -143,6 +144,7 @@ def expand(exps: Experiments, results: Path, *, debug: bool = False, only: Seque
                 continue
             by_key[(exp.id, pkey)] = by_dir[run_dir] = len(specs)
             specs.append(RunSpec(exp.id, signature(cfg), cfg, run_dir, exp.init_from,
-                                 parent.run_dir if parent else None, tuple(point.items())))
+                                 parent.run_dir if parent else None, tuple(point.items()),
+                                 resources=exp.resources))
     return specs
 

@@ -10,6 +10,7 @@ as died and the next launch resumes it from its checkpoint.
 """
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -26,7 +27,7 @@ import submitit
 import yaml
 from submitit.core.utils import DelayedSubmission
 
-from .clusters import ClusterProfile, chunks, sbatch_parameters
+from .clusters import ClusterProfile, chunks, sbatch_parameters, with_resources
 from .config import TrainConfig
 from .errors import EXIT_INTERRUPTED, ConfigError, MtlError
 from .grid import RunSpec
@@ -181,10 +182,34 @@ def data_paths(cfg: TrainConfig) -> list[Path]:
     return out
 
 
-def preflight(rows: Sequence[PlanRow], prof: ClusterProfile) -> list[str]:
-    """Problems that would only show after hours in the queue: missing data, no Slurm, no partition."""
+def not_writable(folder: Path) -> str | None:
+    """Why nothing can be written under ``folder`` (probed in its nearest existing parent), or None.
+
+    A real probe, not permission bits: root ignores those, a read-only or full filesystem does not.
+    """
+    probe = Path(folder).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        return f"{probe}: {exc.strerror}"
+    return None
+
+
+def preflight(rows: Sequence[PlanRow], prof: ClusterProfile, folders: Sequence[tuple[str, Path]] = ()
+              ) -> list[str]:
+    """Problems that would only show after hours in the queue: missing data, no Slurm, no partition,
+    ``folders`` (``(what, path)``: results, jobs, logs) that cannot be written."""
     from .ledger import partition_exists, reachable
     problems = []
+    for what, folder in folders:
+        why = not_writable(folder)
+        if why:
+            problems.append(f"{what} folder {folder} is not writable ({why})")
     if prof.is_slurm:
         why = reachable()
         if why:
@@ -210,26 +235,35 @@ def preflight(rows: Sequence[PlanRow], prof: ClusterProfile) -> list[str]:
 # -- Slurm submission -------------------------------------------------------------------------------
 @dataclass
 class ArrayGroup:
-    """Runs submitted with one sbatch call (one job array, or one job when alone)."""
+    """Runs submitted with one sbatch call (one job array, or one job when alone), and their resources."""
 
     rows: list[PlanRow]
-    dependency: str | None
+    prof: ClusterProfile
+    dependency: str | None = None
     job_id: str | None = None
 
 
-def _groups(rows: Sequence[PlanRow], prof: ClusterProfile, max_size: int) -> list[ArrayGroup]:
+def _groups(rows: Sequence[PlanRow], prof: ClusterProfile) -> list[ArrayGroup]:
+    """One array per wave, dependency set and resource profile, split at the cluster's array limit."""
     todo = [r for r in rows if submits(r.action)]
     out = []
     for wave in sorted({r.wave for r in todo}):
-        by_dep: dict[tuple[str, ...], list[PlanRow]] = {}
+        by_key: dict[tuple[str, tuple[str, ...]], list[PlanRow]] = {}
         for r in todo:
             if r.wave == wave:
-                key = tuple(sorted(set(r.after))) + tuple(str(s.run_dir) for s in r.after_runs)
-                by_dep.setdefault(key, []).append(r)
-        for members in by_dep.values():
-            for part in chunks(len(members), max_size):
-                out.append(ArrayGroup([members[i] for i in part], None))
+                deps = tuple(sorted(set(r.after))) + tuple(str(s.run_dir) for s in r.after_runs)
+                by_key.setdefault((json.dumps(r.spec.resources, sort_keys=True), deps), []).append(r)
+        for (resources, _), members in by_key.items():
+            group_prof = with_resources(prof, json.loads(resources), f"{members[0].spec.name}.resources")
+            for part in chunks(len(members), group_prof.max_array_size):
+                out.append(ArrayGroup([members[i] for i in part], group_prof))
     return out
+
+
+def _command(prof: ClusterProfile, folder: Path) -> str:
+    """The job's command line, as submitit writes it: ``python:`` of the profile, else this interpreter."""
+    python = prof.python or shlex.quote(sys.executable)
+    return " ".join([python, "-u -m submitit.core._submit", shlex.quote(str(folder))])
 
 
 def _dependency(group: ArrayGroup, job_of: dict[Path, str], placeholder: bool = False) -> str | None:
@@ -252,12 +286,11 @@ def sbatch_scripts(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path
     from submitit.slurm.slurm import _make_sbatch_string
     out = []
     folder = Path(logs_dir).absolute() / prof.name / "%j"
-    command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))])
-    for group in _groups(rows, prof, prof.max_array_size):
+    for group in _groups(rows, prof):
         dep = _dependency(group, {}, placeholder=True)
-        params = sbatch_parameters(prof, "mtl", dep, array_parallelism)
+        params = sbatch_parameters(group.prof, "mtl", dep, array_parallelism)
         n = len(group.rows)
-        out.append((group, _make_sbatch_string(command=command, folder=folder,
+        out.append((group, _make_sbatch_string(command=_command(group.prof, folder), folder=folder,
                                                map_count=n if n > 1 else None, **params)))
     return out
 
@@ -267,12 +300,13 @@ def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *,
     """sbatch every run whose action submits: one array per wave and dependency set, parents first."""
     emit = on_event or (lambda _k, _i: None)
     folder = Path(logs_dir).absolute() / prof.name / "%j"
-    groups = _groups(rows, prof, prof.max_array_size)
+    groups = _groups(rows, prof)
     job_of: dict[Path, str] = {}
     for n, group in enumerate(groups, 1):
         dep = _dependency(group, job_of)
-        ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=prof.max_requeues)
-        ex.update_parameters(**sbatch_parameters(prof, "mtl", dep, array_parallelism))
+        ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=group.prof.max_requeues,
+                                    python=group.prof.python)
+        ex.update_parameters(**sbatch_parameters(group.prof, "mtl", dep, array_parallelism))
         try:
             with ex.batch():
                 jobs = [ex.submit(RunJob(_job_config(r.spec), str(r.spec.run_dir)))

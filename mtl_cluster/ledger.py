@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import MtlError
+from .errors import ConfigError, MtlError
 from .fsio import atomic_write_json
 
 QUERY_TIMEOUT_S = 10.0
@@ -86,8 +86,13 @@ def latest_jobs(jobs_dir: Path) -> dict[str, JobRef]:
 def launch_lock(jobs_dir: Path, wait_s: float = 60.0) -> Iterator[None]:
     """Exclusive lock on ``jobs/`` so two launches at once cannot submit the same run twice."""
     jobs_dir = Path(jobs_dir)
-    jobs_dir.mkdir(parents=True, exist_ok=True)
-    with open(jobs_dir / ".lock", "w") as f:
+    try:
+        jobs_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(jobs_dir / ".lock", "w")
+    except OSError as exc:
+        raise ConfigError(f"preflight: jobs folder {jobs_dir} is not writable ({exc.strerror}); "
+                          f"fix it or give --jobs-dir") from None
+    with lock as f:
         deadline = time.monotonic() + wait_s
         while True:
             try:

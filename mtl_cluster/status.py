@@ -29,6 +29,8 @@ class RunStatus:
     detail: str = ""
     epoch: int | None = None
     epochs: int | None = None
+    step: int | None = None            # within the epoch being trained (status.json, every few seconds)
+    steps: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     job_id: str | None = None
     job_state: str | None = None
@@ -53,6 +55,7 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunS
     status = rd.read_status()
     vals = [r for r in read_jsonl(rd.metrics_file) if r.get("split") == "val"]
     base = dict(epoch=status.get("epoch"), epochs=status.get("epochs") or spec.config.epoch,
+                step=status.get("step"), steps=status.get("steps"),
                 metrics=vals[-1] if vals else {}, job_id=job.job_id if job else status.get("job_id"),
                 job_state=job_state, attempts=int(status.get("attempts", 0) or 0),
                 log=(job.log if job and job.log else str(rd.log_file) if rd.log_file.exists() else None))

@@ -293,10 +293,16 @@ AccountingStoragePort=6819
 AccountingStorageTRES=gres/gpu
 JobCompType=jobcomp/none
 
+# Preemption as on a shared cluster: a job in 'urgent' requeues the jobs of the other partitions it
+# needs room from (the fault tests use it; nothing else submits there).
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+
 GresTypes=gpu
 NodeName=$HOST NodeAddr=127.0.0.1 $hw Gres=gpu:$NGPU State=UNKNOWN
-PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
-PartitionName=debug Nodes=$HOST MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=debug Nodes=$HOST MaxTime=INFINITE State=UP PriorityTier=1
+PartitionName=urgent Nodes=$HOST MaxTime=INFINITE State=UP PriorityTier=10
 EOF
     write_if_changed "$CONF_DIR/gres.conf" 644 <<EOF && SLURM_CONF_CHANGED=1 || true
 # Written by mtl_cluster scripts/slurm_local.sh: fake GPUs (character devices 1,3).
@@ -391,7 +397,7 @@ wait_node_idle() {
         st=$(node_state)
         case $st in
             idle | mixed | allocated | completing)
-                say "ready: node $HOST $st, partitions gpu (default) and debug, ${NGPU} fake GPUs"
+                say "ready: node $HOST $st, partitions gpu (default), debug and urgent (preempts), ${NGPU} fake GPUs"
                 return 0
                 ;;
             down* | drain* | fail*)

@@ -36,3 +36,13 @@ def run_cli(cmd: list[str], timeout: float = 300, **kw) -> subprocess.CompletedP
 @pytest.fixture
 def tiny_sets() -> list[str]:
     return sets(*TINY)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """The fault matrix (tests/test_faults.py), when those tests ran."""
+    import faultmatrix
+
+    if faultmatrix.ROWS:
+        terminalreporter.section("fault matrix (RELIABILITY.md)")
+        terminalreporter.write(faultmatrix.render(faultmatrix.ROWS))
+        faultmatrix.write_json()

@@ -72,6 +72,13 @@ def test_good_file_loads(tmp_path):
     (("    loss_weights: [1, 0, 0, 1]", "    loss_weights: [1, 0, 1]"), ":6: experiments[0].loss_weights: expected 4"),
     (("  epoch: 2", "  epoch: 2\n  epoch: 3"), ":4: defaults.epoch: key given twice"),
     (("experiments:", "experiments: ["), ": invalid YAML"),
+    (("  - name: B", "  - name: B\n    resources: {nodes: 2}"),
+     ":8: experiments[1].resources.nodes: not a per-experiment resource; valid: partition"),
+    (("  - name: B", "  - name: B\n    resources: {timeout_min: 0}"),
+     ":8: experiments[1].resources.timeout_min: must be >= 1, got 0"),
+    (("  - name: B", "  - name: B\n    resources: {mem_gb: lots}"),
+     ":8: experiments[1].resources.mem_gb: expected int or float, got str 'lots'"),
+    (("  - name: B", "  - name: B\n    resources: [gpu]"), ":8: experiments[1].resources: expected a mapping"),
 ])
 def test_mistakes_are_one_line_with_line_number(tmp_path, capsys, edit, where):
     text = GOOD.replace(*edit)

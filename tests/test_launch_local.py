@@ -121,3 +121,27 @@ def test_debug_whole_seed_grid(tmp_path, capsys):
     assert "15 of 15 runs completed" in capsys.readouterr().out
     assert status_main([str(REPO / "experiments.yaml"), "--debug", *_status_dirs(tmp_path)]) == 0
     assert "15 completed" in capsys.readouterr().out
+
+
+def test_experiment_resources_get_their_own_array_and_python_is_used(tmp_path, capsys):
+    """``resources:`` of one experiment: its runs go in their own array with those sbatch values; the
+    profile's ``python:`` is the job's interpreter in every script."""
+    text = (REPO / "experiments.yaml").read_text()
+    text = text.replace("    id: IMDB-WIKI-AlexNet-Gender_Age\n",
+                        "    id: IMDB-WIKI-AlexNet-Gender_Age\n    resources: {timeout_min: 4320, mem_gb: 64}\n")
+    text = text.replace("    executor: slurm\n    partition: gpu\n    gres: \"gpu:1\"\n    cpus_per_task: 4",
+                        "    executor: slurm\n    python: /opt/conda/envs/mtl/bin/python\n    partition: gpu\n"
+                        "    gres: \"gpu:1\"\n    cpus_per_task: 4", 1)
+    path = tmp_path / "experiments.yaml"
+    path.write_text(text)
+    rc = launch_main([str(path), "--cluster", "narvi", "--dry-run", "--no-preflight", *_dirs(tmp_path)])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    scripts = out.out.split("# ---- sbatch script ")[1:]
+    assert len(scripts) == 11             # the pretraining with its own resources leaves the first array
+    assert [s.count("--time=4320") for s in scripts[:2]] == [0, 1]
+    own = scripts[1]
+    assert own.startswith("2: 3 runs: IMDB-WIKI-AlexNet-Gender_Age seed=0, ") and "--mem=64GB" in own
+    assert "--mem=40GB" in scripts[0] and "--array=0-26%27" in scripts[0]
+    assert all("/opt/conda/envs/mtl/bin/python -u -m submitit.core._submit" in s for s in scripts)
+    assert all(sys.executable not in s for s in scripts)

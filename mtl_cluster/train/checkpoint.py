@@ -5,6 +5,7 @@ A damaged file is renamed ``*.damaged`` (kept for a human, never loaded again) a
 """
 from __future__ import annotations
 
+import io
 import logging
 import re
 from pathlib import Path
@@ -38,10 +39,13 @@ def list_checkpoints(folder: Path) -> list[Path]:
 def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` atomically as the newest checkpoint and prune to the last ``KEEP``.
 
-    If the write fails (disk full...), the previous checkpoints are untouched and the error propagates.
+    If the write fails (disk full...), the previous checkpoints are untouched and the OSError propagates
+    (serialised in memory first: torch.save straight into a file turns ENOSPC into a RuntimeError).
     """
     path = folder / checkpoint_name(state["epoch"], state["step"])
-    atomic_write(path, lambda f: torch.save({"format": FORMAT, **state}, f))
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buf)
+    atomic_write(path, lambda f: f.write(buf.getbuffer()))
     for old in list_checkpoints(folder)[:-KEEP]:
         old.unlink(missing_ok=True)
     return path

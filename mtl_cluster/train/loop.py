@@ -6,8 +6,10 @@ all randomness is derived from (seed, epoch, step), so a run resumed anywhere en
 """
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import shutil
 import signal
 import threading
 import time
@@ -25,7 +27,7 @@ from ..errors import CheckpointError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
 from ..rundir import RunDir, now_iso, read_json, read_jsonl
 from ..tasks import TASKS
-from .checkpoint import load_init, load_latest, save_checkpoint
+from .checkpoint import list_checkpoints, load_init, load_latest, save_checkpoint
 from .data import load_tasks
 from .data.base import TaskData
 from .data.transforms import TaskView
@@ -38,6 +40,8 @@ log = logging.getLogger("mtl_cluster.train")
 STOP_SIGNALS = (signal.SIGUSR2, signal.SIGTERM)
 BEST_RULE = "lowest validation loss (weighted sum of the task losses); ties -> earlier epoch"
 FILE_ONLY = {"file_only": True}  # the CLI prints the error line itself; don't say it twice on the console
+PROGRESS_EVERY_S = 10.0          # status.json gets the current step this often (mtl-status, fault tests)
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 Progress = Callable[[str, dict[str, Any]], None]
 
 
@@ -197,7 +201,7 @@ class Trainer:
                                                       s.step), "train"))
                  for t in self.weights}
         self.model.train()
-        last_save = time.monotonic()
+        last_save = last_progress = time.monotonic()
         for step in range(s.step, self.steps):
             torch.manual_seed(mix(cfg.seed, s.epoch, step, 7))  # dropout: same masks however we got here
             batches = {t: self._keep_readable(t, "train", next(iters[t])) for t in self.weights}
@@ -222,6 +226,9 @@ class Trainer:
             s.step = step + 1
             s.meters = {t: m.state() for t, m in meters.items()}
             self.progress("step", {"epoch": s.epoch + 1, "step": s.step, "steps": self.steps})
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                self.rd.update_status(epoch=s.epoch, step=s.step, steps=self.steps)
+                last_progress = time.monotonic()
             due = time.monotonic() - last_save >= cfg.checkpoint_every_min * 60
             if (stop.signum or due) and s.step < self.steps:
                 self._save()
@@ -328,15 +335,47 @@ class Trainer:
             self.rd.update_status(state="failed", reason=str(exc))
             log.error("%s", exc, extra=FILE_ONLY)
             raise
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise self._crashed(exc)
+            failed = TrainingFailed(self._disk_full(exc))
+            self._record_failure(str(failed))
+            raise failed from None
         except BaseException as exc:
-            self.rd.update_status(state="failed", reason=f"{type(exc).__name__}: {exc}")
-            log.error("run crashed: %s: %s", type(exc).__name__, exc, extra=FILE_ONLY)
-            with open(self.rd.log_file, "a", encoding="utf-8") as f:
-                f.write(traceback.format_exc())
-            raise
+            raise self._crashed(exc)
         finally:
             logging.getLogger("mtl_cluster").removeHandler(handler)
             handler.close()
+
+
+    def _record_failure(self, reason: str) -> None:
+        """status.json says failed and why, even on a full disk (a status file is tiny next to a checkpoint)."""
+        try:
+            self.rd.update_status(state="failed", reason=reason)
+        except OSError as exc:
+            log.error("could not record the failure in status.json: %s", exc)
+        log.error("%s", reason, extra=FILE_ONLY)
+
+    def _crashed(self, exc: BaseException) -> BaseException:
+        """A bug or an unexpected error: recorded with its stack in log.txt, then re-raised as is."""
+        self._record_failure(f"{type(exc).__name__}: {exc}")
+        try:
+            with open(self.rd.log_file, "a", encoding="utf-8") as f:
+                f.write(traceback.format_exc())
+        except OSError:
+            pass
+        return exc
+
+    def _disk_full(self, exc: OSError) -> str:
+        where = Path(exc.filename).parent if exc.filename else self.rd.path
+        try:
+            free = f"{shutil.disk_usage(self.rd.path).free / 2**20:.0f} MB free"
+        except OSError:
+            free = "free space unknown"
+        kept = [p.name for p in list_checkpoints(self.rd.checkpoints)]
+        return (f"disk full writing to {where} ({free}) at epoch {self.state.epoch + 1} step {self.state.step}; "
+                f"{'checkpoint ' + kept[-1] + ' is intact' if kept else 'no checkpoint was written yet'}: "
+                f"free space, then launch again (mtl-launch --retry-failed) to resume")
 
 
 def _brief(rec: dict[str, Any]) -> str:
