@@ -7,7 +7,6 @@ the line). Never imports torch, submitit or rich.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -15,13 +14,13 @@ from typing import Any, Mapping
 import yaml
 
 from .clusters import ClusterProfile, profile_from_dict
-from .config import TrainConfig, _build, read_text, yaml_error
+from .config import RUN_NAME, TrainConfig, _build, read_text, safe_parse
 from .errors import ConfigError
 
 TOP_KEYS = ("defaults", "experiments", "grid", "clusters", "debug")
 ENTRY_KEYS = ("id",)          # experiment keys beyond the training keys
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_ID = RUN_NAME                # letters of any script, digits, _ . + -: it may name the run folder
 
 
 @dataclass(frozen=True)
@@ -111,11 +110,7 @@ def _duplicate_key(node: yaml.Node, path: str) -> tuple[str, int] | None:
 
 def _parse(path: Path) -> tuple[str, Any, dict[str, int]]:
     text = read_text(path)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_error(path, exc) from None
+    node, raw = safe_parse(path, text)
     lines: dict[str, int] = {}
     if node is not None:
         _node_lines(node, "", lines)
