@@ -328,14 +328,38 @@ def expanded_size(node: yaml.Node | None, limit: int = MAX_YAML_NODES) -> int:
     return size(node) if node is not None else 0
 
 
+def duplicate_key(node: yaml.Node, path: str) -> tuple[str, int] | None:
+    """A key given twice in one mapping (PyYAML silently keeps the last): its path and line."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            sub = f"{path}.{key.value}" if path else str(key.value)
+            if isinstance(key, yaml.ScalarNode):   # a list as a key: the loader itself refuses it
+                if key.value in seen:
+                    return sub, key.start_mark.line + 1
+                seen.add(key.value)
+            found = duplicate_key(value, sub)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = duplicate_key(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
 def safe_parse(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
     """(node graph, value) of a YAML text through the safe loader only; one ConfigError line for a
-    syntax error, an unknown tag (``!!python/object``), nesting too deep or an alias bomb."""
+    syntax error, an unknown tag (``!!python/object``), a key given twice, nesting too deep or an alias bomb."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if expanded_size(node) > MAX_YAML_NODES:
             raise ConfigError(f"{path}: expands to more than {MAX_YAML_NODES} values through aliases "
                               f"(a YAML alias bomb?)")
+        dup = duplicate_key(node, "")
+        if dup:   # PyYAML silently keeps the last one: almost always an edit gone wrong
+            raise ConfigError(f"{path}:{dup[1]}: {dup[0]}: key given twice")
         return node, yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise yaml_error(path, exc) from None

@@ -88,35 +88,12 @@ def _node_lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
             _node_lines(item, sub, out)
 
 
-def _duplicate_key(node: yaml.Node, path: str) -> tuple[str, int] | None:
-    """A key given twice in one mapping (PyYAML silently keeps the last): its path and line."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            sub = f"{path}.{key.value}" if path else str(key.value)
-            if key.value in seen:
-                return sub, key.start_mark.line + 1
-            seen.add(key.value)
-            found = _duplicate_key(value, sub)
-            if found:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found = _duplicate_key(item, f"{path}[{i}]")
-            if found:
-                return found
-    return None
-
-
 def _parse(path: Path) -> tuple[str, Any, dict[str, int]]:
     text = read_text(path)
     node, raw = safe_parse(path, text)
     lines: dict[str, int] = {}
     if node is not None:
         _node_lines(node, "", lines)
-        dup = _duplicate_key(node, "")
-        if dup:
-            raise ConfigError(f"{path}:{dup[1]}: {dup[0]}: key given twice")
     return text, raw, lines
 
 
