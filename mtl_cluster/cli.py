@@ -13,6 +13,15 @@ from typing import Callable, Sequence
 from .errors import EXIT_FAILED, MtlError
 
 
+# Everything str.splitlines() breaks at: a message quoting user text (a key with a \r in it) stays one line.
+_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks shown escaped (``\\n``), so an error is always exactly one line."""
+    return text.translate(_BREAKS)
+
+
 def _run(prog: str, argv: Sequence[str] | None, build: Callable[[argparse.ArgumentParser], None],
          action: Callable[[argparse.Namespace], int]) -> int:
     parser = argparse.ArgumentParser(prog=prog)
@@ -24,7 +33,7 @@ def _run(prog: str, argv: Sequence[str] | None, build: Callable[[argparse.Argume
     except MtlError as exc:
         if args.traceback:
             traceback.print_exc()
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -32,8 +41,8 @@ def _run(prog: str, argv: Sequence[str] | None, build: Callable[[argparse.Argume
     except Exception as exc:  # noqa: BLE001 - a bug, not bad input: still one line unless asked
         if args.traceback:
             traceback.print_exc()
-        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (rerun with --traceback for the stack)",
-              file=sys.stderr)
+        print(f"{prog}: internal error: {type(exc).__name__}: {one_line(str(exc))} (rerun with --traceback for "
+              f"the stack)", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .cli import _run
@@ -76,7 +77,7 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
 
 
 def plan_table(rows: Sequence[Any], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for col in ("run", "signature", "state", "action"):
         table.add_column(col, overflow="fold")
     for r in rows:
@@ -85,7 +86,7 @@ def plan_table(rows: Sequence[Any], title: str) -> Table:
         act = r.action
         if r.after or r.after_runs:
             act += " after " + ", ".join([*r.after, *(s.label for s in r.after_runs)])
-        table.add_row(r.spec.label, r.spec.signature, state, act)
+        table.add_row(escape(r.spec.label), r.spec.signature, escape(state), escape(act))
     return table
 
 
@@ -132,9 +133,9 @@ def _launch(args: argparse.Namespace) -> int:
         path = ledger.write_record(args.jobs_dir, record)
     if prof.is_slurm:
         out.print(f"submitted {len(todo)} runs in {len(record['arrays'])} array(s); record {path}; "
-                  f"follow with: mtl-status {args.experiments}" + (" --debug" if args.debug else ""))
+                  f"follow with: mtl-status {args.experiments}" + (" --debug" if args.debug else ""), markup=False)
         return 0
-    out.print(f"{len(todo) - failed} of {len(todo)} runs completed in {args.results}; record {path}")
+    out.print(f"{len(todo) - failed} of {len(todo)} runs completed in {args.results}; record {path}", markup=False)
     return EXIT_FAILED if failed else 0
 
 
@@ -189,7 +190,8 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
         for i, (group, script) in enumerate(launch.sbatch_scripts(rows, prof, args.logs_dir,
                                                                   args.array_parallelism), 1):
             out.print(f"\n# ---- sbatch script {i}: {len(group.rows)} runs: "
-                      f"{', '.join(r.spec.label for r in group.rows[:4])}{' ...' if len(group.rows) > 4 else ''}")
+                      f"{', '.join(r.spec.label for r in group.rows[:4])}{' ...' if len(group.rows) > 4 else ''}",
+                      markup=False)
             out.print(script, markup=False, highlight=False, soft_wrap=True)
     for problem in launch.preflight(rows, prof, _folders(args, prof)) if not args.no_preflight else []:
         err.print(f"mtl-launch: warning: {problem}", markup=False)
@@ -219,7 +221,7 @@ def _run_here(rows: Sequence[Any], err: Console) -> dict[Path, tuple[int, str]]:
                 bar.advance(task)
                 mark = "[green]✓[/]" if i["rc"] == 0 else "[red]✗[/]"
                 tail = f"{i['seconds']:.1f}s" if i["rc"] == 0 else f"exit {i['rc']}: {i['last']}"
-                bar.console.print(f"{mark} {i['row'].spec.label}  {tail}")
+                bar.console.print(f"{mark} {escape(i['row'].spec.label)}  {escape(tail)}")
         return launch.run_here(rows, rich_event)
 
 
@@ -259,7 +261,7 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 def status_table(statuses: Sequence[Any], title: str) -> Table:
     from .status import last_metrics_text
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for col in ("run", "state", "epoch", "last validation", "job", "attempts", "log"):
         table.add_column(col, overflow="fold")
     style = {"completed": "green", "failed": "red", "died": "red", "running": "cyan", "queued": "blue",
@@ -272,8 +274,10 @@ def status_table(statuses: Sequence[Any], title: str) -> Table:
         job = st.job_id or ""
         if st.job_state and st.job_id:
             job += f" {st.job_state}"
-        table.add_row(st.spec.label, f"[{style.get(st.state, '')}]{state}[/]" if st.state in style else state,
-                      epoch, last_metrics_text(st.metrics), job, str(st.attempts or ""), st.log or "")
+        state = escape(state)
+        table.add_row(escape(st.spec.label), f"[{style[st.state]}]{state}[/]" if st.state in style else state,
+                      escape(epoch), escape(last_metrics_text(st.metrics)), escape(job), str(st.attempts or ""),
+                      escape(st.log or ""))
     return table
 
 

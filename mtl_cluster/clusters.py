@@ -8,12 +8,18 @@ the --dry-run preview renders them with the same function, so what you see is wh
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import ConfigError
 
 EXECUTORS = ("slurm", "local")
+# A profile name is a folder under logs/ and part of a jobs/ file name; sbatch option names are words.
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+SBATCH_OPTION = re.compile(r"^[a-z][a-z0-9-]*$")
+MAX_TIMEOUT_MIN = 366 * 24 * 60   # a year: past it Slurm refuses the job or never schedules it
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,9 @@ def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
     """Validate one profile; errors are ``where.key: problem; valid ...`` for the caller to locate."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}: expected a mapping of profile keys, got {type(raw).__name__}")
+    if not PROFILE_NAME.match(name):
+        raise ConfigError(f"{where}: {name!r} is not a usable cluster name (letters, digits, _ . + -; it "
+                          f"names a folder under logs/)")
     defaults = {f.name: f.default for f in dataclasses.fields(ClusterProfile) if f.name != "name"}
     unknown = sorted(str(k) for k in raw if k not in _TYPES)
     if unknown:
@@ -80,14 +89,22 @@ def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
                 raise ConfigError(f"{where}.setup: expected a list of shell lines (strings)")
             value = tuple(value)
         if key == "additional":
+            bad = [str(k) for k in value if not SBATCH_OPTION.match(str(k))]
+            if bad:
+                raise ConfigError(f"{where}.additional: {bad[0]!r} is not an sbatch option name "
+                                  f"(lower-case letters, digits and -, e.g. mail-type)")
             value = {str(k): str(v) for k, v in value.items()}
         kwargs[key] = value
     prof = ClusterProfile(**kwargs)
     if prof.executor not in EXECUTORS:
         raise ConfigError(f"{where}.executor: {prof.executor!r}; valid: {', '.join(EXECUTORS)}")
-    for key in ("timeout_min", "max_array_size", "array_parallelism"):
-        if getattr(prof, key) < 1:
+    for key in ("timeout_min", "max_array_size", "array_parallelism", "gpus_per_node", "cpus_per_task"):
+        if getattr(prof, key) is not None and getattr(prof, key) < 1:
             raise ConfigError(f"{where}.{key}: must be >= 1, got {getattr(prof, key)}")
+    if prof.mem_gb is not None and not (math.isfinite(prof.mem_gb) and prof.mem_gb > 0):
+        raise ConfigError(f"{where}.mem_gb: must be a number > 0, got {prof.mem_gb}")
+    if prof.timeout_min > MAX_TIMEOUT_MIN:
+        raise ConfigError(f"{where}.timeout_min: must be <= {MAX_TIMEOUT_MIN} (a year), got {prof.timeout_min}")
     for key in ("signal_delay_s", "max_requeues"):
         if getattr(prof, key) < 0:
             raise ConfigError(f"{where}.{key}: must be >= 0, got {getattr(prof, key)}")

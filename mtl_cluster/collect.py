@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-from .config import NON_RESULT_DATA_KEYS, NON_RESULT_KEYS
+from .config import MAX_YAML_NODES, NON_RESULT_DATA_KEYS, NON_RESULT_KEYS, expanded_size
 from .errors import ConfigError
 from .rundir import RunDir
 from .tasks import TASKS
@@ -172,6 +172,13 @@ def _load(path: Path, what: str, parse: Any) -> Any:
     return value
 
 
+def _parse_yaml(text: str) -> Any:
+    """config.yaml through the safe loader; aliases (never written by the trainer) must not explode."""
+    if "*" in text and expanded_size(yaml.compose(text, Loader=_Loader)) > MAX_YAML_NODES:
+        raise ValueError(f"aliases expand to more than {MAX_YAML_NODES} values")
+    return yaml.load(text, Loader=_Loader)
+
+
 def _status(rd: RunDir) -> tuple[dict[str, Any] | None, str | None]:
     """(status, note): a damaged status.json is a note, not a reason to drop finished numbers."""
     try:
@@ -183,7 +190,7 @@ def _status(rd: RunDir) -> tuple[dict[str, Any] | None, str | None]:
 def _read_run(folder: Path, shown: str, select: str) -> tuple[dict[str, Any] | None, list[Problem]]:
     rd = RunDir(folder)
     status, note = _status(rd)
-    cfg = _load(rd.config_file, "config.yaml", lambda t: yaml.load(t, Loader=_Loader))
+    cfg = _load(rd.config_file, "config.yaml", _parse_yaml)
     if cfg is None:
         state = (status or {}).get("state")
         raise _Bad(str(state) if state in ("running", "failed") else "damaged", "config.yaml is missing")

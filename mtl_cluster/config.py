@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -27,6 +28,13 @@ CHALEARN_LAYOUTS = ("imagefolder", "official")
 IMDB_WIKI_LAYOUTS = ("aligned", "mat")
 FER_SPLITS = ("PublicTest", "PrivateTest")
 BACKBONE_CHOICES = ("none", "imagenet")
+# A run name becomes one folder name under results/: letters (any script), digits, _ . + -, never a path.
+RUN_NAME = re.compile(r"^[^\W_][\w.+-]*$")
+MAX_NAME_BYTES = 150          # + "_seed<seed>_<signature>" stays under the file systems' 255 bytes
+MAX_YAML_NODES = 100_000      # a study file is a few hundred values; more is an alias bomb
+# Upper bounds that keep a typo from exhausting the machine before the first step.
+LIMITS = {"seed": 2**32 - 1, "batch_size": 4096, "num_workers": 64}
+DATA_LIMITS = {"synthetic_train_size": 100_000, "synthetic_eval_size": 100_000}
 
 
 @dataclass(frozen=True)
@@ -196,6 +204,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         if not ok:
             raise ConfigError(msg)
 
+    need(bool(RUN_NAME.match(cfg.name)) and len(cfg.name.encode()) <= MAX_NAME_BYTES,
+         f"name: {cfg.name!r} is not a usable run name: it names the run folder, so letters, digits, "
+         f"_ . + - only (no /, spaces or shell characters), at most {MAX_NAME_BYTES} bytes")
     need(cfg.model == "MTL_AlexNet_model", f"model: unknown model {cfg.model!r}; valid: MTL_AlexNet_model")
     need(cfg.dataset in DATASETS, f"dataset: unknown dataset {cfg.dataset!r}; valid: {', '.join(DATASETS)}")
     need(all(w >= 0 for w in cfg.loss_weights),
@@ -220,6 +231,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     need(cfg.weight_decay >= 0, f"weight_decay: must be >= 0, got {cfg.weight_decay}")
     need(0 <= cfg.momentum < 1, f"momentum: must be in [0, 1), got {cfg.momentum}")
     need(cfg.seed >= 0, f"seed: must be >= 0, got {cfg.seed}")
+    for key, top in LIMITS.items():
+        need(getattr(cfg, key) <= top, f"{key}: must be <= {top}, got {getattr(cfg, key)}")
     need(cfg.steps_per_epoch is None or cfg.steps_per_epoch >= 1,
          f"steps_per_epoch: must be >= 1 or empty (= smallest task's batches), got {cfg.steps_per_epoch}")
     need(cfg.num_workers >= 0, f"num_workers: must be >= 0, got {cfg.num_workers}")
@@ -237,6 +250,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"data.imdb_wiki_val_fraction: must be in (0, 1), got {d.imdb_wiki_val_fraction}")
     need(d.synthetic_train_size >= 1 and d.synthetic_eval_size >= 1,
          "data.synthetic_train_size / synthetic_eval_size: must be >= 1")
+    for key, top in DATA_LIMITS.items():
+        need(getattr(d, key) <= top, f"data.{key}: must be <= {top}, got {getattr(d, key)}")
     return cfg
 
 
@@ -290,13 +305,71 @@ def yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
     return ConfigError(f"{path}{line}: invalid YAML: {problem}")
 
 
-def load_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; errors name the file and, where known, the line."""
-    text = read_text(path)
+def expanded_size(node: yaml.Node | None, limit: int = MAX_YAML_NODES) -> int:
+    """How many values a composed YAML document holds once its aliases are expanded (stops past ``limit``).
+
+    Aliases share nodes, so this counts each node once per path with a memo: linear in the file.
+    """
+    memo: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) not in memo:
+            memo[id(n)] = 0   # a node that contains itself counts once (recursive aliases)
+            kids = [x for kv in n.value for x in kv] if isinstance(n, yaml.MappingNode) else \
+                n.value if isinstance(n, yaml.SequenceNode) else []
+            total = 1
+            for k in kids:
+                total += size(k)
+                if total > limit:
+                    break
+            memo[id(n)] = total
+        return memo[id(n)]
+
+    return size(node) if node is not None else 0
+
+
+def duplicate_key(node: yaml.Node, path: str) -> tuple[str, int] | None:
+    """A key given twice in one mapping (PyYAML silently keeps the last): its path and line."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            sub = f"{path}.{key.value}" if path else str(key.value)
+            if isinstance(key, yaml.ScalarNode):   # a list as a key: the loader itself refuses it
+                if key.value in seen:
+                    return sub, key.start_mark.line + 1
+                seen.add(key.value)
+            found = duplicate_key(value, sub)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = duplicate_key(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def safe_parse(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
+    """(node graph, value) of a YAML text through the safe loader only; one ConfigError line for a
+    syntax error, an unknown tag (``!!python/object``), a key given twice, nesting too deep or an alias bomb."""
     try:
-        raw = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if expanded_size(node) > MAX_YAML_NODES:
+            raise ConfigError(f"{path}: expands to more than {MAX_YAML_NODES} values through aliases "
+                              f"(a YAML alias bomb?)")
+        dup = duplicate_key(node, "")
+        if dup:   # PyYAML silently keeps the last one: almost always an edit gone wrong
+            raise ConfigError(f"{path}:{dup[1]}: {dup[0]}: key given twice")
+        return node, yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise yaml_error(path, exc) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file and, where known, the line."""
+    _node, raw = safe_parse(path, read_text(path))
     if raw is None:
         return {}
     if not isinstance(raw, dict):

@@ -7,7 +7,6 @@ the line). Never imports torch, submitit or rich.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -15,13 +14,13 @@ from typing import Any, Mapping
 import yaml
 
 from .clusters import ClusterProfile, profile_from_dict, with_resources
-from .config import TrainConfig, _build, read_text, yaml_error
+from .config import RUN_NAME, TrainConfig, _build, read_text, safe_parse
 from .errors import ConfigError
 
 TOP_KEYS = ("defaults", "experiments", "grid", "clusters", "debug")
 ENTRY_KEYS = ("id", "resources")   # experiment keys beyond the training keys
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_ID = RUN_NAME                # letters of any script, digits, _ . + -: it may name the run folder
 
 
 @dataclass(frozen=True)
@@ -90,39 +89,12 @@ def _node_lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
             _node_lines(item, sub, out)
 
 
-def _duplicate_key(node: yaml.Node, path: str) -> tuple[str, int] | None:
-    """A key given twice in one mapping (PyYAML silently keeps the last): its path and line."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            sub = f"{path}.{key.value}" if path else str(key.value)
-            if key.value in seen:
-                return sub, key.start_mark.line + 1
-            seen.add(key.value)
-            found = _duplicate_key(value, sub)
-            if found:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found = _duplicate_key(item, f"{path}[{i}]")
-            if found:
-                return found
-    return None
-
-
 def _parse(path: Path) -> tuple[str, Any, dict[str, int]]:
     text = read_text(path)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_error(path, exc) from None
+    node, raw = safe_parse(path, text)
     lines: dict[str, int] = {}
     if node is not None:
         _node_lines(node, "", lines)
-        dup = _duplicate_key(node, "")
-        if dup:
-            raise ConfigError(f"{path}:{dup[1]}: {dup[0]}: key given twice")
     return text, raw, lines
 
 

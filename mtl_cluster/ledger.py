@@ -75,10 +75,12 @@ def latest_jobs(jobs_dir: Path) -> dict[str, JobRef]:
     """run folder (str) -> the job of its newest launch record."""
     out: dict[str, JobRef] = {}
     for rec in read_records(jobs_dir):
-        for run in rec.get("runs", []):
-            if run.get("job_id") and run.get("run_dir"):
-                out[run["run_dir"]] = JobRef(str(run["job_id"]), rec.get("cluster", ""), run.get("log"),
-                                             rec["_file"])
+        runs = rec.get("runs")
+        for run in runs if isinstance(runs, list) else []:   # a hand-edited record: skip what is not a run
+            if isinstance(run, dict) and run.get("job_id") and isinstance(run.get("run_dir"), str):
+                log = run.get("log")
+                out[run["run_dir"]] = JobRef(str(run["job_id"]), str(rec.get("cluster", "")),
+                                             log if isinstance(log, str) else None, rec["_file"])
     return out
 
 

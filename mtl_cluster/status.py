@@ -38,13 +38,18 @@ class RunStatus:
     log: str | None = None
 
 
+def _count(value: Any) -> int | None:
+    """An int field of status.json, or None when a hand-edited or damaged file holds something else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _local_alive(status: Mapping[str, Any]) -> bool:
     """A run started without Slurm (--debug, cluster local) whose process is still alive here."""
     if status.get("host") != socket.gethostname() or not status.get("pid"):
         return False
     try:
         os.kill(int(status["pid"]), 0)
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError, OverflowError):
         return False
     return True
 
@@ -54,13 +59,14 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunS
     rd = RunDir(spec.run_dir)
     status = rd.read_status()
     vals = [r for r in read_jsonl(rd.metrics_file) if r.get("split") == "val"]
-    base = dict(epoch=status.get("epoch"), epochs=status.get("epochs") or spec.config.epoch,
-                step=status.get("step"), steps=status.get("steps"),
-                metrics=vals[-1] if vals else {}, job_id=job.job_id if job else status.get("job_id"),
-                job_state=job_state, attempts=int(status.get("attempts", 0) or 0),
+    job_id = job.job_id if job else status.get("job_id")
+    base = dict(epoch=_count(status.get("epoch")), epochs=_count(status.get("epochs")) or spec.config.epoch,
+                step=_count(status.get("step")), steps=_count(status.get("steps")),
+                metrics=vals[-1] if vals else {}, job_id=str(job_id) if job_id else None,
+                job_state=job_state, attempts=_count(status.get("attempts")) or 0,
                 log=(job.log if job and job.log else str(rd.log_file) if rd.log_file.exists() else None))
     run_state = status.get("state")
-    reason = status.get("reason") or ""
+    reason = str(status.get("reason") or "")
     if job_state in LIVE:
         state = "running" if job_state in ("RUNNING", "COMPLETING", "CONFIGURING") else "queued"
         return RunStatus(spec, state, f"job {job_state.lower()}" + (f"; last: {reason}" if reason else ""), **base)
@@ -115,6 +121,7 @@ def submits(act: str) -> bool:
 
 
 def last_metrics_text(metrics: Mapping[str, Any]) -> str:
-    keys = [k for k in ("gender_acc", "smile_acc", "emotion_acc", "age_acc", "age_mae", "loss") if k in metrics]
+    keys = [k for k in ("gender_acc", "smile_acc", "emotion_acc", "age_acc", "age_mae", "loss")
+            if isinstance(metrics.get(k), (int, float)) and not isinstance(metrics.get(k), bool)]
     return " ".join(f"{k}={metrics[k]:.3g}" for k in keys)
 

@@ -238,6 +238,6 @@ def rich_report(report: Report) -> RenderableType:
         for name in ("run folder", "state", "reason"):
             t.add_column(name, overflow="fold")
         for p in report.problems:
-            t.add_row(p.path, Text(p.state, style="green" if p.counted else "yellow"), p.reason)
+            t.add_row(Text(p.path), Text(p.state, style="green" if p.counted else "yellow"), Text(p.reason))
         parts += [Text(""), t]
     return Group(*parts)

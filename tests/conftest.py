@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -38,10 +40,45 @@ def tiny_sets() -> list[str]:
     return sets(*TINY)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """The fault matrix (tests/test_faults.py), when those tests ran."""
+# -- the bad input corpus: tallies shown at the end of the session ------------------------------------
+class CorpusTally:
+    """Cases of the bad input corpus by category: how many were tried and how many ended as expected.
+
+    ``case(category)`` wraps one case: it counts as tried on entry and as expected only if the body
+    returns; an assertion inside fails the test as usual (and the case stays counted as not expected).
+    """
+
+    def __init__(self) -> None:
+        self.tried: dict[str, int] = {}
+        self.ok: dict[str, int] = {}
+
+    @contextmanager
+    def case(self, category: str) -> Iterator[None]:
+        self.tried[category] = self.tried.get(category, 0) + 1
+        yield
+        self.ok[category] = self.ok.get(category, 0) + 1
+
+    def lines(self) -> list[str]:
+        tried, ok = sum(self.tried.values()), sum(self.ok.values())
+        by = ", ".join(f"{c} {self.ok.get(c, 0)}/{n}" for c, n in sorted(self.tried.items()))
+        return [f"bad-input corpus: {tried} cases tried, {ok} ended as expected", f"  by category: {by}"]
+
+
+CORPUS = CorpusTally()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> CorpusTally:
+    return CORPUS
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001 - pytest's hook
+    """The bad-input corpus tallies and the fault matrix (tests/test_faults.py), when those tests ran."""
     import faultmatrix
 
+    if CORPUS.tried:
+        for line in CORPUS.lines():
+            terminalreporter.write_line(line)
     if faultmatrix.ROWS:
         terminalreporter.section("fault matrix (RELIABILITY.md)")
         terminalreporter.write(faultmatrix.render(faultmatrix.ROWS))

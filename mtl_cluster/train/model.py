@@ -82,10 +82,15 @@ def load_backbone(model: MTL_AlexNet_model, spec: str) -> None:
         except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
             raise ConfigError(f"backbone_weights: cannot read {path} as a state_dict ({type(exc).__name__})") \
                 from None
-    trunk = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    trunk = {k[len("features."):]: v for k, v in state.items() if str(k).startswith("features.")} \
+        if isinstance(state, dict) else {}
     if not trunk:
         raise ConfigError(f"backbone_weights: {spec} holds no 'features.*' tensors of an AlexNet")
-    model.features.load_state_dict(trunk)
+    try:
+        model.features.load_state_dict(trunk)
+    except RuntimeError as exc:   # other shapes or missing layers
+        raise ConfigError(f"backbone_weights: {spec} is not an AlexNet trunk "
+                          f"({str(exc).strip().splitlines()[0][:160]})") from None
 
 
 def load_init_state(model: MTL_AlexNet_model, state: dict[str, torch.Tensor]) -> list[str]:

@@ -6,6 +6,7 @@ corrupt), so trees of 150k files index in seconds and every layout reaches the m
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -143,6 +144,13 @@ def _official_split(root: Path, split: str) -> tuple[FileImages, int]:
 
 def _read_gt(gt: Path) -> list[tuple[str, float]]:
     """(image name, mean apparent age) per row; the per-image stdv is not used for training."""
+    try:
+        return _parse_gt(gt)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{gt}: not a readable CSV ({exc}); {OFFICIAL_EXPECT}") from None
+
+
+def _parse_gt(gt: Path) -> list[tuple[str, float]]:
     with open(gt, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = [c.strip().lower() for c in next(reader, [])]
@@ -159,7 +167,10 @@ def _read_gt(gt: Path) -> list[tuple[str, float]]:
             try:
                 mean = float(row[i_mean])
             except ValueError:
-                raise DataError(f"{gt}: line {reader.line_num}: mean {row[i_mean]!r} is not a number") from None
+                mean = math.nan
+            if not 0 <= mean < math.inf:
+                raise DataError(f"{gt}: line {reader.line_num}: mean {row[i_mean]!r} is not a number >= 0 "
+                                f"(the apparent age in years)")
             rows.append((Path(row[i_image].strip()).name, mean))  # some copies write train/000000.jpg
     return rows
 

@@ -56,6 +56,13 @@ def load_fer2013(data: DataConfig) -> TaskData:
 
 def read_fer2013_csv(path: Path) -> dict[str, Split]:
     """Every split of a Kaggle-format CSV; any bad row is a DataError naming its line."""
+    try:
+        return _parse_csv(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc}); {EXPECT}") from None
+
+
+def _parse_csv(path: Path) -> dict[str, Split]:
     pixels: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     labels: dict[str, list[int]] = {s: [] for s in SPLITS}
     with open(path, newline="", encoding="utf-8-sig") as f, warnings.catch_warnings():
@@ -144,11 +151,17 @@ def read_fer2013_h5(path: Path, splits: tuple[str, ...] = SPLITS) -> dict[str, S
         if missing:
             raise DataError(f"{path}: missing datasets {', '.join(missing)}; expected "
                             f"{', '.join(expected)}; found {', '.join(found) or 'none'}")
-        return {s: _h5_split(path, s, f[f"{s}_pixel"][()], f[f"{s}_label"][()]) for s in splits}
+        try:
+            arrays = {s: (np.asarray(f[f"{s}_pixel"][()]), np.asarray(f[f"{s}_label"][()])) for s in splits}
+        except (TypeError, ValueError, AttributeError, OSError) as exc:   # a group, or an unreadable dataset
+            raise DataError(f"{path}: cannot read the datasets as arrays ({_first_line(exc)}); {EXPECT}") from None
+        return {s: _h5_split(path, s, *arrays[s]) for s in splits}
 
 
 def _h5_split(path: Path, split: str, pixels: np.ndarray, labels: np.ndarray) -> Split:
     where = f"{path}: {split}"
+    if pixels.ndim < 2:
+        raise DataError(f"{where}_pixel has shape {pixels.shape}; expected (N, {PIXELS}) or (N, {SIDE}, {SIDE})")
     n = len(pixels)
     if pixels.shape[1:] == (PIXELS,):
         pixels = pixels.reshape(n, SIDE, SIDE)

@@ -119,10 +119,11 @@ def _file_images(base: Path, rows: list[tuple[str, float]]) -> FileImages:
 def read_imdb_wiki_mat(path: Path) -> dict:
     """The six fields used, as flat arrays (``full_path`` as a list of str), from ``imdb`` or ``wiki``."""
     from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
 
     try:
         mat = loadmat(str(path))
-    except (ValueError, OSError, NotImplementedError, TypeError) as exc:
+    except (ValueError, OSError, NotImplementedError, TypeError, MatReadError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"{path}: not a readable .mat file ({first}); {MAT_EXPECT}") from None
     key = next((k for k in ("imdb", "wiki") if k in mat), None)
@@ -176,7 +177,7 @@ def clean_mask(fields: dict, ages: np.ndarray) -> tuple[np.ndarray, dict[str, in
     second_face = ~no_face & ~np.isnan(fields["second_face_score"])
     rest = ~no_face & ~second_face
     bad_age = rest & ~((ages >= 0) & (ages <= MAX_AGE))
-    no_gender = rest & ~bad_age & np.isnan(fields["gender"])
+    no_gender = rest & ~bad_age & ~np.isin(fields["gender"], (0.0, 1.0))   # NaN, or not 0 female / 1 male
     keep = rest & ~bad_age & ~no_gender
     dropped = {"no_face": int(no_face.sum()), "second_face": int(second_face.sum()),
                "bad_age": int(bad_age.sum()), "no_gender": int(no_gender.sum())}
