@@ -55,6 +55,7 @@ class DataConfig:
     imdb_wiki_val_fraction: float = 0.05
     synthetic_train_size: int = 1024
     synthetic_eval_size: int = 256
+    synthetic: bool = False   # draw synthetic images in place of the dataset's files (--debug), same tasks
 
     def path(self, rel: str) -> Path:
         """Resolve a dataset path against the data root (absolute paths pass through)."""
@@ -114,6 +115,9 @@ DEMO: dict[str, Any] = {
 # experiment on another cluster, with other paths or worker counts, is the same run.
 NON_RESULT_KEYS = frozenset({"name", "num_workers", "checkpoint_every_min", "device", "init_checkpoint"})
 NON_RESULT_DATA_KEYS = frozenset({"root"})
+# Keys added after run folders existed: left out of the signature while at their default, so those
+# folders keep their identity (a relaunch resumes them instead of starting over in a new folder).
+LATER_DATA_KEYS = {"synthetic": False}
 
 
 def signature(cfg: TrainConfig) -> str:
@@ -123,6 +127,9 @@ def signature(cfg: TrainConfig) -> str:
         d.pop(k, None)
     for k in NON_RESULT_DATA_KEYS:
         d["data"].pop(k, None)
+    for k, default in LATER_DATA_KEYS.items():
+        if d["data"].get(k) == default:
+            d["data"].pop(k)
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

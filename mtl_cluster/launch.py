@@ -167,7 +167,7 @@ def plan(specs: Sequence[RunSpec], jobs_dir: Path, *, retry_failed: bool = False
 def data_paths(cfg: TrainConfig) -> list[Path]:
     """The dataset files and folders this run reads (none for synthetic data)."""
     d = cfg.data
-    if cfg.dataset == "synthetic":
+    if cfg.dataset == "synthetic" or d.synthetic:
         return []
     if cfg.dataset == "IMDB-WIKI":
         return [d.path(d.imdb_wiki if d.imdb_wiki_layout == "aligned" else d.imdb_wiki_mat)]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mtl_cluster.cli_collect import collect_main
 from mtl_cluster.cli_launch import launch_main, status_main
 from mtl_cluster.rundir import RunDir
 
@@ -54,7 +55,7 @@ def test_debug_runs_fine_tune_after_pretraining_and_is_idempotent(tmp_path, caps
     assert "2 of 2 runs completed" in out.out, out.err
     assert "[1/2] IMDB-WIKI-AlexNet-Gender_Age seed=0: done" in out.err
     runs = _run_dirs(tmp_path)
-    pre, tuned = runs["AlexNet-Gender_Age/synthetic"], runs["AlexNet-Smile/synthetic"]
+    pre, tuned = runs["AlexNet-Gender_Age/IMDB-WIKI"], runs["AlexNet-Smile/ChaLearn"]
     for rd in (pre, tuned):
         st = RunDir(rd).read_status()
         assert st["state"] == "completed" and (rd / "summary.json").exists() and (rd / "metrics.jsonl").exists()
@@ -116,11 +117,19 @@ def test_cluster_required_without_debug(capsys):
 
 @pytest.mark.slow
 def test_debug_whole_seed_grid(tmp_path, capsys):
-    """`mtl-launch experiments.yaml --debug`: the README's main command, the whole grid on this machine."""
+    """`mtl-launch experiments.yaml --debug`: the README's main command, the whole grid on this machine,
+    then the table with the seed's three sections (synthetic images stand in for each dataset)."""
     assert launch_main([str(REPO / "experiments.yaml"), "--debug", *_dirs(tmp_path)]) == 0
-    assert "15 of 15 runs completed" in capsys.readouterr().out
+    assert "17 of 17 runs completed" in capsys.readouterr().out
     assert status_main([str(REPO / "experiments.yaml"), "--debug", *_status_dirs(tmp_path)]) == 0
-    assert "15 completed" in capsys.readouterr().out
+    assert "17 completed" in capsys.readouterr().out
+    assert collect_main([str(tmp_path / "results"), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["counted"] == 17 and report["problems"] == []
+    assert [s["key"] for s in report["sections"]] == ["imdb_wiki", "pretrained_false", "pretrained_true"]
+    assert [len(s["references"]) for s in report["sections"]] == [3, 7, 7]
+    assert all(c["header"].endswith("(synthetic)") or c["header"].endswith("(synthetic))")
+               for s in report["sections"] for c in s["columns"]), report["sections"][0]["columns"]
 
 
 def test_experiment_resources_get_their_own_array_and_python_is_used(tmp_path, capsys):

@@ -26,11 +26,11 @@ def test_debug_grid_as_arrays_then_nothing_then_status(tmp_path, capsys):
     out = capsys.readouterr()
     assert "submitted array 1/" in out.err and "afterok:" in out.err, out.err
     runs = specs(yaml_file, tmp_path, debug=True)
-    assert len(runs) == 15
+    assert len(runs) == 17
     wait(lambda: all_completed(runs), 300, "the debug grid to complete")
 
     jobs = latest_jobs(tmp_path / "jobs")
-    assert len({j.job_id.split("_")[0] for j in jobs.values()}) < len(runs)       # arrays, not 15 sbatch
+    assert len({j.job_id.split("_")[0] for j in jobs.values()}) < len(runs)       # arrays, not 17 sbatch
     # every fine-tune started after its pretraining run ended
     for s in runs:
         if s.init_run_dir is None:
@@ -48,4 +48,4 @@ def test_debug_grid_as_arrays_then_nothing_then_status(tmp_path, capsys):
 
     assert status_main([str(yaml_file), "--debug", *dirs(tmp_path)[:4]]) == 0
     table = capsys.readouterr().out
-    assert "15 completed" in table and "COMPLETED" in table
+    assert "17 completed" in table and "COMPLETED" in table

@@ -152,3 +152,20 @@ def test_label_cues_are_linearly_readable() -> None:
     assert np.corrcoef(pred, ev["age"])[0, 1] >= 0.8
     mae, base = np.abs(pred - ev["age"]).mean(), np.abs(ev["age"] - tr["age"].mean()).mean()
     assert mae <= 0.5 * base, (mae, base)
+
+
+def test_synthetic_stand_in_keeps_the_dataset_and_its_tasks():
+    """data.synthetic (the debug grid): the config still names IMDB-WIKI / ChaLearn (so its run, folder and
+    table section stay apart), only its tasks load, and the two stand-ins are different images."""
+    from mtl_cluster.config import train_config_from_dict
+    from mtl_cluster.launch import data_paths
+    from mtl_cluster.train.data import load_tasks
+
+    data = {"synthetic": True, "synthetic_train_size": 16, "synthetic_eval_size": 8}
+    imdb = train_config_from_dict({"dataset": "IMDB-WIKI", "loss_weights": [1, 0, 0, 1], "image_size": 64,
+                                   "data": data})
+    chalearn = train_config_from_dict({"loss_weights": [1, 0, 0, 1], "image_size": 64, "data": data})
+    a, b = load_tasks(imdb), load_tasks(chalearn)
+    assert list(a) == ["gender", "age"] and all(d.dataset == DATASET for d in a.values())
+    assert data_paths(imdb) == [] and data_paths(chalearn) == []                  # preflight needs no files
+    assert _digests(a["gender"].train.pixels).isdisjoint(_digests(b["gender"].train.pixels))
