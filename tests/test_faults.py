@@ -53,15 +53,23 @@ clusters:
     mem_gb: 2
     timeout_min: {timeout_min}
     signal_delay_s: 50                 # with a 1-minute limit: USR2 10-40 s into an attempt (30-s checks)
-    max_requeues: 20
+    max_requeues: {max_requeues}
     array_parallelism: 2
+    setup: ["export OMP_NUM_THREADS=1"]
+  roomy:                               # the same with a longer limit (not part of the run's identity)
+    executor: slurm
+    partition: gpu
+    gres: "gpu:1"
+    cpus_per_task: 1
+    mem_gb: 2
+    timeout_min: 30
     setup: ["export OMP_NUM_THREADS=1"]
 """
 
 
-def study(tmp: Path, steps: int, timeout_min: int = 10) -> Path:
+def study(tmp: Path, steps: int, timeout_min: int = 10, max_requeues: int = 20) -> Path:
     p = tmp / "experiments.yaml"
-    p.write_text(textwrap.dedent(STUDY.format(steps=steps, timeout_min=timeout_min)))
+    p.write_text(textwrap.dedent(STUDY.format(steps=steps, timeout_min=timeout_min, max_requeues=max_requeues)))
     return p
 
 
@@ -109,8 +117,8 @@ def row(request) -> Iterator[fm.Row]:
     yield r
 
 
-def launch(yaml_file: Path, tmp: Path, *extra: str) -> int:
-    return launch_main([str(yaml_file), "--cluster", "faults", "--only", MULTI, *extra, *dirs(tmp)])
+def launch(yaml_file: Path, tmp: Path, *extra: str, cluster: str = "faults") -> int:
+    return launch_main([str(yaml_file), "--cluster", cluster, "--only", MULTI, *extra, *dirs(tmp)])
 
 
 def the_run(yaml_file: Path, tmp: Path) -> Path:
@@ -354,7 +362,8 @@ def test_two_launches_at_once(tmp_path, row):
                                      for s in runs if str(s.run_dir) in latest_jobs(tmp_path / "jobs")}],
                        capture_output=True)
     row.outcome = "one launch submitted both runs, the other waited for the lock and found them queued: 2 jobs for 2 runs"
-    row.identical = "n/a (nothing trained twice)"
+    row.epochs_lost = "0 (nothing ran twice)"
+    row.identical = "n/a"
 
 
 @pytest.mark.fault(9, "the results folder not writable", "results/ on a read-only filesystem")
@@ -369,6 +378,28 @@ def test_results_not_writable(tmp_path, row, mounts, capsys):
     assert not list((tmp_path / "jobs").glob("*.json")) and not (tmp_path / "logs").exists()
     queued = subprocess.run(["squeue", "-h", "-o", "%o"], capture_output=True, text=True, timeout=10).stdout
     assert str(tmp_path) not in queued
-    row.outcome = f"refused at preflight, nothing queued: `{err[0][:90]}...`"
+    row.outcome = f"refused at preflight, nothing queued: `{err[0].replace(str(tmp_path), '<tmp>')}`"
     row.epochs_lost = "0 (nothing ran)"
     row.identical = "n/a"
+
+
+@pytest.mark.fault(10, "the time limit hit more often than `max_requeues` allows",
+                   "a 1-minute limit with max_requeues: 1; then a relaunch with a longer limit")
+def test_max_requeues_exhausted_then_relaunch(tmp_path, refs, row, capsys):
+    yaml_file = study(tmp_path, LONG, timeout_min=1, max_requeues=1)
+    run = the_run(yaml_file, tmp_path)
+    assert launch(yaml_file, tmp_path) == 0
+    job = job_of(tmp_path, run)
+    wait(lambda: gone(job) and state(run) != "running", 400, "the job to give up after its requeues", poll=1)
+    st = RunDir(run).read_status()
+    assert st["state"] == "interrupted" and st["attempts"] == 2, st
+    assert "timed-out too many times" in "".join(p.read_text() for p in (tmp_path / "logs").rglob("*.err"))
+    capsys.readouterr()
+    assert status_main([str(yaml_file), "--only", MULTI, *dirs(tmp_path)[:4]]) == 0
+    assert "interrupted" in capsys.readouterr().out
+    assert launch(yaml_file, tmp_path, cluster="roomy") == 0          # same run (the limit is not its identity)
+    assert "resume" in capsys.readouterr().out
+    finish_and_compare(run, refs.run_dir(LONG), row)
+    row.epochs_lost = fm.lost_after_signals(run, LONG)
+    row.outcome = ("requeued once, then submitit stopped (\"timed-out too many times\"): interrupted with its "
+                   "checkpoint; a relaunch with a longer limit resumed it -> completed")
