@@ -74,7 +74,7 @@ def bench_baseline(path: Path, only: list[str], tmp: Path) -> tuple[int, float, 
     prof = exps.cluster("bench")
     runs = expand(exps, tmp / "results", only=only)
     folder = tmp / "scripts"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     job_of: dict[Path, str] = {}
     t0 = time.perf_counter()
     for n, spec in enumerate(runs):
