@@ -235,29 +235,81 @@ def preflight(rows: Sequence[PlanRow], prof: ClusterProfile, folders: Sequence[t
 # -- Slurm submission -------------------------------------------------------------------------------
 @dataclass
 class ArrayGroup:
-    """Runs submitted with one sbatch call (one job array, or one job when alone), and their resources."""
+    """Runs submitted with one sbatch call (one job array, or one job when alone), and their resources.
+
+    ``corr``: the array this one follows task by task (``aftercorr``: task i starts when task i of
+    ``corr`` completed), for fine-tune runs whose pretraining runs form an array in the same order.
+    """
 
     rows: list[PlanRow]
     prof: ClusterProfile
+    corr: "ArrayGroup | None" = None
     dependency: str | None = None
     job_id: str | None = None
 
+    @property
+    def wave(self) -> int:
+        return max(r.wave for r in self.rows)
+
+
+def _profile(prof: ClusterProfile, row: PlanRow) -> ClusterProfile:
+    return with_resources(prof, row.spec.resources, f"{row.spec.name}.resources") if row.spec.resources else prof
+
+
+def _by(rows: Sequence[PlanRow], key: Any) -> list[list[PlanRow]]:
+    """Rows grouped by ``key(row)``, groups and rows in plan order."""
+    out: dict[Any, list[PlanRow]] = {}
+    for r in rows:
+        out.setdefault(key(r), []).append(r)
+    return list(out.values())
+
 
 def _groups(rows: Sequence[PlanRow], prof: ClusterProfile) -> list[ArrayGroup]:
-    """One array per wave, dependency set and resource profile, split at the cluster's array limit."""
+    """The arrays of a launch, parents before the arrays that wait for them.
+
+    Every experiment that others fine-tune from gets arrays of its own (one task per grid point); an
+    experiment whose runs fine-tune from such an array, point for point, follows it with ``aftercorr``,
+    so the number of sbatch calls grows with the experiments, not with the seeds. Other runs share one
+    array per wave, dependency set and resource profile. Arrays are split at the cluster's size limit
+    (a follower split the same way as the array it follows).
+    """
     todo = [r for r in rows if submits(r.action)]
-    out = []
+    parents = {s.run_dir for r in todo for s in r.after_runs}
+
+    def resources(r: PlanRow) -> str:
+        return json.dumps(r.spec.resources, sort_keys=True)
+
+    arrays: dict[tuple[Path, ...], list[ArrayGroup]] = {}   # the run folders of a parent array -> its chunks
+    out: list[ArrayGroup] = []
+    placed: set[Path] = set()
     for wave in sorted({r.wave for r in todo}):
-        by_key: dict[tuple[str, tuple[str, ...]], list[PlanRow]] = {}
-        for r in todo:
-            if r.wave == wave:
-                deps = tuple(sorted(set(r.after))) + tuple(str(s.run_dir) for s in r.after_runs)
-                by_key.setdefault((json.dumps(r.spec.resources, sort_keys=True), deps), []).append(r)
-        for (resources, _), members in by_key.items():
-            group_prof = with_resources(prof, json.loads(resources), f"{members[0].spec.name}.resources")
-            for part in chunks(len(members), group_prof.max_array_size):
-                out.append(ArrayGroup([members[i] for i in part], group_prof))
-    return out
+        in_wave = [r for r in todo if r.wave == wave]
+        for members in _by([r for r in in_wave if len(r.after_runs) == 1 and not r.after],
+                           lambda r: (r.spec.name, r.after_runs[0].name, resources(r))):
+            key = tuple(r.after_runs[0].run_dir for r in members)
+            if key in arrays and len(members) > 1:
+                group_prof = _profile(prof, members[0])
+                for part, lead in zip(chunks(len(members), len(arrays[key][0].rows)), arrays[key]):
+                    out.append(ArrayGroup([members[i] for i in part], group_prof, corr=lead))
+                placed.update(r.spec.run_dir for r in members)
+        for members in _by([r for r in in_wave if r.spec.run_dir in parents and r.spec.run_dir not in placed
+                            and not r.after_runs],
+                           lambda r: (r.spec.name, resources(r), tuple(sorted(set(r.after))))):
+            group_prof = _profile(prof, members[0])
+            arrays[tuple(r.spec.run_dir for r in members)] = parts = [
+                ArrayGroup([members[i] for i in part], group_prof)
+                for part in chunks(len(members), group_prof.max_array_size)]
+            out += parts
+            placed.update(r.spec.run_dir for r in members)
+    loose = [r for r in todo if r.spec.run_dir not in placed]
+    for wave in sorted({r.wave for r in loose}):
+        for members in _by([r for r in loose if r.wave == wave],
+                           lambda r: (resources(r), tuple(sorted(set(r.after))),
+                                      tuple(str(s.run_dir) for s in r.after_runs))):
+            group_prof = _profile(prof, members[0])
+            out += [ArrayGroup([members[i] for i in part], group_prof)
+                    for part in chunks(len(members), group_prof.max_array_size)]
+    return sorted(out, key=lambda g: (g.wave, g.rows[0].spec.run_dir in parents))   # big shared array first
 
 
 def _command(prof: ClusterProfile, folder: Path) -> str:
@@ -267,6 +319,9 @@ def _command(prof: ClusterProfile, folder: Path) -> str:
 
 
 def _dependency(group: ArrayGroup, job_of: dict[Path, str], placeholder: bool = False) -> str | None:
+    if group.corr is not None:
+        lead = group.corr.job_id or (f"<array of {group.corr.rows[0].spec.name}>" if placeholder else "")
+        return f"aftercorr:{lead}" if lead else None
     ids: list[str] = []
     for r in group.rows:
         ids += r.after

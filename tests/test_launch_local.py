@@ -39,11 +39,14 @@ def test_dry_run_narvi_prints_the_whole_grid_and_sbatch(tmp_path, capsys):
     assert out.out.count("│ new ") == 51
     assert "submit after IMDB-WIKI-AlexNet-Gender_Age seed=0" in out.out
     scripts = out.out.split("# ---- sbatch script ")[1:]
-    assert len(scripts) == 10             # 1 array of 30 independent runs + 9 fine-tune arrays (per pretraining run)
+    # 1 array of the 21 runs nobody waits for, 3 pretraining arrays (one task per seed), and 7 fine-tune
+    # arrays that follow theirs task by task (aftercorr): the count grows with experiments, not seeds
+    assert len(scripts) == 11
     first = scripts[0].split("\n", 1)[1].strip()
     first = first.replace(str(tmp_path / "logs"), "<LOGS>").replace(sys.executable, "<PYTHON>")
     assert first == (GOLDEN / "sbatch_narvi_array.txt").read_text().strip()
-    assert "#SBATCH --dependency='afterok:<job of IMDB-WIKI-AlexNet-Gender_Age seed=0>'" in scripts[1]
+    assert "--array=0-2%3" in scripts[1] and "dependency" not in scripts[1]
+    assert "#SBATCH --dependency='aftercorr:<array of IMDB-WIKI-AlexNet-Gender_Age>'" in scripts[4]
     assert not (tmp_path / "jobs").exists() and not (tmp_path / "results").exists()   # nothing written
     assert "data_root /sgn-data" in out.err                                           # preflight, as a warning
 
@@ -147,10 +150,37 @@ def test_experiment_resources_get_their_own_array_and_python_is_used(tmp_path, c
     out = capsys.readouterr()
     assert rc == 0, out.err
     scripts = out.out.split("# ---- sbatch script ")[1:]
-    assert len(scripts) == 11             # the pretraining with its own resources leaves the first array
-    assert [s.count("--time=4320") for s in scripts[:2]] == [0, 1]
+    assert len(scripts) == 11
+    assert [s.count("--time=4320") for s in scripts[:3]] == [0, 1, 0]
     own = scripts[1]
     assert own.startswith("2: 3 runs: IMDB-WIKI-AlexNet-Gender_Age seed=0, ") and "--mem=64GB" in own
-    assert "--mem=40GB" in scripts[0] and "--array=0-26%27" in scripts[0]
+    assert "--mem=40GB" in scripts[0] and "--array=0-20%21" in scripts[0]
     assert all("/opt/conda/envs/mtl/bin/python -u -m submitit.core._submit" in s for s in scripts)
     assert all(sys.executable not in s for s in scripts)
+
+
+def test_fine_tunes_follow_their_pretraining_array_task_by_task(tmp_path):
+    """aftercorr needs task i of a fine-tune array to be the fine-tune of task i of the array it follows;
+    a fine-tune whose pretraining already completed starts at once in the shared array instead."""
+    from mtl_cluster import launch
+    from mtl_cluster.experiments import load_experiments
+    from mtl_cluster.grid import expand
+
+    exps = load_experiments(REPO / "experiments.yaml")
+    specs = expand(exps, tmp_path / "results")
+    done = next(s for s in specs if s.name == "IMDB-WIKI-AlexNet-Age" and dict(s.point)["seed"] == 0)
+    RunDir(done.run_dir).path.mkdir(parents=True)
+    RunDir(done.run_dir).update_status(state="completed")
+    rows = launch.plan(specs, tmp_path / "jobs", use_slurm=False)
+    groups = launch._groups(rows, exps.cluster("narvi"))
+    followers = [g for g in groups if g.corr is not None]
+    assert len(followers) == 7 and len(groups) == 11
+    for g in followers:
+        assert [r.spec.init_run_dir for r in g.rows] == [r.spec.run_dir for r in g.corr.rows]
+        assert groups.index(g.corr) < groups.index(g)
+    shared = groups[0]
+    assert len(shared.rows) == 21 + 3 and shared.corr is None          # + the seed-0 fine-tunes of "Age"
+    assert {r.spec.label for r in shared.rows if r.spec.init_from} == {
+        f"{n}-IMDB-WIKI-pretrained seed=0" for n in
+        ("AlexNet-Age", "AlexNet-Age-100-class-10-classes-crossentropy", "AlexNet-Age-10-classes-crossentropy")}
+    assert sorted(len(g.rows) for g in groups) == [2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 24]
