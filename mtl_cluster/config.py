@@ -27,6 +27,8 @@ CHALEARN_LAYOUTS = ("imagefolder", "official")
 IMDB_WIKI_LAYOUTS = ("aligned", "mat")
 FER_SPLITS = ("PublicTest", "PrivateTest")
 BACKBONE_CHOICES = ("none", "imagenet")
+DATA_CACHE_CHOICES = ("auto", "on", "off")
+AMP_CHOICES = ("none", "bf16")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class DataConfig:
     imdb_wiki_val_fraction: float = 0.05
     synthetic_train_size: int = 1024
     synthetic_eval_size: int = 256
+    cache_dir: str = ".mtl_cache"      # pre-decoded image cache (data_cache); relative: under root
+    cache_max_gb: float = 64.0         # data_cache: auto uses the cache for a split up to this size
 
     def path(self, rel: str) -> Path:
         """Resolve a dataset path against the data root (absolute paths pass through)."""
@@ -79,6 +83,11 @@ class TrainConfig:
     num_workers: int = 0
     checkpoint_every_min: float = 10.0
     device: str = "auto"
+    data_cache: str = "auto"           # auto | on | off: pre-decoded uint8 cache + batched augmentation
+    amp: str = "none"                  # none | bf16 (autocast on CUDA; the CPU stays fp32)
+    channels_last: bool = True         # NHWC activations (CUDA and CPU)
+    compile: bool = False              # torch.compile the trunk (CUDA only)
+    pin_memory: bool = True            # pinned host batches, non-blocking copies (CUDA only)
     data: DataConfig = field(default_factory=DataConfig)
 
     @property
@@ -104,8 +113,13 @@ DEMO: dict[str, Any] = {
 
 # Keys that never change the numbers a run produces: excluded from the signature so that the same
 # experiment on another cluster, with other paths or worker counts, is the same run.
-NON_RESULT_KEYS = frozenset({"name", "num_workers", "checkpoint_every_min", "device", "init_checkpoint"})
-NON_RESULT_DATA_KEYS = frozenset({"root"})
+# The perf switches bar ``amp`` are here too: the cache path feeds bit-identical inputs (tests/test_cache.py),
+# and channels_last / compile / pin_memory change speed, not the experiment (like ``device``).
+NON_RESULT_KEYS = frozenset({"name", "num_workers", "checkpoint_every_min", "device", "init_checkpoint",
+                             "data_cache", "channels_last", "compile", "pin_memory"})
+NON_RESULT_DATA_KEYS = frozenset({"root", "cache_dir", "cache_max_gb"})
+# Result keys added after runs existed: left out of the hash at their default, so old folders keep their name.
+LATER_KEYS_DEFAULTS: dict[str, Any] = {"amp": "none"}
 
 
 def signature(cfg: TrainConfig) -> str:
@@ -115,6 +129,9 @@ def signature(cfg: TrainConfig) -> str:
         d.pop(k, None)
     for k in NON_RESULT_DATA_KEYS:
         d["data"].pop(k, None)
+    for k, default in LATER_KEYS_DEFAULTS.items():
+        if d.get(k) == default:
+            d.pop(k)
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -171,6 +188,8 @@ def _build(cls: type, raw: Mapping[str, Any], where: str) -> Any:
             kwargs[name] = _build(DataConfig, value or {}, key)
         elif name == "loss_weights":
             kwargs[name] = _loss_weights(key, value)
+        elif name == "data_cache" and isinstance(value, bool):   # YAML 1.1 reads on/off as booleans
+            kwargs[name] = "on" if value else "off"
         else:
             default = f.default if f.default is not dataclasses.MISSING else None
             kwargs[name] = _coerce(key, value, default, str(f.type))
@@ -226,7 +245,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     need(cfg.checkpoint_every_min > 0, f"checkpoint_every_min: must be > 0, got {cfg.checkpoint_every_min}")
     need(cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"),
          f"device: {cfg.device!r}; valid: auto, cpu, cuda, cuda:N")
+    need(cfg.data_cache in DATA_CACHE_CHOICES,
+         f"data_cache: {cfg.data_cache!r}; valid: {', '.join(DATA_CACHE_CHOICES)}")
+    need(cfg.amp in AMP_CHOICES, f"amp: {cfg.amp!r}; valid: {', '.join(AMP_CHOICES)}")
     d = cfg.data
+    need(d.cache_max_gb >= 0, f"data.cache_max_gb: must be >= 0, got {d.cache_max_gb}")
     need(d.chalearn_layout in CHALEARN_LAYOUTS,
          f"data.chalearn_layout: {d.chalearn_layout!r}; valid: {', '.join(CHALEARN_LAYOUTS)}")
     need(d.imdb_wiki_layout in IMDB_WIKI_LAYOUTS,

@@ -70,6 +70,20 @@ class EpochPrinter:
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         if self.bar is not None and event == "step":
             self.bar.update(self.task, completed=info["step"], total=info["steps"], epoch=info["epoch"])
+        elif event == "cache":
+            self._cache(info)
+
+    def _cache(self, info: dict[str, Any]) -> None:
+        """The image cache being built: a bar on a terminal, one line when a split is done otherwise."""
+        label = f"decoding {info['split']}:{info['task']} images into the cache"
+        if self.bar is None:
+            if info["done"] == info["total"]:
+                self.console.print(f"{label}: {info['total']} done")
+            return
+        if getattr(self, "cache_label", None) != label:
+            self.cache_label = label
+            self.cache_task = self.bar.add_task(label, total=info["total"], epoch="-")
+        self.bar.update(self.cache_task, completed=info["done"])
 
     def close(self) -> None:
         if self.bar is not None:
