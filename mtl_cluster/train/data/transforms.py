@@ -20,6 +20,8 @@ from .base import UNREADABLE, ImageSet
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+# ImageNet mean/std on the 0..255 scale: normalising raw pixel values is one float pass fewer than /255 first.
+MEAN255, STD255 = MEAN * 255.0, STD * 255.0
 _AUG_STREAM = 0xA06
 
 
@@ -32,19 +34,7 @@ def decode(images: ImageSet, i: int, size: int) -> np.ndarray:
     im = images.image(i)
     if im.size != (size, size):
         im = im.resize((size, size), Image.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
-
-
-def to_tensor(im: Image.Image, size: int) -> torch.Tensor:
-    """RGB PIL image -> float CHW in [0, 1] at size x size."""
-    if im.size != (size, size):
-        im = im.resize((size, size), Image.BILINEAR)
-    return _unit(torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1))
-
-
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    """uint8 -> float in [0, 1]; shared so both paths round identically."""
-    return x.float().div_(255.0)
+    return np.array(im, dtype=np.uint8)   # a writable copy: torch.from_numpy wants one
 
 
 def pad_of(size: int) -> int:
@@ -114,9 +104,12 @@ def augment(x: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
-    """ImageNet mean/std, channel axis 1 (batch) or 0 (one image)."""
-    mean, std = (MEAN, STD) if x.dim() == 3 else (MEAN[None], STD[None])
-    return (x - mean.to(x.device)) / std.to(x.device)
+    """Float pixel values 0..255 -> ImageNet-normalised, in place; channel axis 1 (batch) or 0 (one image).
+
+    Both paths end here, so they round identically.
+    """
+    mean, std = (MEAN255, STD255) if x.dim() == 3 else (MEAN255[None], STD255[None])
+    return x.sub_(mean.to(x.device)).div_(std.to(x.device))
 
 
 def augment_batch(pixels: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
@@ -125,8 +118,7 @@ def augment_batch(pixels: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
     CPU: numpy slice copies that cast to float in the same pass (no per-pixel gather). Other devices:
     one gather on the uint8 bytes. Then, on both, the per-sample path's float steps, in place.
     """
-    x = _crop_cpu(pixels, seeds) if pixels.device.type == "cpu" else _crop_gather(pixels, seeds)
-    return x.div_(255.0).sub_(MEAN[None].to(x.device)).div_(STD[None].to(x.device))
+    return normalise(_crop_cpu(pixels, seeds) if pixels.device.type == "cpu" else _crop_gather(pixels, seeds))
 
 
 def _crop_cpu(pixels: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
@@ -167,12 +159,12 @@ class TaskView(Dataset):
         i, seed = key
         label = float(self.images.labels[i])
         try:
-            x = _unit(torch.from_numpy(decode(self.images, i, self.image_size).copy()).permute(2, 0, 1))
+            x = torch.from_numpy(decode(self.images, i, self.image_size)).permute(2, 0, 1).float()
         except UNREADABLE:
             return torch.zeros(3, self.image_size, self.image_size), label, False, i
         if seed >= 0:
             x = augment(x, seed)
-        return normalise(x), label, True, i
+        return normalise(x.contiguous()), label, True, i
 
 
 class CachedView(Dataset):
