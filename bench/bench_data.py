@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     ap.add_argument("--images", type=int, default=512)
     ap.add_argument("--size", type=int, default=224)
     args = ap.parse_args(argv)
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     lines = []
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         lines.append(figure("1b", f"data path, FER 48 px grey upsampled to {args.size}, per core", new / base, 10,
                             f"cache + batched augmentation {new:.0f} img/s vs per-sample PIL {base:.0f} img/s; "
                             f"one-time cache build {build:.0f} img/s"))
+    torch.set_num_threads(threads)   # run_all goes on in this process
     for line in lines:
         print(line, flush=True)
     return lines

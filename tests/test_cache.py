@@ -12,7 +12,7 @@ import torch
 
 from formats import write_chalearn_imagefolder, write_image
 from mtl_cluster.config import TrainConfig, signature, train_config_from_dict
-from mtl_cluster.errors import ConfigError
+from mtl_cluster.errors import ConfigError, DataError
 from mtl_cluster.train.checkpoint import CheckpointWriter
 from mtl_cluster.train.data.base import ArrayImages, FileImages
 from mtl_cluster.train.data.cache import open_cache
@@ -155,3 +155,14 @@ def test_a_failed_background_checkpoint_write_is_raised_by_wait(tmp_path: Path) 
     good.wait()
     saved = torch.load(tmp_path / "ok" / "ckpt-e0000-s000001.pt", weights_only=True)
     assert saved["model"]["w"].tolist() == [0.0, 0.0]
+
+
+def test_an_unwritable_cache_folder_falls_back_under_auto_and_is_one_error_under_on(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_chalearn_imagefolder(data / "CVPR_GENDER_5_points")
+    (data / "cache").write_text("a file where the cache folder should be")
+    _train(tmp_path / "auto", data, "auto")
+    perf = json.loads((tmp_path / "auto" / "status.json").read_text())["perf"]
+    assert perf["cache train:gender"].startswith("off (auto: cannot write")
+    with pytest.raises(DataError, match="data_cache: on, but the image cache in .* cannot be written"):
+        _train(tmp_path / "on", data, "on")

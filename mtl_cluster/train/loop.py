@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig, signature
-from ..errors import CheckpointError, Interrupted, MtlError, TrainingFailed
+from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
 from ..rundir import RunDir, now_iso, read_json, read_jsonl
 from ..tasks import TASKS
@@ -154,10 +154,18 @@ class Trainer:
                 if use:
                     def report(done: int, total: int, t: str = t, split: str = split) -> None:
                         self.progress("cache", {"task": t, "split": split, "done": done, "total": total})
-                    dec = open_cache(images, self.cfg.image_size, cache_folder(self.cfg), report,
-                                     threads=max(1, self.cfg.num_workers))
-                    out[f"{split}:{t}"] = dec
-                    why += f", {'built' if dec.built else 'reused'} {dec.key}" if dec.key != "in-memory" else ""
+                    try:
+                        dec = open_cache(images, self.cfg.image_size, cache_folder(self.cfg), report,
+                                         threads=max(1, self.cfg.num_workers))
+                    except OSError as exc:   # a read-only data root, a full disk
+                        if self.cfg.data_cache == "on":
+                            raise DataError(f"data_cache: on, but the image cache in {cache_folder(self.cfg)} "
+                                            f"cannot be written ({exc.strerror or exc}); set data.cache_dir "
+                                            f"to a writable folder or data_cache: auto") from None
+                        why = f"off (auto: cannot write {cache_folder(self.cfg)}: {exc.strerror or exc})"
+                    else:
+                        out[f"{split}:{t}"] = dec
+                        why += f", {'built' if dec.built else 'reused'} {dec.key}" if dec.key != "in-memory" else ""
                 self.perf.notes[f"cache {split}:{t}"] = why
                 log.info("image cache %s:%s: %s", split, t, why)
         return out
