@@ -12,7 +12,7 @@ import torch
 
 from formats import write_chalearn_imagefolder, write_image
 from mtl_cluster.config import TrainConfig, signature, train_config_from_dict
-from mtl_cluster.errors import ConfigError, DataError
+from mtl_cluster.errors import CheckpointError, ConfigError, DataError
 from mtl_cluster.train.checkpoint import CheckpointWriter
 from mtl_cluster.train.data.base import ArrayImages, FileImages
 from mtl_cluster.train.data.cache import open_cache
@@ -166,3 +166,14 @@ def test_an_unwritable_cache_folder_falls_back_under_auto_and_is_one_error_under
     assert perf["cache train:gender"].startswith("off (auto: cannot write")
     with pytest.raises(DataError, match="data_cache: on, but the image cache in .* cannot be written"):
         _train(tmp_path / "on", data, "on")
+
+
+def test_resuming_on_changed_data_is_refused_in_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_chalearn_imagefolder(data / "CVPR_GENDER_5_points")
+    _train(tmp_path / "run", data, "on")
+    (tmp_path / "run" / "summary.json").unlink()     # as if it had stopped after its last checkpoint
+    write_image(data / "CVPR_GENDER_5_points" / "TRAIN" / "male" / "new.jpg", seed=5)
+    with pytest.raises(CheckpointError, match=r"trained on other data \(train:gender changed") as err:
+        _train(tmp_path / "run", data, "on")
+    assert "\n" not in str(err.value)

@@ -129,6 +129,8 @@ class Trainer:
             "dataset": d.dataset, "source": d.source, "train_size": len(d.train), "eval_size": len(d.eval),
             "eval_split": d.eval_split, "classes": d.classes, "skipped_at_load": d.skipped_at_load,
         } for t, d in self.data.items()})
+        self.data_ids = {f"{split}:{t}": images.identity() for t, d in self.data.items()
+                         for split, images in (("train", d.train), ("eval", d.eval))}
         self.perf = resolve(cfg, self.device)
         log.info("perf: %s", ", ".join(f"{k} {v}" for k, v in self.perf.notes.items()))
         self.decoded = self._open_caches()
@@ -181,6 +183,11 @@ class Trainer:
                 self.rd.rewrite_metrics([])
             return
         ckpt, path = found
+        changed = sorted(k for k, v in ckpt.get("data", {}).items() if self.data_ids.get(k, v) != v)
+        if changed:
+            raise CheckpointError(f"{path}: this run was trained on other data ({', '.join(changed)} changed: "
+                                  f"images added, removed, renamed or relabelled); restore that data or use a "
+                                  f"new --run-dir")
         self.model.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.sched.load_state_dict(ckpt["scheduler"])
@@ -196,7 +203,7 @@ class Trainer:
         """Checkpoint now; the write itself runs in the background (``CheckpointWriter``)."""
         s = self.state
         self.save_seconds += self.writer.save({
-            "signature": self.sig, "epoch": s.epoch, "step": s.step,
+            "signature": self.sig, "epoch": s.epoch, "step": s.step, "data": self.data_ids,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
             "rng": {"torch": torch.get_rng_state()},
