@@ -142,6 +142,7 @@ def _build(images: ImageSet, size: int, cache_dir: Path, key: str, report: Repor
         del pixels
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        _shareable(Path(tmp))
         npy, meta_path = _paths(cache_dir, key)
         os.replace(tmp, npy)
     except BaseException:
@@ -150,8 +151,27 @@ def _build(images: ImageSet, size: int, cache_dir: Path, key: str, report: Repor
     atomic_write_text(meta_path, json.dumps({
         "key": key, "n": n, "size": size, "bytes": npy.stat().st_size, "version": CACHE_VERSION,
         "unreadable": np.flatnonzero(~ok).tolist()}))
+    _shareable(meta_path)
     found = _read(cache_dir, key, n, size)
     if found is None:   # pragma: no cover - someone removed it between our rename and read
         raise OSError(f"image cache {npy} vanished right after it was built")
     found.built = True
     return found
+
+
+def _shareable(path: Path) -> None:
+    """Temp files are created 0600; a cache beside shared data is for the whole group (the umask decides)."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    """The process umask, read without setting it where Linux allows (os.umask is process-wide)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
