@@ -177,3 +177,13 @@ def test_resuming_on_changed_data_is_refused_in_one_line(tmp_path: Path) -> None
     with pytest.raises(CheckpointError, match=r"trained on other data \(train:gender changed") as err:
         _train(tmp_path / "run", data, "on")
     assert "\n" not in str(err.value)
+
+
+def test_two_builders_of_the_same_cache_at_once_both_get_a_whole_identical_cache(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    images = _files(tmp_path / "img", n=12)
+    with ThreadPoolExecutor(2) as pool:   # two array tasks starting on the same data
+        a, b = pool.map(lambda _: open_cache(images, 32, tmp_path / "cache", threads=1), range(2))
+    assert a.key == b.key and np.array_equal(np.asarray(a.pixels), np.asarray(b.pixels))
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f"{a.key}.json", f"{a.key}.npy"]
+    assert not open_cache(images, 32, tmp_path / "cache").built
