@@ -45,9 +45,10 @@ def test_batched_augmentation_is_bit_identical_to_the_per_sample_path(size: int)
     view = TaskView(ArrayImages(pixels, np.zeros(40)), size)
     seeds = [int(s) for s in rng.integers(0, 2**62, 39)] + [-1]
     per_sample = torch.stack([view[(i, s)][0] for i, s in enumerate(seeds)])
-    assert torch.equal(augment_batch(torch.from_numpy(pixels), seeds), per_sample)
-    assert torch.equal(_crop_gather(torch.from_numpy(pixels), seeds), _crop_cpu(torch.from_numpy(pixels), seeds))
-    batch = CachedView(pixels, np.ones(40, bool), np.arange(40.0), augment_here=True).__getitems__(
+    planar = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2))   # the cache's layout
+    assert torch.equal(augment_batch(torch.from_numpy(planar), seeds), per_sample)
+    assert torch.equal(_crop_gather(torch.from_numpy(planar), seeds), _crop_cpu(torch.from_numpy(planar), seeds))
+    batch = CachedView(planar, np.ones(40, bool), np.arange(40.0), augment_here=True).__getitems__(
         list(enumerate(seeds)))
     assert torch.equal(batch[0], per_sample)
 
@@ -59,7 +60,7 @@ def test_cache_is_built_once_then_reused_without_decoding(tmp_path: Path) -> Non
     assert first.built and reports[-1] == (6, 6)
     assert first.ok.tolist() == [True, True, False, True, True, True]
     for i in (0, 1, 3, 5):
-        assert np.array_equal(first.pixels[i], decode(images, i, 32))
+        assert np.array_equal(first.pixels[i], decode(images, i, 32).transpose(2, 0, 1))
     CountingFiles.decodes = 0
     again = open_cache(images, 32, tmp_path / "cache")
     assert not again.built and CountingFiles.decodes == 0 and again.key == first.key
@@ -76,7 +77,7 @@ def test_cache_is_rebuilt_when_a_source_file_changes(tmp_path: Path) -> None:
     os.utime(images.paths[3], ns=(1, 1))   # a different size and mtime
     second = open_cache(images, 32, tmp_path / "cache")
     assert second.built and second.key != first.key
-    assert np.array_equal(second.pixels[3], decode(images, 3, 32))
+    assert np.array_equal(second.pixels[3], decode(images, 3, 32).transpose(2, 0, 1))
 
 
 def test_truncated_or_half_built_cache_is_rebuilt_not_trusted(tmp_path: Path) -> None:
@@ -94,8 +95,9 @@ def test_truncated_or_half_built_cache_is_rebuilt_not_trusted(tmp_path: Path) ->
 
 def test_in_memory_arrays_at_the_training_size_are_used_as_they_are() -> None:
     pixels = np.zeros((3, 64, 64, 3), np.uint8)
+    pixels[1, 5, 7] = (1, 2, 3)
     dec = open_cache(ArrayImages(pixels, [0, 1, 2]), 64, Path("/nonexistent"))
-    assert dec.pixels is pixels and dec.ok.all()
+    assert dec.key == "in-memory" and dec.ok.all() and dec.pixels[1, :, 5, 7].tolist() == [1, 2, 3]
 
 
 def _train(run: Path, data: Path, cache: str, *extra: str) -> dict:

@@ -5,7 +5,8 @@ once makes every later epoch (and every run on the same data and size) a memory 
 holds exactly what the per-sample path computes before its float steps (``transforms.decode``), so
 using it never changes results.
 
-Files: ``<cache_dir>/<key>.npy`` (pixels, N x size x size x 3) and ``<key>.json`` (meta, written
+Pixels are stored planar, N x 3 x size x size: crops, flips and the float cast then copy whole rows of
+one channel (vectorised) instead of 3-byte pixels. Files: ``<cache_dir>/<key>.npy`` (the pixels) and ``<key>.json`` (meta, written
 last: a cache without it, or whose pixel file has the wrong length, is rebuilt, never trusted). The
 key hashes the source (file paths, sizes, mtimes; or the pixel bytes of in-memory data), the size
 and ``CACHE_VERSION``, so changed data gets a new cache. Both files are written to temp names and
@@ -28,14 +29,14 @@ from ...fsio import atomic_write_text
 from .base import UNREADABLE, ArrayImages, FileImages, ImageSet
 from .transforms import decode
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2   # 2: planar layout
 CHUNK = 256
 Report = Callable[[int, int], None]   # (done, total) while building
 
 
 @dataclass
 class Decoded:
-    """A split decoded at one size: ``pixels[i]`` (uint8 size x size x 3) valid where ``ok[i]``."""
+    """A split decoded at one size: ``pixels[i]`` (uint8 3 x size x size) valid where ``ok[i]``."""
 
     pixels: np.ndarray
     ok: np.ndarray
@@ -73,9 +74,10 @@ def decoded_bytes(images: ImageSet, size: int) -> int:
 
 
 def in_memory(images: ImageSet, size: int) -> Decoded | None:
-    """In-memory RGB arrays already at the training size (synthetic data) are their own cache."""
+    """In-memory RGB arrays already at the training size (synthetic data) need no decoding: made planar in memory."""
     if isinstance(images, ArrayImages) and images.pixels.shape[1:] == (size, size, 3):
-        return Decoded(images.pixels, np.ones(len(images), bool), key="in-memory")
+        return Decoded(np.ascontiguousarray(images.pixels.transpose(0, 3, 1, 2)), np.ones(len(images), bool),
+                       key="in-memory")
     return None
 
 
@@ -108,7 +110,7 @@ def _read(cache_dir: Path, key: str, n: int, size: int) -> Decoded | None:
         pixels = np.load(npy, mmap_mode="r")
     except (OSError, ValueError):
         return None
-    if pixels.shape != (n, size, size, 3) or pixels.dtype != np.uint8:
+    if pixels.shape != (n, 3, size, size) or pixels.dtype != np.uint8:
         return None
     ok = np.ones(n, bool)
     ok[meta.get("unreadable", [])] = False
@@ -123,12 +125,12 @@ def _build(images: ImageSet, size: int, cache_dir: Path, key: str, report: Repor
     fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npy.tmp", dir=cache_dir)
     os.close(fd)
     try:
-        pixels = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+        pixels = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 3, size, size))
         ok = np.ones(n, bool)
 
         def one(i: int) -> None:   # PIL releases the GIL while decoding and resizing
             try:
-                pixels[i] = decode(images, i, size)
+                pixels[i] = decode(images, i, size).transpose(2, 0, 1)
             except UNREADABLE:
                 pixels[i] = 0
                 ok[i] = False

@@ -70,20 +70,17 @@ def crop_flip_index(seeds: Sequence[int], size: int) -> tuple[torch.Tensor, torc
     return rows, cols
 
 
-def _runs(offset: int, size: int, flip: bool = False) -> list[tuple[slice, slice]]:
-    """``crop_flip_index`` of one axis as (destination, source) slice pairs (at most two runs).
+def _runs(offset: int, size: int) -> list[tuple[slice, slice]]:
+    """One axis of ``crop_flip_index`` (unflipped) as (destination, source) slice pairs: at most two runs.
 
-    Slices let numpy copy whole rows instead of gathering pixel by pixel; reflected stubs and flips
-    are negative-step slices.
+    Slices let numpy copy whole rows instead of gathering pixel by pixel; the reflected stub is a
+    negative-step slice.
     """
     o = offset
     if o >= 0:
         runs = [(range(0, size - o), range(o, size)), (range(size - o, size), range(size - 2, size - 2 - o, -1))]
     else:
         runs = [(range(0, -o), range(-o, 0, -1)), (range(-o, size), range(0, size + o))]
-    if flip:
-        runs = [(range(size - 1 - d.start, size - 1 - d.start - len(d), -1), s) for d, s in runs]
-        runs = [(d[::-1], s[::-1]) for d, s in runs]
     return [(_slice(d), _slice(s)) for d, s in runs if len(d)]
 
 
@@ -113,32 +110,35 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
 
 
 def augment_batch(pixels: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
-    """uint8 (B, H, W, 3) batch -> normalised float (B, 3, H, W) model input, on ``pixels``' device.
+    """Planar uint8 (B, 3, H, W) batch -> normalised float (B, 3, H, W) model input, on ``pixels``' device.
 
-    CPU: numpy slice copies that cast to float in the same pass (no per-pixel gather). Other devices:
-    one gather on the uint8 bytes. Then, on both, the per-sample path's float steps, in place.
+    CPU: slice copies of whole channel rows, a flip of the flipped ones, one cast. Other devices: one
+    gather. Then, on both, the per-sample path's float steps (``normalise``), in place.
     """
     return normalise(_crop_cpu(pixels, seeds) if pixels.device.type == "cpu" else _crop_gather(pixels, seeds))
 
 
 def _crop_cpu(pixels: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
-    """Crop + flip + uint8->float NCHW in one pass of at most four slice copies per image."""
-    size, pad = pixels.shape[1], pad_of(pixels.shape[1])
+    """Crop (numpy slices; reflected stubs are negative steps) + flip (torch) + cast to float."""
+    size, pad = pixels.shape[-1], pad_of(pixels.shape[-1])
     src = pixels.numpy()
-    out = np.empty((len(seeds), 3, size, size), dtype=np.float32)
+    crop = np.empty((3, size, size), dtype=np.uint8)
+    out = torch.empty((len(seeds), 3, size, size))
     for i, seed in enumerate(seeds):
         dy, dx, flip = crop_flip_params(seed, size)
         for dr, sr in _runs(dy - pad, size):
-            for dc, sc in _runs(dx - pad, size, flip):
-                out[i, :, dr, dc] = src[i, sr, sc].transpose(2, 0, 1)
-    return torch.from_numpy(out)
+            for dc, sc in _runs(dx - pad, size):
+                crop[:, dr, dc] = src[i, :, sr, sc]
+        t = torch.from_numpy(crop)
+        out[i].copy_(t.flip(-1) if flip else t)
+    return out
 
 
 def _crop_gather(pixels: torch.Tensor, seeds: Sequence[int]) -> torch.Tensor:
-    """Crop + flip as one gather (fast on a GPU), then float NCHW."""
-    rows, cols = (t.to(pixels.device) for t in crop_flip_index(seeds, pixels.shape[1]))
+    """Crop + flip as one gather (fast on a GPU), then float."""
+    rows, cols = (t.to(pixels.device) for t in crop_flip_index(seeds, pixels.shape[-1]))
     b = torch.arange(len(seeds), device=pixels.device).view(-1, 1, 1)
-    return pixels[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).float()
+    return pixels.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).float()
 
 
 class TaskView(Dataset):
