@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-from .config import NON_RESULT_DATA_KEYS, NON_RESULT_KEYS
+from .config import LATER_KEYS_DEFAULTS, NON_RESULT_DATA_KEYS, NON_RESULT_KEYS
 from .errors import ConfigError
 from .rundir import RunDir
 from .tasks import TASKS
@@ -253,7 +253,8 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
         datasets = _datasets_from_data_json(rd)
     pretrained = bool(cfg.get("load_IMDB_WIKI_pretrained_model", False))
     epoch = summary.get("best_epoch") if select == "best" else summary.get("epochs")
-    group = {k: v for k, v in cfg.items() if k not in _NOT_GROUPING}
+    group = {k: v for k, v in cfg.items()   # a key added later, at its default, is the old runs' config
+             if k not in _NOT_GROUPING and not (k in LATER_KEYS_DEFAULTS and v == LATER_KEYS_DEFAULTS[k])}
     if isinstance(group.get("data"), dict):
         group["data"] = {k: v for k, v in group["data"].items() if k not in NON_RESULT_DATA_KEYS}
     compare = {k: v for k, v in group.items() if k not in _NOT_COMPARED}
