@@ -25,7 +25,8 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-from .config import MAX_YAML_NODES, NON_RESULT_DATA_KEYS, NON_RESULT_KEYS, expanded_size
+from .config import (LATER_DATA_KEYS, LATER_KEYS_DEFAULTS, MAX_YAML_NODES, NON_RESULT_DATA_KEYS, NON_RESULT_KEYS,
+                     expanded_size)
 from .errors import ConfigError
 from .rundir import RunDir
 from .tasks import TASKS
@@ -260,9 +261,11 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
         datasets = _datasets_from_data_json(rd)
     pretrained = bool(cfg.get("load_IMDB_WIKI_pretrained_model", False))
     epoch = summary.get("best_epoch") if select == "best" else summary.get("epochs")
-    group = {k: v for k, v in cfg.items() if k not in _NOT_GROUPING}
+    group = {k: v for k, v in cfg.items()   # a key added later, at its default, is the old runs' config
+             if k not in _NOT_GROUPING and not (k in LATER_KEYS_DEFAULTS and v == LATER_KEYS_DEFAULTS[k])}
     if isinstance(group.get("data"), dict):
-        group["data"] = {k: v for k, v in group["data"].items() if k not in NON_RESULT_DATA_KEYS}
+        group["data"] = {k: v for k, v in group["data"].items() if k not in NON_RESULT_DATA_KEYS
+                         and not (k in LATER_DATA_KEYS and v == LATER_DATA_KEYS[k])}
     compare = {k: v for k, v in group.items() if k not in _NOT_COMPARED}
     return {
         "path": shown, "folder": str(folder), "signature": str(sig or summary.get("signature") or ""),

@@ -35,6 +35,8 @@ MAX_YAML_NODES = 100_000      # a study file is a few hundred values; more is an
 # Upper bounds that keep a typo from exhausting the machine before the first step.
 LIMITS = {"seed": 2**32 - 1, "batch_size": 4096, "num_workers": 64}
 DATA_LIMITS = {"synthetic_train_size": 100_000, "synthetic_eval_size": 100_000}
+DATA_CACHE_CHOICES = ("auto", "on", "off")
+AMP_CHOICES = ("none", "bf16")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class DataConfig:
     synthetic_train_size: int = 1024
     synthetic_eval_size: int = 256
     synthetic: bool = False   # draw synthetic images in place of the dataset's files (--debug), same tasks
+    cache_dir: str = ".mtl_cache"      # pre-decoded image cache (data_cache); relative: under root
+    cache_max_gb: float = 64.0         # data_cache: auto uses the cache for a split up to this size
 
     def path(self, rel: str) -> Path:
         """Resolve a dataset path against the data root (absolute paths pass through)."""
@@ -88,6 +92,11 @@ class TrainConfig:
     num_workers: int = 0
     checkpoint_every_min: float = 10.0
     device: str = "auto"
+    data_cache: str = "auto"           # auto | on | off: pre-decoded uint8 cache + batched augmentation
+    amp: str = "none"                  # none | bf16 (autocast on CUDA; the CPU stays fp32)
+    channels_last: bool = True         # NHWC activations (faster on CUDA and with oneDNN on the CPU)
+    compile: bool = False              # torch.compile the trunk (CUDA only)
+    pin_memory: bool = True            # pinned host batches, non-blocking copies (CUDA only)
     data: DataConfig = field(default_factory=DataConfig)
 
     @property
@@ -113,11 +122,15 @@ DEMO: dict[str, Any] = {
 
 # Keys that never change the numbers a run produces: excluded from the signature so that the same
 # experiment on another cluster, with other paths or worker counts, is the same run.
-NON_RESULT_KEYS = frozenset({"name", "num_workers", "checkpoint_every_min", "device", "init_checkpoint"})
-NON_RESULT_DATA_KEYS = frozenset({"root"})
-# Keys added after run folders existed: left out of the signature while at their default, so those
-# folders keep their identity (a relaunch resumes them instead of starting over in a new folder).
-LATER_DATA_KEYS = {"synthetic": False}
+# The perf switches bar ``amp`` are here too: the cache path feeds bit-identical inputs (tests/test_cache.py),
+# and channels_last / compile / pin_memory change speed, not the experiment (like ``device``).
+NON_RESULT_KEYS = frozenset({"name", "num_workers", "checkpoint_every_min", "device", "init_checkpoint",
+                             "data_cache", "channels_last", "compile", "pin_memory"})
+NON_RESULT_DATA_KEYS = frozenset({"root", "cache_dir", "cache_max_gb"})
+# Result keys added after runs existed: left out of the hash at their default, so old folders keep their
+# name (a relaunch resumes them instead of starting over in a new folder), and collect groups them as one.
+LATER_KEYS_DEFAULTS: dict[str, Any] = {"amp": "none"}
+LATER_DATA_KEYS: dict[str, Any] = {"synthetic": False}
 
 
 def signature(cfg: TrainConfig) -> str:
@@ -130,6 +143,9 @@ def signature(cfg: TrainConfig) -> str:
     for k, default in LATER_DATA_KEYS.items():
         if d["data"].get(k) == default:
             d["data"].pop(k)
+    for k, default in LATER_KEYS_DEFAULTS.items():
+        if d.get(k) == default:
+            d.pop(k)
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -186,6 +202,8 @@ def _build(cls: type, raw: Mapping[str, Any], where: str) -> Any:
             kwargs[name] = _build(DataConfig, value or {}, key)
         elif name == "loss_weights":
             kwargs[name] = _loss_weights(key, value)
+        elif name == "data_cache" and isinstance(value, bool):   # YAML 1.1 reads on/off as booleans
+            kwargs[name] = "on" if value else "off"
         else:
             default = f.default if f.default is not dataclasses.MISSING else None
             kwargs[name] = _coerce(key, value, default, str(f.type))
@@ -246,7 +264,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     need(cfg.checkpoint_every_min > 0, f"checkpoint_every_min: must be > 0, got {cfg.checkpoint_every_min}")
     need(cfg.device in ("auto", "cpu", "cuda") or cfg.device.startswith("cuda:"),
          f"device: {cfg.device!r}; valid: auto, cpu, cuda, cuda:N")
+    need(cfg.data_cache in DATA_CACHE_CHOICES,
+         f"data_cache: {cfg.data_cache!r}; valid: {', '.join(DATA_CACHE_CHOICES)}")
+    need(cfg.amp in AMP_CHOICES, f"amp: {cfg.amp!r}; valid: {', '.join(AMP_CHOICES)}")
     d = cfg.data
+    need(d.cache_max_gb >= 0, f"data.cache_max_gb: must be >= 0, got {d.cache_max_gb}")
     need(d.chalearn_layout in CHALEARN_LAYOUTS,
          f"data.chalearn_layout: {d.chalearn_layout!r}; valid: {', '.join(CHALEARN_LAYOUTS)}")
     need(d.imdb_wiki_layout in IMDB_WIKI_LAYOUTS,

@@ -54,22 +54,41 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 
 class EpochPrinter:
-    """Progress callback for a training run: a rich bar on a terminal, a line per epoch otherwise."""
+    """Progress callback for a training run: rich bars on a terminal (image cache, epoch), lines otherwise."""
 
     def __init__(self, console: Console, total_epochs: int):
         self.console = console
         self.total = total_epochs
         self.bar = None
+        self.cache_task: Any = None
         if console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-            self.bar = Progress(TextColumn("epoch {task.fields[epoch]}/" + str(total_epochs)), BarColumn(),
-                                MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True)
-            self.task = self.bar.add_task("train", total=None, epoch=1)
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=console, transient=True)
+            self.task = self.bar.add_task(f"epoch 1/{total_epochs}", total=None)
             self.bar.start()
 
     def __call__(self, event: str, info: dict[str, Any]) -> None:
         if self.bar is not None and event == "step":
-            self.bar.update(self.task, completed=info["step"], total=info["steps"], epoch=info["epoch"])
+            self.bar.update(self.task, completed=info["step"], total=info["steps"],
+                            description=f"epoch {info['epoch']}/{self.total}")
+        elif event == "cache":
+            self._cache(info)
+
+    def _cache(self, info: dict[str, Any]) -> None:
+        """The image cache being built: a bar per split on a terminal, one line per split otherwise."""
+        label = f"decoding {info['split']}:{info['task']} into the image cache"
+        done = info["done"] == info["total"]
+        if self.bar is None:
+            if done:
+                self.console.print(f"{label}: {info['total']} images")
+            return
+        if self.cache_task is None:
+            self.cache_task = self.bar.add_task(label, total=info["total"])
+        self.bar.update(self.cache_task, completed=info["done"])
+        if done:
+            self.bar.remove_task(self.cache_task)
+            self.cache_task = None
 
     def close(self) -> None:
         if self.bar is not None:

@@ -200,7 +200,8 @@ def test_unicode_and_punctuated_names_are_accepted_inside_results(name: str, tmp
             assert_inside(s.run_dir, tmp_path / "results")
             assert s.run_dir.name.startswith(f"{s.config.name}_seed")
         for line in sbatch_lines(res.out):   # the name reaches no script line but the dry run's placeholder
-            assert name not in line or line.startswith("#SBATCH --dependency='afterok:<job of "), line
+            assert name not in line or line.startswith(("#SBATCH --dependency='afterok:<job of ",
+                                                        "#SBATCH --dependency='aftercorr:<array of ")), line
         _nothing_written(tmp_path)
 
 

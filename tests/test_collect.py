@@ -231,3 +231,15 @@ def test_real_runs_markdown_and_plots(real_study, tmp_path, monkeypatch, capsys)
                       "Δ AlexNet-Gender_Smile_Emotion_Age − STL"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         f"pretrained_false-synthetic_{t}.png" for t in ("age", "emotion", "gender", "smile")]
+
+
+def test_runs_from_before_and_after_the_perf_keys_are_seeds_of_one_row(tmp_path: Path) -> None:
+    """A study relaunched after the perf switches were added: old config.yaml lacks them, same signature."""
+    old = config(seed=0)
+    new = config(seed=1)
+    new.update(amp="none", data_cache="auto", channels_last=True, compile=False, pin_memory=True)
+    new["data"] = {**new["data"], "cache_dir": ".mtl_cache", "cache_max_gb": 64.0}
+    write_run(tmp_path, old)
+    write_run(tmp_path, new)
+    frame = load_runs(tmp_path).frame
+    assert len(frame) == 2 and frame["group"].nunique() == 1

@@ -50,7 +50,7 @@ def test_repo_file_declares_the_seed_study():
     assert exps.defaults["batch_size"] == 8 and exps.defaults["lr_schedule"] == 8
     tuned = [e for e in exps.experiments if e.init_from]
     assert len(tuned) == 7 and all(e.overrides["load_IMDB_WIKI_pretrained_model"] for e in tuned)
-    assert exps.debug["dataset"] == "synthetic"
+    assert exps.debug["data"]["synthetic"] is True and "dataset" not in exps.debug
 
 
 def test_good_file_loads(tmp_path):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,58 @@ def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
     for old in list_checkpoints(folder)[:-KEEP]:
         old.unlink(missing_ok=True)
     return path
+
+
+def snapshot(obj: Any) -> Any:
+    """A copy of nested state with every tensor cloned to the CPU: what training may change next is not shared."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: snapshot(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(snapshot(v) for v in obj)
+    return obj
+
+
+class CheckpointWriter:
+    """Writes checkpoints in a background thread so training does not wait for pickling and fsync.
+
+    ``save`` copies the state (the only part training waits for) and returns; the write of the previous
+    save is joined first, and ``wait`` joins the last one, raising its error (disk full...) if it failed.
+    A checkpoint file only appears, whole, when its write has finished (atomic rename).
+    """
+
+    def __init__(self, folder: Path, background: bool = True):
+        self.folder, self.background = folder, background
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, state: dict[str, Any]) -> float:
+        """Start saving ``state``; returns the seconds the caller was blocked."""
+        t0 = time.monotonic()
+        self.wait()
+        snap = snapshot(state)
+        if not self.background:
+            save_checkpoint(self.folder, snap)
+            return time.monotonic() - t0
+        self._thread = threading.Thread(target=self._write, args=(snap,), name="checkpoint", daemon=True)
+        self._thread.start()
+        return time.monotonic() - t0
+
+    def _write(self, snap: dict[str, Any]) -> None:
+        try:
+            save_checkpoint(self.folder, snap)
+        except BaseException as exc:  # noqa: BLE001 - handed to the training thread by wait()
+            self._error = exc
+
+    def wait(self) -> None:
+        """Block until the last save is on disk; re-raise its error."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -23,16 +23,18 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import TrainConfig, signature
-from ..errors import CheckpointError, Interrupted, MtlError, TrainingFailed
+from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
 from ..rundir import RunDir, now_iso, read_json, read_jsonl
 from ..tasks import TASKS
-from .checkpoint import list_checkpoints, load_init, load_latest, save_checkpoint
+from .checkpoint import CheckpointWriter, list_checkpoints, load_init, load_latest
 from .data import load_tasks
 from .data.base import TaskData
-from .data.transforms import TaskView
+from .data.cache import Decoded, open_cache
+from .data.transforms import CachedView, TaskView, augment_batch, whole_batch
 from .metrics import TaskMeter, epoch_record, task_loss
 from .model import MTL_AlexNet_model, load_backbone, load_init_state
+from .perf import cache_decision, cache_folder, resolve
 from .sampling import EpochBatches, InOrder, default_steps, mix
 
 log = logging.getLogger("mtl_cluster.train")
@@ -106,6 +108,7 @@ class Trainer:
         self.progress = progress or (lambda _e, _i: None)
         self.weights = {t: w for t, w in zip(TASKS, cfg.loss_weights) if w > 0}
         self.state = RunState()
+        self.save_seconds = 0.0            # time training waited for checkpoints this epoch
 
     # -- set-up -------------------------------------------------------------------------------
     def _check_folder(self) -> None:
@@ -130,13 +133,48 @@ class Trainer:
             "dataset": d.dataset, "source": d.source, "train_size": len(d.train), "eval_size": len(d.eval),
             "eval_split": d.eval_split, "classes": d.classes, "skipped_at_load": d.skipped_at_load,
         } for t, d in self.data.items()})
+        self.data_ids = {f"{split}:{t}": images.identity() for t, d in self.data.items()
+                         for split, images in (("train", d.train), ("eval", d.eval))}
+        self.perf = resolve(cfg, self.device)
+        log.info("perf: %s", ", ".join(f"{k} {v}" for k, v in self.perf.notes.items()))
+        self.decoded = self._open_caches()
         torch.manual_seed(cfg.seed)
-        self.model = MTL_AlexNet_model(tuple(self.weights), cfg.age_loss_type)
+        self.model = MTL_AlexNet_model(tuple(self.weights), cfg.age_loss_type).to(self.device)
+        if self.perf.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.trunk = torch.compile(self.model.trunk) if self.perf.compile else self.model.trunk
+        self.rd.update_status(perf=self.perf.notes)
+        self.writer = CheckpointWriter(self.rd.checkpoints)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr_rate, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=cfg.lr_schedule, gamma=0.1)
         self.steps = cfg.steps_per_epoch or default_steps([len(d.train) for d in self.data.values()],
                                                           cfg.batch_size)
+
+    def _open_caches(self) -> dict[str, Decoded]:
+        """Each split that goes through the pre-decoded cache (decided per split), built if missing."""
+        out: dict[str, Decoded] = {}
+        for t, d in self.data.items():
+            for split, images in (("train", d.train), ("eval", d.eval)):
+                use, why = cache_decision(self.cfg, images)
+                if use:
+                    def report(done: int, total: int, t: str = t, split: str = split) -> None:
+                        self.progress("cache", {"task": t, "split": split, "done": done, "total": total})
+                    try:
+                        dec = open_cache(images, self.cfg.image_size, cache_folder(self.cfg), report,
+                                         threads=max(1, self.cfg.num_workers))
+                    except OSError as exc:   # a read-only data root, a full disk
+                        if self.cfg.data_cache == "on":
+                            raise DataError(f"data_cache: on, but the image cache in {cache_folder(self.cfg)} "
+                                            f"cannot be written ({exc.strerror or exc}); set data.cache_dir "
+                                            f"to a writable folder or data_cache: auto") from None
+                        why = f"off (auto: cannot write {cache_folder(self.cfg)}: {exc.strerror or exc})"
+                    else:
+                        out[f"{split}:{t}"] = dec
+                        why += f", {'built' if dec.built else 'reused'} {dec.key}" if dec.key != "in-memory" else ""
+                self.perf.notes[f"cache {split}:{t}"] = why
+                log.info("image cache %s:%s: %s", split, t, why)
+        return out
 
     def _resume_or_init(self) -> None:
         found = load_latest(self.rd.checkpoints, self.sig)
@@ -149,6 +187,11 @@ class Trainer:
                 self.rd.rewrite_metrics([])
             return
         ckpt, path = found
+        changed = sorted(k for k, v in ckpt.get("data", {}).items() if self.data_ids.get(k, v) != v)
+        if changed:
+            raise CheckpointError(f"{path}: this run was trained on other data ({', '.join(changed)} changed: "
+                                  f"images added, removed, renamed or relabelled); restore that data or use a "
+                                  f"new --run-dir")
         self.model.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.sched.load_state_dict(ckpt["scheduler"])
@@ -161,9 +204,10 @@ class Trainer:
                  self.steps)
 
     def _save(self) -> None:
+        """Checkpoint now; the write itself runs in the background (``CheckpointWriter``)."""
         s = self.state
-        save_checkpoint(self.rd.checkpoints, {
-            "signature": self.sig, "epoch": s.epoch, "step": s.step,
+        self.save_seconds += self.writer.save({
+            "signature": self.sig, "epoch": s.epoch, "step": s.step, "data": self.data_ids,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
             "rng": {"torch": torch.get_rng_state()},
@@ -174,12 +218,18 @@ class Trainer:
     # -- the loop -----------------------------------------------------------------------------
     def _loader(self, task: str, sampler: Any, split: str) -> DataLoader:
         images = self.data[task].train if split == "train" else self.data[task].eval
-        return DataLoader(TaskView(images, self.cfg.image_size), batch_sampler=sampler,
-                          num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda")
+        dec = self.decoded.get(f"{split}:{task}")
+        if dec is None:
+            return DataLoader(TaskView(images, self.cfg.image_size), batch_sampler=sampler,
+                              num_workers=self.cfg.num_workers, pin_memory=self.perf.pin_memory)
+        view = CachedView(dec.pixels, dec.ok, images.labels, augment_here=self.device.type == "cpu")
+        return DataLoader(view, batch_sampler=sampler, collate_fn=whole_batch, num_workers=self.cfg.num_workers,
+                          pin_memory=self.perf.pin_memory)
 
     def _keep_readable(self, task: str, split: str, batch: list[Any]) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Drop unreadable samples from a batch, logging and counting each file once per split."""
-        x, y, ok, idx = batch
+        x, y, ok, idx = batch[:4]
+        seeds = batch[4] if len(batch) > 4 else None
         if not bool(ok.all()):
             images = self.data[task].train if split == "train" else self.data[task].eval
             bad = self.state.unreadable.setdefault(f"{split}:{task}", [])
@@ -191,7 +241,11 @@ class Trainer:
             if not bool(ok.any()):
                 return None
             x, y = x[ok], y[ok]
-        return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            seeds = seeds[ok] if seeds is not None else None
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        if x.dtype == torch.uint8:   # a cached batch for the GPU: augmented there
+            x = augment_batch(x, seeds.tolist())
+        return self.perf.layout(x), y
 
     def train_one_epoch(self, stop: StopRequest) -> dict[str, TaskMeter]:
         cfg, s = self.cfg, self.state
@@ -207,13 +261,15 @@ class Trainer:
             batches = {t: self._keep_readable(t, "train", next(iters[t])) for t in self.weights}
             batches = {t: b for t, b in batches.items() if b is not None}
             if batches:
-                feats = self.model.trunk(torch.cat([x for x, _ in batches.values()]))
-                losses, outs, start = {}, {}, 0
-                for t, (x, y) in batches.items():
-                    outs[t] = self.model.heads[t](feats[start:start + len(x)])
-                    start += len(x)
-                    losses[t] = task_loss(t, outs[t], y)
-                total = sum(self.weights[t] * losses[t] for t in losses)
+                xs = [x for x, _ in batches.values()]
+                with self.perf.autocast(self.device):
+                    feats = self.trunk(xs[0] if len(xs) == 1 else torch.cat(xs))
+                    losses, outs, start = {}, {}, 0
+                    for t, (x, y) in batches.items():
+                        outs[t] = self.model.heads[t](feats[start:start + len(x)])
+                        start += len(x)
+                        losses[t] = task_loss(t, outs[t], y)
+                    total = sum(self.weights[t] * losses[t] for t in losses)
                 if not torch.isfinite(total):
                     raise TrainingFailed(f"loss is {float(total.detach())} at epoch {s.epoch + 1} step {step + 1} "
                                          f"(task losses {({t: float(v.detach()) for t, v in losses.items()})}); "
@@ -234,6 +290,7 @@ class Trainer:
                 self._save()
                 last_save = time.monotonic()
                 if stop.signum:
+                    self.writer.wait()
                     raise Interrupted(f"{stop.name} received: checkpointed at epoch {s.epoch + 1} "
                                       f"step {s.step}/{self.steps}; start again to resume")
         return meters
@@ -250,8 +307,10 @@ class Trainer:
                 if kept is None:
                     continue
                 x, y = kept
-                out = self.model(x, t)
-                meters[t].update(out, y, task_loss(t, out, y))
+                with self.perf.autocast(self.device):
+                    out = self.model.heads[t](self.trunk(x))
+                    loss = task_loss(t, out, y)
+                meters[t].update(out, y, loss)
         return meters
 
     def _end_epoch(self, train: dict[str, TaskMeter], val: dict[str, TaskMeter], seconds: float) -> None:
@@ -263,13 +322,15 @@ class Trainer:
             s.history.append(rec)
             self.rd.append_metrics(rec)
         n_img = sum(recs[0].get(f"{t}_n", 0) for t in self.weights)   # training images this epoch
-        self.rd.append_timing({"epoch": s.epoch + 1, "attempt": self.attempt, "seconds": round(seconds, 3),
-                               "train_images_per_s": round(n_img / max(seconds, 1e-9), 2)})
         if recs[1]["loss"] < s.best_loss:
             s.best_epoch, s.best_loss = s.epoch + 1, recs[1]["loss"]
         self.sched.step()
         s.epoch, s.step, s.meters = s.epoch + 1, 0, {}
         self._save()
+        self.rd.append_timing({"epoch": s.epoch, "attempt": self.attempt, "seconds": round(seconds, 3),
+                               "train_images_per_s": round(n_img / max(seconds, 1e-9), 2),
+                               "checkpoint_s": round(self.save_seconds, 4)})
+        self.save_seconds = 0.0
         self.progress("epoch", {"epoch": s.epoch, "epochs": self.cfg.epoch, "train": recs[0], "val": recs[1]})
         log.info("epoch %d/%d %s", s.epoch, self.cfg.epoch, _brief(recs[1]))
         self.rd.update_status(epoch=s.epoch, step=0)
@@ -314,13 +375,15 @@ class Trainer:
                 self._resume_or_init()
                 self.rd.update_status(epoch=self.state.epoch, step=self.state.step, device=str(self.device))
                 while self.state.epoch < self.cfg.epoch:
-                    t0 = time.monotonic()
+                    t0, self.save_seconds = time.monotonic(), 0.0
                     train = self.train_one_epoch(stop)
                     val = self.evaluate()
                     self._end_epoch(train, val, time.monotonic() - t0)
                     if stop.signum and self.state.epoch < self.cfg.epoch:
+                        self.writer.wait()
                         raise Interrupted(f"{stop.name} received: checkpointed at the end of epoch "
                                           f"{self.state.epoch}; start again to resume")
+                self.writer.wait()
                 summary = self._summary()
                 atomic_write_json(self.rd.summary_file, summary)
                 self.rd.update_status(state="completed", finished_at=now_iso())
@@ -344,6 +407,7 @@ class Trainer:
         except BaseException as exc:
             raise self._crashed(exc)
         finally:
+            self._join_writer()
             logging.getLogger("mtl_cluster").removeHandler(handler)
             handler.close()
 
@@ -376,6 +440,16 @@ class Trainer:
         return (f"disk full writing to {where} ({free}) at epoch {self.state.epoch + 1} step {self.state.step}; "
                 f"{'checkpoint ' + kept[-1] + ' is intact' if kept else 'no checkpoint was written yet'}: "
                 f"free space, then launch again (mtl-launch --retry-failed) to resume")
+
+    def _join_writer(self) -> None:
+        """At exit, however it happens, let a checkpoint being written finish (its error is logged)."""
+        writer = getattr(self, "writer", None)
+        if writer is None:
+            return
+        try:
+            writer.wait()
+        except Exception as exc:  # noqa: BLE001 - already failing or finished; say it, don't mask
+            log.error("last checkpoint write failed: %s: %s", type(exc).__name__, exc)
 
 
 def _brief(rec: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ A loader only finds files and labels; decoding, resizing and augmentation happen
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,17 @@ class ImageSet(ABC):
     def describe(self, i: int) -> str:
         """Where sample i comes from, for skip reports."""
         return f"#{i}"
+
+    def identity(self) -> str:
+        """A short hash of what the split is (its size, labels and sample names), not where it lives.
+
+        Stored in checkpoints so a run does not silently resume on other data; cheap (no file is opened)
+        and the same after the data is copied to another root or cluster.
+        """
+        h = hashlib.blake2b(digest_size=8)
+        h.update(np.ascontiguousarray(self.labels, dtype=np.float64).tobytes())
+        h.update("\0".join(self.describe(i).rsplit("/", 1)[-1] for i in range(len(self))).encode())
+        return h.hexdigest()
 
 
 class FileImages(ImageSet):
