@@ -85,10 +85,13 @@ def test_damaged_newest_checkpoint_falls_back_to_previous(reference: Path, tmp_p
     newest = sorted((run / "checkpoints").glob("ckpt-*.pt"))[-1]
     assert newest.name == "ckpt-e0001-s000004.pt"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 3])   # truncated on disk
+    partial = newest.parent / ".ckpt-e0001-s000005.pt.k1ll3d.tmp"           # a write the kill cut short
+    partial.write_bytes(b"half a checkpoint")
     res = run_cli(train_cmd(run, *FREQUENT))
     assert res.returncode == 0, res.stderr
-    assert (newest.parent / (newest.name + ".damaged")).exists()
-    assert "is damaged" in (run / "log.txt").read_text()
+    assert (newest.parent / (newest.name + ".damaged")).exists() and not partial.exists()
+    log = (run / "log.txt").read_text()
+    assert "is damaged" in log and f"removed {partial.name}" in log
     _same_results(reference, run)
 
 

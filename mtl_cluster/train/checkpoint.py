@@ -112,6 +112,18 @@ def _read(path: Path) -> dict[str, Any]:
     return state
 
 
+def clear_partial(folder: Path) -> list[str]:
+    """Remove the temp files of checkpoint writes that a kill interrupted (``.ckpt-*.tmp``); their names.
+
+    Only the run's own trainer writes in its checkpoints folder, and it calls this before it writes.
+    """
+    gone = []
+    for p in folder.glob(".ckpt-*.tmp") if folder.is_dir() else []:
+        p.unlink(missing_ok=True)
+        gone.append(p.name)
+    return gone
+
+
 def load_latest(folder: Path, signature: str | None) -> tuple[dict[str, Any], Path] | None:
     """The newest readable checkpoint, or None if there is none.
 

@@ -27,7 +27,7 @@ from ..errors import CheckpointError, DataError, Interrupted, MtlError, Training
 from ..fsio import atomic_write_json
 from ..rundir import RunDir, now_iso, read_json, read_jsonl
 from ..tasks import TASKS
-from .checkpoint import CheckpointWriter, list_checkpoints, load_init, load_latest
+from .checkpoint import CheckpointWriter, clear_partial, list_checkpoints, load_init, load_latest
 from .data import load_tasks
 from .data.base import TaskData
 from .data.cache import Decoded, open_cache
@@ -177,6 +177,8 @@ class Trainer:
         return out
 
     def _resume_or_init(self) -> None:
+        for name in clear_partial(self.rd.checkpoints):
+            log.warning("removed %s: a checkpoint write that did not finish (the process was killed)", name)
         found = load_latest(self.rd.checkpoints, self.sig)
         if found is None:
             load_backbone(self.model, self.cfg.backbone_weights)
