@@ -18,7 +18,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -59,6 +59,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         if isinstance(rec, dict):
             out.append(rec)
     return out
+
+
+def count_field(status: Mapping[str, Any], key: str) -> int | None:
+    """An int field of status.json, or None when a hand-edited or damaged file holds something else."""
+    value = status.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from .grid import RunSpec
 from .ledger import GONE, LIVE, UNKNOWN, JobRef
-from .rundir import RunDir, read_jsonl
+from .rundir import RunDir, count_field, read_jsonl
 
 # state -> what the next mtl-launch does with it (see ``action``)
 STATES = ("new", "queued", "running", "completed", "failed", "interrupted", "died", "unknown")
@@ -38,11 +38,6 @@ class RunStatus:
     log: str | None = None
 
 
-def _count(value: Any) -> int | None:
-    """An int field of status.json, or None when a hand-edited or damaged file holds something else."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _local_alive(status: Mapping[str, Any]) -> bool:
     """A run started without Slurm (--debug, cluster local) whose process is still alive here."""
     if status.get("host") != socket.gethostname() or not status.get("pid"):
@@ -60,10 +55,10 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunS
     status = rd.read_status()
     vals = [r for r in read_jsonl(rd.metrics_file) if r.get("split") == "val"]
     job_id = job.job_id if job else status.get("job_id")
-    base = dict(epoch=_count(status.get("epoch")), epochs=_count(status.get("epochs")) or spec.config.epoch,
-                step=_count(status.get("step")), steps=_count(status.get("steps")),
+    base = dict(epoch=count_field(status, "epoch"), epochs=count_field(status, "epochs") or spec.config.epoch,
+                step=count_field(status, "step"), steps=count_field(status, "steps"),
                 metrics=vals[-1] if vals else {}, job_id=str(job_id) if job_id else None,
-                job_state=job_state, attempts=_count(status.get("attempts")) or 0,
+                job_state=job_state, attempts=count_field(status, "attempts") or 0,
                 log=(job.log if job and job.log else str(rd.log_file) if rd.log_file.exists() else None))
     run_state = status.get("state")
     reason = str(status.get("reason") or "")

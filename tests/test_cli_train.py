@@ -55,3 +55,17 @@ def test_default_run_folder_follows_the_seed_layout(tmp_path: Path) -> None:
     cfg = load_train_config(None, ["loss_weights=[1,0,0,0]", "name=AlexNet-Gender"])
     path = default_run_dir(Path("results"), cfg).as_posix()
     assert path.startswith("results/MTL_AlexNet_model/_gender_1_smile_0_emotion_0_age_0_synthetic/AlexNet-Gender_seed0_")
+
+
+def test_hand_damaged_status_json_does_not_stop_a_resume(tmp_path: Path) -> None:
+    """status.json is a report, not state: wrong types in it (a hand edit) must not crash the trainer."""
+    from conftest import TINY, sets
+    import json
+
+    run = tmp_path / "run"
+    assert run_cli(train_cmd(run, *sets(*TINY, "epoch=1"))).returncode == 0
+    (run / "status.json").write_text(json.dumps({"state": "running", "attempts": "three", "epoch": [1]}))
+    res = run_cli(train_cmd(run, *sets(*TINY, "epoch=1")))
+    assert res.returncode == 0, res.stderr
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "completed" and status["attempts"] == 1

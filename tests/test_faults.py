@@ -130,6 +130,14 @@ def job_of(tmp: Path, run_dir: Path) -> str:
     return latest_jobs(tmp / "jobs")[str(run_dir)].job_id
 
 
+def start(tmp: Path, steps: int, **study_kw: int) -> tuple[Path, Path, str]:
+    """Write the study, launch the multitask run on the fault profile: (yaml, run folder, job id)."""
+    yaml_file = study(tmp, steps, **study_kw)
+    run = the_run(yaml_file, tmp)
+    assert launch(yaml_file, tmp) == 0
+    return yaml_file, run, job_of(tmp, run)
+
+
 def progressed(run_dir: Path, steps: int, at_least: int) -> bool:
     return state(run_dir) == "running" and fm.position(run_dir, steps) >= at_least
 
@@ -153,10 +161,7 @@ def finish_and_compare(run_dir: Path, ref: Path, row: fm.Row, timeout: float = 3
 # -- the rows -----------------------------------------------------------------------------------------
 @pytest.mark.fault(1, "time limit hit mid-epoch, three times in a row", "a 1-minute time limit (USR2 50 s before)")
 def test_time_limit_three_times(tmp_path, refs, row):
-    yaml_file = study(tmp_path, LONG, timeout_min=1)
-    run = the_run(yaml_file, tmp_path)
-    assert launch(yaml_file, tmp_path) == 0
-    job = job_of(tmp_path, run)
+    yaml_file, run, job = start(tmp_path, LONG, timeout_min=1)
     wait(lambda: (run / "log.txt").exists() and (run / "log.txt").read_text().count("SIGUSR2 received") >= 3
          or state(run) == "completed", 600, "three time limits", poll=0.5)
     # three in a row is the fault; then give the job room to finish (root may change a job's limit)
@@ -184,10 +189,7 @@ def _urgent_job(tmp: Path) -> str:
 @pytest.mark.fault(2, "preemption, then `scontrol requeue`, each during a step",
                    "a job in a higher-priority partition; scontrol requeue")
 def test_preemption_and_requeue(tmp_path, refs, row):
-    yaml_file = study(tmp_path, SHORT)
-    run = the_run(yaml_file, tmp_path)
-    assert launch(yaml_file, tmp_path) == 0
-    job = job_of(tmp_path, run)
+    yaml_file, run, job = start(tmp_path, SHORT)
     wait(lambda: progressed(run, SHORT, 40), 180, "the run to train 40 steps", poll=0.3)
     urgent = _urgent_job(tmp_path)
     wait(lambda: "SIGTERM received" in (run / "log.txt").read_text(), 60, "the preemption to reach the trainer")
@@ -204,10 +206,7 @@ def test_preemption_and_requeue(tmp_path, refs, row):
 
 @pytest.mark.fault(3, "SIGKILL of the training process (no chance to save)", "kill -9 of the trainer's pid")
 def test_sigkill_then_status_says_died_and_launch_resumes(tmp_path, refs, row, capsys):
-    yaml_file = study(tmp_path, SHORT)
-    run = the_run(yaml_file, tmp_path)
-    assert launch(yaml_file, tmp_path) == 0
-    job = job_of(tmp_path, run)
+    yaml_file, run, job = start(tmp_path, SHORT)
     wait(lambda: progressed(run, SHORT, SHORT // 2) and list_checkpoints(run / "checkpoints"), 180,
          "the run half-way into epoch 1 with a checkpoint", poll=0.3)
     reached = fm.position(run, SHORT)
@@ -231,10 +230,7 @@ def _slurmd_pid() -> int:
 
 @pytest.mark.fault(4, "slurmd stopped and restarted while the job runs", "SIGTERM to slurmd, 20 s, slurm_local.sh start")
 def test_slurmd_restart(tmp_path, refs, row):
-    yaml_file = study(tmp_path, SHORT)
-    run = the_run(yaml_file, tmp_path)
-    assert launch(yaml_file, tmp_path) == 0
-    job = job_of(tmp_path, run)
+    yaml_file, run, job = start(tmp_path, SHORT)
     wait(lambda: progressed(run, SHORT, 40), 180, "the run to train 40 steps", poll=0.3)
     pid = _slurmd_pid()
     os.kill(pid, signal.SIGTERM)
@@ -242,9 +238,9 @@ def test_slurmd_restart(tmp_path, refs, row):
     reached = fm.position(run, SHORT)
     time.sleep(20)
     assert fm.position(run, SHORT) > reached, "training stopped while slurmd was down"
-    start = subprocess.run(["bash", str(REPO / "scripts" / "slurm_local.sh"), "start"], capture_output=True,
-                           text=True, timeout=180)
-    assert start.returncode == 0, start.stdout + start.stderr
+    back = subprocess.run(["bash", str(REPO / "scripts" / "slurm_local.sh"), "start"], capture_output=True,
+                          text=True, timeout=180)
+    assert back.returncode == 0, back.stdout + back.stderr
     finish_and_compare(run, refs.run_dir(SHORT), row)
     st = RunDir(run).read_status()
     assert st["job_id"] == job
@@ -254,10 +250,7 @@ def test_slurmd_restart(tmp_path, refs, row):
 
 @pytest.mark.fault(5, "`scancel`, then `mtl-launch` again", "mtl-launch --cancel (scancel)")
 def test_scancel_then_relaunch(tmp_path, refs, row, capsys):
-    yaml_file = study(tmp_path, SHORT)
-    run = the_run(yaml_file, tmp_path)
-    assert launch(yaml_file, tmp_path) == 0
-    job = job_of(tmp_path, run)
+    yaml_file, run, job = start(tmp_path, SHORT)
     wait(lambda: progressed(run, SHORT, SHORT + 20), 180, "the run into epoch 2", poll=0.3)
     assert launch(yaml_file, tmp_path, "--cancel") == 0
     assert f"cancelled 1 job(s): {job}" in capsys.readouterr().out
@@ -319,10 +312,7 @@ def test_disk_full_during_checkpoint(tmp_path, refs, row, mounts, capsys):
 
 @pytest.mark.fault(7, "the newest checkpoint truncated on disk", "scancel, then the newest checkpoint cut to half its size")
 def test_truncated_checkpoint(tmp_path, refs, row, capsys):
-    yaml_file = study(tmp_path, SHORT)
-    run = the_run(yaml_file, tmp_path)
-    assert launch(yaml_file, tmp_path) == 0
-    job = job_of(tmp_path, run)
+    yaml_file, run, job = start(tmp_path, SHORT)
     wait(lambda: progressed(run, SHORT, SHORT + 40) and len(list_checkpoints(run / "checkpoints")) == 2, 180,
          "the run into epoch 2 with two checkpoints", poll=0.3)
     assert launch(yaml_file, tmp_path, "--cancel") == 0
@@ -387,10 +377,7 @@ def test_results_not_writable(tmp_path, row, mounts, capsys):
 @pytest.mark.fault(10, "the time limit hit more often than `max_requeues` allows",
                    "a 1-minute limit with max_requeues: 1; then a relaunch with a longer limit")
 def test_max_requeues_exhausted_then_relaunch(tmp_path, refs, row, capsys):
-    yaml_file = study(tmp_path, LONG, timeout_min=1, max_requeues=1)
-    run = the_run(yaml_file, tmp_path)
-    assert launch(yaml_file, tmp_path) == 0
-    job = job_of(tmp_path, run)
+    yaml_file, run, job = start(tmp_path, LONG, timeout_min=1, max_requeues=1)
     wait(lambda: gone(job) and state(run) != "running", 400, "the job to give up after its requeues", poll=1)
     st = RunDir(run).read_status()
     assert st["state"] == "interrupted" and st["attempts"] == 2, st

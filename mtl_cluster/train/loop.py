@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from ..config import TrainConfig, signature
 from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
-from ..rundir import RunDir, now_iso, read_json, read_jsonl
+from ..rundir import RunDir, count_field, now_iso, read_json, read_jsonl
 from ..tasks import TASKS
 from .checkpoint import CheckpointWriter, clear_partial, list_checkpoints, load_init, load_latest
 from .data import load_tasks
@@ -362,7 +362,7 @@ class Trainer:
         if status.get("state") == "completed" and self.rd.summary_file.exists():
             log.info("%s already completed; nothing to do", self.rd.path)
             return read_json(self.rd.summary_file)
-        self.attempt = int(status.get("attempts", 0)) + 1
+        self.attempt = (count_field(status, "attempts") or 0) + 1
         handler = logging.FileHandler(self.rd.log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logging.getLogger("mtl_cluster").addHandler(handler)
