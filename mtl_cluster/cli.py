@@ -8,9 +8,9 @@ import argparse
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
-from .errors import EXIT_FAILED, MtlError
+from .errors import EXIT_FAILED, EXIT_USAGE, MtlError
 
 
 # Everything str.splitlines() breaks at: a message quoting user text (a key with a \r in it) stays one line.
@@ -22,12 +22,27 @@ def one_line(text: str) -> str:
     return text.translate(_BREAKS)
 
 
+class _UsageError(Exception):
+    """A command-line mistake argparse found (unknown flag, missing value)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one error line (argparse prints the usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
 def _run(prog: str, argv: Sequence[str] | None, build: Callable[[argparse.ArgumentParser], None],
          action: Callable[[argparse.Namespace], int]) -> int:
-    parser = argparse.ArgumentParser(prog=prog)
+    parser = _Parser(prog=prog)
     build(parser)
     parser.add_argument("--traceback", action="store_true", help="show the Python stack on errors")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"{prog}: error: {one_line(str(exc))} (see {prog} --help)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return action(args)
     except MtlError as exc:

@@ -69,3 +69,18 @@ def test_hand_damaged_status_json_does_not_stop_a_resume(tmp_path: Path) -> None
     assert res.returncode == 0, res.stderr
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "completed" and status["attempts"] == 1
+
+
+@pytest.mark.parametrize("tool", ["train", "launch", "status", "collect"])
+@pytest.mark.parametrize("argv", [["--no-such-flag"], ["--set"], ["--results"]])
+def test_command_line_mistakes_are_one_line_exit_2(tool: str, argv: list[str], capsys) -> None:
+    """argparse's usage mistakes too: one line naming the problem and where help is, no usage block."""
+    from mtl_cluster.cli_collect import collect_main
+    from mtl_cluster.cli_launch import launch_main, status_main
+
+    main = {"train": train_main, "launch": launch_main, "status": status_main, "collect": collect_main}[tool]
+    if tool == "collect" and argv == ["--set"]:
+        argv = ["--format"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"mtl-{tool}: error: ") and f"(see mtl-{tool} --help)" in err, err
