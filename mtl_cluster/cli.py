@@ -106,4 +106,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_train() -> None:
+    from .train.stop import install_early
+
+    install_early()   # first thing: a time-limit signal while torch loads must not kill the process
     sys.exit(train_main())

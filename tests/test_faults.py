@@ -53,7 +53,7 @@ clusters:
     cpus_per_task: 1
     mem_gb: 2
     timeout_min: {timeout_min}
-    signal_delay_s: 50                 # with a 1-minute limit: USR2 10-40 s into an attempt (30-s checks)
+    signal_delay_s: {signal_delay_s}
     max_requeues: {max_requeues}
     array_parallelism: 2
     setup: ["export OMP_NUM_THREADS=1"]
@@ -68,9 +68,12 @@ clusters:
 """
 
 
-def study(tmp: Path, steps: int, timeout_min: int = 10, max_requeues: int = 20) -> Path:
+def study(tmp: Path, steps: int, timeout_min: int = 10, max_requeues: int = 20, signal_delay_s: int = 50) -> Path:
+    """slurmctld checks time limits every 30 s and signals a job once ``signal_delay_s`` + 30 s reach its end,
+    so with a 1-minute limit: USR2 0-30 s into an attempt with the default 50, 10-40 s with 20."""
     p = tmp / "experiments.yaml"
-    p.write_text(textwrap.dedent(STUDY.format(steps=steps, timeout_min=timeout_min, max_requeues=max_requeues)))
+    p.write_text(textwrap.dedent(STUDY.format(steps=steps, timeout_min=timeout_min, max_requeues=max_requeues,
+                                              signal_delay_s=signal_delay_s)))
     return p
 
 
@@ -378,7 +381,9 @@ def test_results_not_writable(tmp_path, row, mounts, capsys):
 @pytest.mark.fault(10, "the time limit hit more often than `max_requeues` allows",
                    "a 1-minute limit with max_requeues: 1; then a relaunch with a longer limit")
 def test_max_requeues_exhausted_then_relaunch(tmp_path, refs, row, capsys):
-    yaml_file, run, job = start(tmp_path, LONG, timeout_min=1, max_requeues=1)
+    # USR2 10-40 s into each attempt, so that both attempts really train (a signal during start-up is
+    # caught, but that attempt never begins and the count below would be 1)
+    yaml_file, run, job = start(tmp_path, LONG, timeout_min=1, max_requeues=1, signal_delay_s=20)
     wait(lambda: gone(job) and state(run) != "running", 400, "the job to give up after its requeues", poll=1)
     st = RunDir(run).read_status()
     assert st["state"] == "interrupted" and st["attempts"] == 2, st

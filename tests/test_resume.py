@@ -76,6 +76,35 @@ def test_sigusr2_checkpoints_exits_75_and_resumes(reference: Path, tmp_path: Pat
     _same_results(reference, run)
 
 
+def _catches(pid: int, sig: signal.Signals) -> bool:
+    """The process has a handler for ``sig`` (its SigCgt mask in /proc)."""
+    try:
+        line = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR2, signal.SIGTERM])
+def test_signal_during_startup_is_caught_and_resumable(reference: Path, tmp_path: Path, sig) -> None:
+    """Slurm may signal a job seconds after it starts: the trainer, still loading torch, must not die of it."""
+    run = tmp_path / "run"
+    proc = _start(run)
+    deadline = time.monotonic() + 30
+    while not _catches(proc.pid, sig):
+        assert proc.poll() is None and time.monotonic() < deadline, "the trainer never installed its handler"
+        time.sleep(0.002)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75, err
+    assert f"{sig.name} received before training began" in err and "Traceback" not in err
+    assert not (run / "status.json").exists() and not (run / "checkpoints").exists()   # no attempt was made
+    res = run_cli(train_cmd(run, *FREQUENT))
+    assert res.returncode == 0, res.stderr
+    _same_results(reference, run)
+    assert json.loads((run / "status.json").read_text())["attempts"] == 1
+
+
 def test_damaged_newest_checkpoint_falls_back_to_previous(reference: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = _start(run)

@@ -10,14 +10,11 @@ import errno
 import logging
 import math
 import shutil
-import signal
-import threading
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from torch.utils.data import DataLoader
@@ -36,44 +33,15 @@ from .metrics import TaskMeter, epoch_record, task_loss
 from .model import MTL_AlexNet_model, load_backbone, load_init_state
 from .perf import cache_decision, cache_folder, resolve
 from .sampling import EpochBatches, InOrder, default_steps, mix
+from .stop import StopRequest, pending, stop_signals
 
 log = logging.getLogger("mtl_cluster.train")
 
-STOP_SIGNALS = (signal.SIGUSR2, signal.SIGTERM)
 BEST_RULE = "lowest validation loss (weighted sum of the task losses); ties -> earlier epoch"
 FILE_ONLY = {"file_only": True}  # the CLI prints the error line itself; don't say it twice on the console
 PROGRESS_EVERY_S = 10.0          # status.json gets the current step this often (mtl-status, fault tests)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 Progress = Callable[[str, dict[str, Any]], None]
-
-
-class StopRequest:
-    """Set by SIGUSR2/SIGTERM; the loop acts on it at the next step boundary, not in the handler."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-    def __call__(self, signum: int, _frame: Any) -> None:
-        self.signum = signum
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.signum).name if self.signum else ""
-
-
-@contextmanager
-def stop_signals(enabled: bool) -> Iterator[StopRequest]:
-    """Install the stop handlers for the duration of a run (main thread only), then restore."""
-    req = StopRequest()
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield req
-        return
-    old = {s: signal.signal(s, req) for s in STOP_SIGNALS}
-    try:
-        yield req
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 def pick_device(spec: str) -> torch.device:
@@ -362,6 +330,9 @@ class Trainer:
         if status.get("state") == "completed" and self.rd.summary_file.exists():
             log.info("%s already completed; nothing to do", self.rd.path)
             return read_json(self.rd.summary_file)
+        early = pending()
+        if early is not None:   # signalled while starting up: this attempt never began, status stays as it was
+            raise Interrupted(f"{early.name} received before training began; start again to resume")
         self.attempt = (count_field(status, "attempts") or 0) + 1
         handler = logging.FileHandler(self.rd.log_file, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
