@@ -34,6 +34,7 @@ from .grid import RunSpec
 from .ledger import latest_jobs, slurm_states
 from .rundir import read_json
 from .status import RunStatus, action, grid_status, submits
+from .train.stop import spawn_shielded
 
 Event = Callable[[str, dict[str, Any]], None]
 GRACE_S = 120.0     # how long checkpoint() waits for the trainer to save and exit
@@ -74,8 +75,8 @@ class RunJob(submitit.helpers.Checkpointable):
         self._last = ""
         done = threading.Event()
         try:
-            proc = subprocess.Popen(self.command(cfg_file), stderr=subprocess.PIPE, text=True, bufsize=1,
-                                    stdout=None if echo else subprocess.DEVNULL, env=child_env())
+            proc = spawn_shielded(self.command(cfg_file), stderr=subprocess.PIPE, text=True, bufsize=1,
+                                  stdout=None if echo else subprocess.DEVNULL, env=child_env())
             self._proc = proc
 
             def watch() -> None:  # reads stderr and reaps the child, so the main thread only sleeps

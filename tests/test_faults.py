@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slurm
 
 MULTI = "AlexNet-Gender_Smile_Emotion_Age"
 SHORT = 150        # steps per epoch: 3 epochs x 150 steps of 4 x 8 images, ~40 s on one core
-LONG = 470         # ~2 min on one core: more than three attempts cut at 10-40 s can cover
+LONG = 470         # ~2 min on one core: more than three attempts cut at 0-30 s can cover
 STUDY = """\
 defaults:
   dataset: synthetic

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TINY, run_cli, sets, train_cmd
+from mtl_cluster.train.stop import spawn_shielded
 
 FREQUENT = sets(*TINY, "checkpoint_every_min=0.0001")  # a checkpoint at every step boundary
 
@@ -103,6 +104,19 @@ def test_signal_during_startup_is_caught_and_resumable(reference: Path, tmp_path
     assert res.returncode == 0, res.stderr
     _same_results(reference, run)
     assert json.loads((run / "status.json").read_text())["attempts"] == 1
+
+
+def test_signal_at_spawn_waits_for_the_handler(tmp_path: Path) -> None:
+    """The launcher starts trainers with the stop signals blocked: one sent the instant the process exists
+    (the interpreter not even initialised) is held until the handler is in place, not fatal."""
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = spawn_shielded(train_cmd(run, *FREQUENT), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    proc.send_signal(signal.SIGUSR2)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 75, (proc.returncode, err)
+    assert "SIGUSR2 received before training began" in err and not (run / "status.json").exists()
 
 
 def test_damaged_newest_checkpoint_falls_back_to_previous(reference: Path, tmp_path: Path) -> None:

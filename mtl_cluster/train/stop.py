@@ -7,9 +7,10 @@ before its attempt begins and the job is requeued. Nothing here imports torch.
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 STOP_SIGNALS = (signal.SIGUSR2, signal.SIGTERM)
 
@@ -38,7 +39,21 @@ def install_early() -> StopRequest:
         _early = StopRequest()
         for s in STOP_SIGNALS:
             signal.signal(s, _early)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)   # see spawn_shielded: pending ones land now
     return _early
+
+
+def spawn_shielded(cmd: Sequence[str], **popen_kw: Any) -> subprocess.Popen:
+    """Start a trainer with the stop signals blocked; its ``install_early`` unblocks them.
+
+    A signal in the few milliseconds before the child's interpreter installs its handler then waits
+    instead of killing it. The mask is restored in this process at once (signals held here land then).
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        return subprocess.Popen(list(cmd), **popen_kw)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def pending() -> StopRequest | None:
