@@ -25,9 +25,10 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mtl_cluster.collect import load_runs  # noqa: E402
+from mtl_cluster.collect import default_workers, load_runs  # noqa: E402
 from mtl_cluster.compare import build_report  # noqa: E402
 from mtl_cluster.config import TrainConfig, signature  # noqa: E402
+from mtl_cluster.mounts import filesystem_type  # noqa: E402
 
 TASKS = ("gender", "smile", "emotion", "age")
 ROWS = [("AlexNet-Gender_Smile_Emotion_Age", (1, 1, 1, 1)), ("AlexNet-Gender", (1, 0, 0, 0)),
@@ -125,11 +126,14 @@ def main() -> None:
         load_runs(root)   # warm the page cache the same way for everyone
         t_collect, runs = timed(load_runs, root)
         t_report, report = timed(build_report, runs)
+        t_eight, _ = timed(load_runs, root, workers=8)
         t_one, _ = timed(load_runs, root, workers=1)
         t_naive3, df3 = timed(naive, root, ("config.yaml", "status.json", "summary.json"))
         t_naive, df = timed(naive, root, ("config.yaml", "status.json", "summary.json", "metrics.jsonl"))
-        print(f"mtl-collect load_runs (8 threads):  {t_collect:7.2f} s  ({len(runs.frame)} counted, "
-              f"{len(runs.problems)} listed)")
+        fs, n = filesystem_type(root) or "unknown", default_workers(root)
+        print(f"mtl-collect load_runs (default: {n} thread{'s' if n > 1 else ''} on {fs}): {t_collect:7.2f} s  "
+              f"({len(runs.frame)} counted, {len(runs.problems)} listed)")
+        print(f"mtl-collect load_runs (8 threads):  {t_eight:7.2f} s")
         print(f"mtl-collect load_runs (1 thread):   {t_one:7.2f} s")
         print(f"mtl-collect build_report:           {t_report:7.2f} s  ({sum(len(s.rows) for s in report.sections)} rows)")
         print(f"naive, same 3 files:                {t_naive3:7.2f} s  ({len(df3)} rows)")

@@ -39,7 +39,8 @@ def _args(p: argparse.ArgumentParser) -> None:
                                                             "shows on the terminal)")
     p.add_argument("--plots", type=Path, metavar="DIR",
                    help="also write one PNG per section and task: validation metric by epoch, MTL vs STL")
-    p.add_argument("--workers", type=int, default=8, help="threads reading run folders (default: 8)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="threads reading run folders (default: 8 on a network file system, else 1)")
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -59,7 +60,7 @@ def _collect(args: argparse.Namespace) -> int:
     from .tables import render, rich_report
     from .ui import stdout_console
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers: must be >= 1, got {args.workers}")
     fmt = _format(args)
     runs = load_runs(args.root, args.select, args.workers)

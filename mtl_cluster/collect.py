@@ -28,6 +28,7 @@ import yaml
 from .config import (LATER_DATA_KEYS, LATER_KEYS_DEFAULTS, MAX_YAML_NODES, NON_RESULT_DATA_KEYS, NON_RESULT_KEYS,
                      expanded_size)
 from .errors import ConfigError
+from .mounts import on_network_fs
 from .rundir import RunDir
 from .tasks import TASKS
 
@@ -93,8 +94,14 @@ def find_run_folders(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def load_runs(root: Path, select: str = "best", workers: int = 8) -> Runs:
-    """Scan ``root`` and read every run folder (threads: network file systems answer slowly, not busily).
+def default_workers(root: Path) -> int:
+    """8 reader threads on a network file system (slow answers, not busy ones), 1 on a local disk (where
+    parsing holds the GIL and threads only slow it down: 3.2 s vs 4.9 s for 10,000 folders, BENCHMARKS.md)."""
+    return 8 if on_network_fs(root) else 1
+
+
+def load_runs(root: Path, select: str = "best", workers: int | None = None) -> Runs:
+    """Scan ``root`` and read every run folder (``workers``: reader threads, default per file system).
 
     Raises ConfigError when ``root`` is not a folder or ``select`` is unknown; never for a bad run folder.
     """
@@ -107,6 +114,7 @@ def load_runs(root: Path, select: str = "best", workers: int = 8) -> Runs:
         raise ConfigError(f"{root}: not a folder (give the results root, e.g. results/)")
     folders = find_run_folders(root)
     jobs = [(f, display_path(root, f), select) for f in folders]
+    workers = default_workers(root) if workers is None else workers
     if workers > 1 and len(jobs) > 32:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_read_run_safely, jobs, chunksize=64))
