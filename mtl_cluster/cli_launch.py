@@ -92,6 +92,7 @@ def plan_table(rows: Sequence[Any], title: str) -> Table:
 
 def _launch(args: argparse.Namespace) -> int:
     from . import launch, ledger
+    from .plan import plan, preflight
     from .status import submits
 
     exps, prof, specs = _load(args)
@@ -99,11 +100,11 @@ def _launch(args: argparse.Namespace) -> int:
     if args.cancel:
         return _cancel(specs, args, out)
     if args.dry_run:
-        rows = launch.plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
+        rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
         return _dry_run(rows, prof, args, out, err)
     launch.check_cluster_choice(prof, args.debug)
     with ledger.launch_lock(args.jobs_dir):
-        rows = launch.plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
+        rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
         todo = [r for r in rows if submits(r.action)]
         out.print(plan_table(rows, f"{exps.path} on {prof.name}: {len(todo)} of {len(rows)} runs to "
                                    f"{'run here' if not prof.is_slurm else 'submit'}"))
@@ -111,7 +112,7 @@ def _launch(args: argparse.Namespace) -> int:
             out.print("nothing to submit")
             return 0
         if not args.no_preflight:
-            problems = launch.preflight(rows, prof, _folders(args, prof))
+            problems = preflight(rows, prof, _folders(args, prof))
             if problems:
                 raise ConfigError("preflight: " + "; ".join(problems) + " (--no-preflight to submit anyway)")
         record = _record(exps, prof, args)
@@ -181,6 +182,7 @@ def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Console, err: Console) -> int:
     from . import launch
+    from .plan import preflight
     from .status import submits
 
     todo = [r for r in rows if submits(r.action)]
@@ -193,7 +195,7 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
                       f"{', '.join(r.spec.label for r in group.rows[:4])}{' ...' if len(group.rows) > 4 else ''}",
                       markup=False)
             out.print(script, markup=False, highlight=False, soft_wrap=True)
-    for problem in launch.preflight(rows, prof, _folders(args, prof)) if not args.no_preflight else []:
+    for problem in preflight(rows, prof, _folders(args, prof)) if not args.no_preflight else []:
         err.print(f"mtl-launch: warning: {problem}", markup=False)
     return 0
 

@@ -25,12 +25,12 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-from .config import (LATER_DATA_KEYS, LATER_KEYS_DEFAULTS, MAX_YAML_NODES, NON_RESULT_DATA_KEYS, NON_RESULT_KEYS,
-                     expanded_size)
+from .config import LATER_DATA_KEYS, LATER_KEYS_DEFAULTS, NON_RESULT_DATA_KEYS, NON_RESULT_KEYS
 from .errors import ConfigError
 from .mounts import on_network_fs
 from .rundir import RunDir
 from .tasks import TASKS
+from .yamlio import MAX_YAML_NODES, expanded_size
 
 SELECTS = ("best", "last")
 LAST_RULE = "each run's final epoch (summary.json final)"

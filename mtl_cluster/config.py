@@ -18,6 +18,7 @@ import yaml
 
 from .errors import ConfigError
 from .tasks import AGE_LOSS_TYPES, TASKS
+from .yamlio import load_yaml_mapping
 
 DATASETS: dict[str, str] = {
     "synthetic": "drawn face-like images, all four tasks (default; no files needed)",
@@ -31,7 +32,6 @@ BACKBONE_CHOICES = ("none", "imagenet")
 # A run name becomes one folder name under results/: letters (any script), digits, _ . + -, never a path.
 RUN_NAME = re.compile(r"^[^\W_][\w.+-]*$")
 MAX_NAME_BYTES = 150          # + "_seed<seed>_<signature>" stays under the file systems' 255 bytes
-MAX_YAML_NODES = 100_000      # a study file is a few hundred values; more is an alias bomb
 # Upper bounds that keep a typo from exhausting the machine before the first step.
 LIMITS = {"seed": 2**32 - 1, "batch_size": 4096, "num_workers": 64}
 DATA_LIMITS = {"synthetic_train_size": 100_000, "synthetic_eval_size": 100_000}
@@ -186,7 +186,9 @@ def _coerce(where: str, value: Any, default: Any, annotation: str) -> Any:
     raise ConfigError(f"{where}: expected {base}, got {type(value).__name__} {value!r}")
 
 
-def _build(cls: type, raw: Mapping[str, Any], where: str) -> Any:
+def build_checked(cls: type, raw: Mapping[str, Any], where: str) -> Any:
+    """``cls`` from a mapping, each key known and each value of its type (one-line errors naming ``where``);
+    the cross-key rules are ``validate``'s. The experiments file checks its entries through this too."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where or 'config'}: expected a mapping of keys, got {type(raw).__name__}")
     known = {f.name: f for f in fields(cls)}
@@ -199,7 +201,7 @@ def _build(cls: type, raw: Mapping[str, Any], where: str) -> Any:
         f = known[name]
         key = f"{where + '.' if where else ''}{name}"
         if name == "data":
-            kwargs[name] = _build(DataConfig, value or {}, key)
+            kwargs[name] = build_checked(DataConfig, value or {}, key)
         elif name == "loss_weights":
             kwargs[name] = _loss_weights(key, value)
         elif name == "data_cache" and isinstance(value, bool):   # YAML 1.1 reads on/off as booleans
@@ -286,7 +288,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 
 def train_config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
     """Build and validate a TrainConfig from a mapping (YAML, CLI overrides, a grid row)."""
-    return validate(_build(TrainConfig, raw, ""))
+    return validate(build_checked(TrainConfig, raw, ""))
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -314,96 +316,6 @@ def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, A
             node = child
         node[path[-1]] = value
     return out
-
-
-def read_text(path: Path) -> str:
-    """A config file's text; a missing or unreadable file is one ConfigError line."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from None
-
-
-def yaml_error(path: Path, exc: yaml.YAMLError) -> ConfigError:
-    """PyYAML's multi-line complaint as one line: ``file:line: invalid YAML: problem``."""
-    mark = getattr(exc, "problem_mark", None)
-    line = f":{mark.line + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return ConfigError(f"{path}{line}: invalid YAML: {problem}")
-
-
-def expanded_size(node: yaml.Node | None, limit: int = MAX_YAML_NODES) -> int:
-    """How many values a composed YAML document holds once its aliases are expanded (stops past ``limit``).
-
-    Aliases share nodes, so this counts each node once per path with a memo: linear in the file.
-    """
-    memo: dict[int, int] = {}
-
-    def size(n: yaml.Node) -> int:
-        if id(n) not in memo:
-            memo[id(n)] = 0   # a node that contains itself counts once (recursive aliases)
-            kids = [x for kv in n.value for x in kv] if isinstance(n, yaml.MappingNode) else \
-                n.value if isinstance(n, yaml.SequenceNode) else []
-            total = 1
-            for k in kids:
-                total += size(k)
-                if total > limit:
-                    break
-            memo[id(n)] = total
-        return memo[id(n)]
-
-    return size(node) if node is not None else 0
-
-
-def duplicate_key(node: yaml.Node, path: str) -> tuple[str, int] | None:
-    """A key given twice in one mapping (PyYAML silently keeps the last): its path and line."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            sub = f"{path}.{key.value}" if path else str(key.value)
-            if isinstance(key, yaml.ScalarNode):   # a list as a key: the loader itself refuses it
-                if key.value in seen:
-                    return sub, key.start_mark.line + 1
-                seen.add(key.value)
-            found = duplicate_key(value, sub)
-            if found:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found = duplicate_key(item, f"{path}[{i}]")
-            if found:
-                return found
-    return None
-
-
-def safe_parse(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
-    """(node graph, value) of a YAML text through the safe loader only; one ConfigError line for a
-    syntax error, an unknown tag (``!!python/object``), a key given twice, nesting too deep or an alias bomb."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        if expanded_size(node) > MAX_YAML_NODES:
-            raise ConfigError(f"{path}: expands to more than {MAX_YAML_NODES} values through aliases "
-                              f"(a YAML alias bomb?)")
-        dup = duplicate_key(node, "")
-        if dup:   # PyYAML silently keeps the last one: almost always an edit gone wrong
-            raise ConfigError(f"{path}:{dup[1]}: {dup[0]}: key given twice")
-        return node, yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise yaml_error(path, exc) from None
-    except RecursionError:
-        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
-
-
-def load_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; errors name the file and, where known, the line."""
-    _node, raw = safe_parse(path, read_text(path))
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top, got {type(raw).__name__}")
-    return raw
 
 
 def load_train_config(path: Path | None, overrides: list[str] | None = None) -> TrainConfig:

@@ -14,8 +14,9 @@ from typing import Any, Mapping
 import yaml
 
 from .clusters import ClusterProfile, profile_from_dict, with_resources
-from .config import RUN_NAME, TrainConfig, _build, read_text, safe_parse
+from .config import RUN_NAME, TrainConfig, build_checked
 from .errors import ConfigError
+from .yamlio import read_text, safe_parse
 
 TOP_KEYS = ("defaults", "experiments", "grid", "clusters", "debug")
 ENTRY_KEYS = ("id", "resources")   # experiment keys beyond the training keys
@@ -109,7 +110,7 @@ def _check_train_keys(exp_: _Ctx, where: str, raw: Any, extra: tuple[str, ...] =
         raise exp_.error(f"{where}.{unknown[0]}",
                          f"unknown key; valid keys: {', '.join(sorted((*TRAIN_KEYS, *extra)))}")
     try:
-        _build(TrainConfig, {k: v for k, v in raw.items() if k not in extra}, where)
+        build_checked(TrainConfig, {k: v for k, v in raw.items() if k not in extra}, where)
     except ConfigError as exc:
         key, _, problem = str(exc).partition(": ")
         raise exp_.error(key, problem) from None
@@ -137,7 +138,7 @@ def _check_grid(exp_: _Ctx, where: str, raw: Any) -> dict[str, list[Any]]:
                 node = node.setdefault(p, {})
             node[parts[-1]] = v
             try:
-                _build(TrainConfig, nested, "")
+                build_checked(TrainConfig, nested, "")
             except ConfigError as exc:
                 raise exp_.error(f"{sub}[{i}]", str(exc).partition(": ")[2]) from None
         axes[str(key)] = list(values)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import TrainConfig, _build, apply_overrides, signature, train_config_from_dict
+from .config import TrainConfig, apply_overrides, build_checked, signature, train_config_from_dict
 from .errors import ConfigError
 from .experiments import Experiment, Experiments
 from .rundir import default_run_dir
@@ -106,7 +106,7 @@ def expand(exps: Experiments, results: Path, *, debug: bool = False, only: Seque
     """Every run of the grid, with its resolved config, signature and run folder (absolute)."""
     results = Path(results).expanduser().absolute()
     try:                                        # a bad --set is the command line's fault, not the YAML's
-        _build(TrainConfig, apply_overrides({}, list(overrides)), "")
+        build_checked(TrainConfig, apply_overrides({}, list(overrides)), "")
     except ConfigError as exc:
         raise ConfigError(f"--set {exc}") from None
     axes = exps.debug_grid if debug and exps.debug_grid is not None else exps.grid

@@ -1,4 +1,4 @@
-"""Put a grid on Slurm (or run it here): plan, preflight, job arrays with dependencies, the job itself.
+"""Put a planned grid on Slurm (or run it here): job arrays with dependencies, and the job itself.
 
 The only module that imports submitit. A job runs the trainer in a child process
 (``python -m mtl_cluster.train``) so the trainer's own SIGUSR2/SIGTERM handling stays the single
@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -28,12 +28,11 @@ import yaml
 from submitit.core.utils import DelayedSubmission
 
 from .clusters import ClusterProfile, chunks, sbatch_parameters, with_resources
-from .config import TrainConfig
 from .errors import EXIT_INTERRUPTED, ConfigError, MtlError
 from .grid import RunSpec
-from .ledger import latest_jobs, slurm_states
 from .rundir import read_json
-from .status import RunStatus, action, grid_status, submits
+from .plan import PlanRow
+from .status import submits
 from .train.stop import spawn_shielded
 
 Event = Callable[[str, dict[str, Any]], None]
@@ -121,116 +120,6 @@ class RunJob(submitit.helpers.Checkpointable):
             while self._rc is None and time.monotonic() < deadline:
                 time.sleep(0.2)
         return DelayedSubmission(RunJob(self.config, self.run_dir))
-
-
-# -- planning ---------------------------------------------------------------------------------------
-@dataclass
-class PlanRow:
-    """One run of the plan: its state now, what this launch does, and the jobs it must wait for."""
-
-    status: RunStatus
-    action: str
-    after: list[str] = field(default_factory=list)         # job ids (afterok)
-    after_runs: list[RunSpec] = field(default_factory=list)  # runs submitted in this launch
-    wave: int = 0
-    job_id: str | None = None
-    log: str | None = None
-
-    @property
-    def spec(self) -> RunSpec:
-        return self.status.spec
-
-
-def plan(specs: Sequence[RunSpec], jobs_dir: Path, *, retry_failed: bool = False, force: bool = False,
-         use_slurm: bool = True) -> list[PlanRow]:
-    """The state and action of every run, with the dependencies of fine-tune runs resolved."""
-    jobs = latest_jobs(jobs_dir)
-    ids = [jobs[str(s.run_dir)].job_id for s in specs if str(s.run_dir) in jobs]
-    states = slurm_states(ids) if use_slurm else {}
-    statuses = grid_status(specs, jobs, states)
-    rows = [PlanRow(st, action(st, retry_failed, force)) for st in statuses]
-    by_dir = {r.spec.run_dir: r for r in rows}
-    for row in rows:                                    # specs are in dependency order
-        parent = by_dir.get(row.spec.init_run_dir) if row.spec.init_run_dir else None
-        if parent is None or not submits(row.action):
-            continue
-        if submits(parent.action):
-            row.after_runs.append(parent.spec)
-            row.wave = parent.wave + 1
-        elif parent.status.state in ("queued", "running") and parent.status.job_id:
-            row.after.append(parent.status.job_id)
-        elif parent.status.state != "completed":
-            row.action = f"skip: waits for {parent.spec.label} ({parent.status.state})"
-    return rows
-
-
-# -- preflight --------------------------------------------------------------------------------------
-def data_paths(cfg: TrainConfig) -> list[Path]:
-    """The dataset files and folders this run reads (none for synthetic data)."""
-    d = cfg.data
-    if cfg.dataset == "synthetic" or d.synthetic:
-        return []
-    if cfg.dataset == "IMDB-WIKI":
-        return [d.path(d.imdb_wiki if d.imdb_wiki_layout == "aligned" else d.imdb_wiki_mat)]
-    out = []
-    for task in cfg.active_tasks:
-        if task == "emotion":
-            out.append(d.path(d.fer2013))
-        elif d.chalearn_layout == "official":
-            out.append(d.path(d.chalearn_official))
-        else:
-            out.append(d.path(getattr(d, f"chalearn_{task}")))
-    return out
-
-
-def not_writable(folder: Path) -> str | None:
-    """Why nothing can be written under ``folder`` (probed in its nearest existing parent), or None.
-
-    A real probe, not permission bits: root ignores those, a read-only or full filesystem does not.
-    """
-    probe = Path(folder).absolute()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        return f"{probe} is not a folder"
-    try:
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError as exc:
-        return f"{probe}: {exc.strerror}"
-    return None
-
-
-def preflight(rows: Sequence[PlanRow], prof: ClusterProfile, folders: Sequence[tuple[str, Path]] = ()
-              ) -> list[str]:
-    """Problems that would only show after hours in the queue: missing data, no Slurm, no partition,
-    ``folders`` (``(what, path)``: results, jobs, logs) that cannot be written."""
-    from .ledger import partition_exists, reachable
-    problems = []
-    for what, folder in folders:
-        why = not_writable(folder)
-        if why:
-            problems.append(f"{what} folder {folder} is not writable ({why})")
-    if prof.is_slurm:
-        why = reachable()
-        if why:
-            problems.append(f"cluster {prof.name}: {why}")
-        elif prof.partition and partition_exists(prof.partition) is False:
-            problems.append(f"cluster {prof.name}: partition {prof.partition!r} does not exist (sinfo)")
-    root = Path(prof.data_root).expanduser()
-    if not root.is_dir() and any(data_paths(r.spec.config) for r in rows if submits(r.action)):
-        return problems + [f"clusters.{prof.name}.data_root {root} does not exist on this host"]
-    missing: dict[Path, str] = {}
-    for row in rows:
-        if submits(row.action):
-            for p in data_paths(row.spec.config):
-                if p not in missing and not p.exists():
-                    missing[p] = row.spec.label
-    for p, label in list(missing.items())[:5]:
-        problems.append(f"data for {label} not found: {p} (clusters.{prof.name}.data_root or data.* keys)")
-    if len(missing) > 5:
-        problems.append(f"... and {len(missing) - 5} more missing data paths")
-    return problems
 
 
 # -- Slurm submission -------------------------------------------------------------------------------

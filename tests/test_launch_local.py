@@ -165,13 +165,14 @@ def test_fine_tunes_follow_their_pretraining_array_task_by_task(tmp_path):
     from mtl_cluster import launch
     from mtl_cluster.experiments import load_experiments
     from mtl_cluster.grid import expand
+    from mtl_cluster.plan import plan
 
     exps = load_experiments(REPO / "experiments.yaml")
     specs = expand(exps, tmp_path / "results")
     done = next(s for s in specs if s.name == "IMDB-WIKI-AlexNet-Age" and dict(s.point)["seed"] == 0)
     RunDir(done.run_dir).path.mkdir(parents=True)
     RunDir(done.run_dir).update_status(state="completed")
-    rows = launch.plan(specs, tmp_path / "jobs", use_slurm=False)
+    rows = plan(specs, tmp_path / "jobs", use_slurm=False)
     groups = launch._groups(rows, exps.cluster("narvi"))
     followers = [g for g in groups if g.corr is not None]
     assert len(followers) == 7 and len(groups) == 11
