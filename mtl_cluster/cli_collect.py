@@ -17,6 +17,7 @@ from typing import Sequence
 
 from .cli import _run
 from .collect import SELECTS
+from .compare import STATS
 from .errors import EXIT_FAILED, ConfigError
 from .tables import FORMATS, SUFFIXES
 
@@ -30,8 +31,12 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("root", nargs="?", type=Path, default=Path("results"), metavar="ROOT",
                    help="results root (default: results)")
     p.add_argument("--select", choices=SELECTS, default="best",
-                   help="which epoch of each run: best = the trainer's best validation epoch (lowest "
-                        "validation loss, recorded in summary.json), last = the final epoch (default: best)")
+                   help="which epoch of each run: best = per task, the epoch of that task's lowest validation "
+                        "loss, reported on the test split; last = the final epoch, no selection (default: best)")
+    p.add_argument("--stat", choices=STATS, default="paired",
+                   help="Δ rows: paired = per-seed differences, t interval (default); welch = unpaired means")
+    p.add_argument("--reference", choices=("seed",), default=None,
+                   help="seed: add the seed's published table values as rows marked 'published'")
     p.add_argument("--format", choices=("table", *FORMATS),
                    help="table (rich, terminal), md (the group's notes layout), csv (tidy numbers), json, latex; "
                         "default: table, or from the --out suffix")
@@ -68,7 +73,7 @@ def _collect(args: argparse.Namespace) -> int:
         print(f"{PROG}: no run folders under {args.root} (a run folder holds config.yaml or status.json)",
               file=sys.stderr)
         return EXIT_FAILED
-    report = build_report(runs)
+    report = build_report(runs, args.stat, args.reference)
     notes = []
     if args.plots:
         from .plots import plot_curves

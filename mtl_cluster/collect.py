@@ -5,7 +5,14 @@ depth; hidden folders are skipped, run folders are not descended into). Only the
 is read (``mtl_cluster.rundir``): config.yaml for identity and grouping, status.json for the state,
 summary.json for the numbers (data.json only where an old summary lacks "datasets").
 
-A run is *counted* when its summary.json holds the selected validation record and its state is
+Which numbers (``--select``):
+- ``best`` (default): per task, the epoch that task's own validation loss chose, and that epoch's
+  test-split metrics (summary.json ``selection``, protocol 2). Runs written before protocol 2 have no
+  test split: their row is marked and holds the validation split at the epoch of the lowest total
+  validation loss (summary.json ``best``), the meaning they were trained with.
+- ``last``: the final epoch's test metrics (protocol 1: validation), the no-selection check.
+
+A run is *counted* when its summary.json holds the selected records and its state is
 ``completed`` (or its status.json is missing/damaged, which is then reported as a note). Everything
 else (running, interrupted, failed, damaged, duplicate copies) is returned as a ``Problem`` so the
 caller can list it under the table: nothing is dropped silently, and no bad folder raises.
@@ -28,17 +35,16 @@ import yaml
 from .config import LATER_DATA_KEYS, LATER_KEYS_DEFAULTS, NON_RESULT_DATA_KEYS, NON_RESULT_KEYS
 from .errors import ConfigError
 from .mounts import on_network_fs
-from .rundir import RunDir
-from .tasks import TASKS
+from .rundir import SELECT_RULE, RunDir
+from .tasks import METRICS, TASK_METRICS, TASKS, active_tasks, run_metrics
 from .yamlio import MAX_YAML_NODES, expanded_size
 
 SELECTS = ("best", "last")
-LAST_RULE = "each run's final epoch (summary.json final)"
-# Validation metrics in the table, in column order, per task.
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "gender": ("gender_acc",), "smile": ("smile_acc",), "emotion": ("emotion_acc",), "age": ("age_acc", "age_mae"),
-}
-METRICS: tuple[str, ...] = tuple(m for t in TASKS for m in TASK_METRICS[t])
+LAST_RULE = "each run's final epoch (summary.json final), no selection"
+METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
+# Protocol 1 summaries recorded these per task (age_acc was the 10-group accuracy for age_10_cls_loss runs).
+_V1_REQUIRED = {"gender": ("gender_acc",), "smile": ("smile_acc",), "emotion": ("emotion_acc",),
+                "age": ("age_acc", "age_mae")}
 # Config keys that say nothing about which experiment a run is (seed apart): left out of the group key.
 _NOT_GROUPING = (set(NON_RESULT_KEYS) - {"name"}) | {"seed", "signature"}
 # ... and, on top, what may differ between a multitask run and its single-task counterpart.
@@ -124,8 +130,7 @@ def load_runs(root: Path, select: str = "best", workers: int | None = None) -> R
     problems = [p for _, probs in results for p in probs]
     records, dups = _drop_duplicates(records)
     frame = pd.DataFrame.from_records(records, columns=_COLUMNS)
-    rules = sorted({r["best_rule"] for r in records if r["best_rule"]})
-    rule = LAST_RULE if select == "last" else (" / ".join(rules) or "lowest validation loss (summary.json best_epoch)")
+    rule = LAST_RULE if select == "last" else SELECT_RULE
     problems = sorted(problems + dups, key=lambda p: p.path)
     return Runs(frame=frame, problems=problems, found=len(folders), select=select, rule=rule)
 
@@ -142,7 +147,8 @@ def display_path(root: Path, folder: Path) -> str:
 # -- one run folder -------------------------------------------------------------------------------
 _COLUMNS = ["path", "folder", "signature", "name", "seed", "dataset", "pretrained", "section", "tasks",
             "loss_weights", "age_loss_type", "group", "compare", "config", "state", "epoch", "epochs",
-            "best_rule", *METRICS, *(f"ds_{t}" for t in TASKS)]
+            "best_rule", "protocol", "synthetic", "steps", "budget_images", "budget_rule", *METRIC_KEYS,
+            *(f"ds_{t}" for t in TASKS), *(f"split_{t}" for t in TASKS), *(f"epoch_{t}" for t in TASKS)]
 
 
 class _Bad(Exception):
@@ -250,42 +256,97 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
     weights = cfg["loss_weights"]
     if not isinstance(weights, list) or len(weights) != len(TASKS) or not all(map(_number, weights)):
         raise _Bad("damaged", f"config.yaml: loss_weights {weights!r} is not 4 numbers")
-    tasks = tuple(t for t, w in zip(TASKS, weights) if w > 0)
+    tasks = active_tasks(weights)
     sig = cfg.get("signature")
     if summary.get("signature") and sig and summary["signature"] != sig:
         raise _Bad("damaged", f"summary.json is for signature {summary['signature']}, config.yaml for {sig}")
-    which = "best" if select == "best" else "final"
-    val = (summary.get(which) or {}).get("val") if isinstance(summary.get(which), dict) else None
-    if not isinstance(val, dict):
-        raise _Bad("damaged", f"summary.json: no {which} validation record")
-    metrics = {}
-    for t in tasks:
-        for m in TASK_METRICS[t]:
-            if not _number(val.get(m)):
-                raise _Bad("damaged", f"summary.json: {which} validation {m} is {val.get(m)!r}, not a number")
-            metrics[m] = float(val[m])
+    protocol = 2 if "selection" in summary else 1
+    age_loss = cfg.get("age_loss_type") if isinstance(cfg.get("age_loss_type"), str) else None
+    if protocol == 2:
+        metrics, epochs, splits = _v2_numbers(summary, tasks, age_loss, select)
+    else:
+        metrics, epochs, splits = _v1_numbers(summary, tasks, age_loss, select)
     datasets = summary.get("datasets")
     if not isinstance(datasets, dict):
         datasets = _datasets_from_data_json(rd)
     pretrained = bool(cfg.get("load_IMDB_WIKI_pretrained_model", False))
     epoch = summary.get("best_epoch") if select == "best" else summary.get("epochs")
+    budget = summary.get("budget") if isinstance(summary.get("budget"), dict) else {}
+    data_cfg = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
     group = {k: v for k, v in cfg.items()   # a key added later, at its default, is the old runs' config
              if k not in _NOT_GROUPING and not (k in LATER_KEYS_DEFAULTS and v == LATER_KEYS_DEFAULTS[k])}
     if isinstance(group.get("data"), dict):
         group["data"] = {k: v for k, v in group["data"].items() if k not in NON_RESULT_DATA_KEYS
                          and not (k in LATER_DATA_KEYS and v == LATER_DATA_KEYS[k])}
+    group["protocol"] = protocol   # runs of another evaluation protocol are never one row, nor compared
     compare = {k: v for k, v in group.items() if k not in _NOT_COMPARED}
     return {
         "path": shown, "folder": str(folder), "signature": str(sig or summary.get("signature") or ""),
         "name": str(cfg["name"]), "seed": cfg["seed"], "dataset": str(cfg["dataset"]), "pretrained": pretrained,
         "section": section_of(str(cfg["dataset"]), pretrained), "tasks": tasks, "loss_weights": tuple(weights),
         "age_loss_type": cfg.get("age_loss_type"), "group": _key(group), "compare": _key(compare), "config": cfg,
-        "state": None, "epoch": val.get("epoch", epoch), "epochs": cfg.get("epoch", summary.get("epochs")),
+        "state": None, "epoch": epoch, "epochs": cfg.get("epoch", summary.get("epochs")),
         "best_rule": summary.get("best_rule") if select == "best" else None,
-        **{m: metrics.get(m, math.nan) for m in METRICS},
+        "protocol": protocol, "synthetic": cfg["dataset"] == "synthetic" or data_cfg.get("synthetic") is True,
+        "steps": budget.get("steps") if _number(budget.get("steps")) else None,
+        "budget_images": _key(budget.get("images")) if isinstance(budget.get("images"), dict) else None,
+        "budget_rule": str(budget.get("rule", "")),
+        **{m: metrics.get(m, math.nan) for m in METRIC_KEYS},
         **{f"ds_{t}": (str(datasets.get(t)) if datasets.get(t) else "unknown") if t in tasks else None
            for t in TASKS},
+        **{f"split_{t}": splits.get(t) for t in TASKS},
+        **{f"epoch_{t}": epochs.get(t) for t in TASKS},
     }
+
+
+Numbers = tuple[dict[str, float], dict[str, Any], dict[str, str]]   # metrics, epoch per task, split per task
+
+
+def _v2_numbers(summary: dict[str, Any], tasks: tuple[str, ...], age_loss: str | None, select: str) -> Numbers:
+    """Protocol 2: each task's test metrics at the epoch its own validation loss chose (or the final one)."""
+    splits_all = summary.get("splits") if isinstance(summary.get("splits"), dict) else {}
+    metrics, epochs, splits = {}, {}, {}
+    for t in tasks:
+        if select == "best":
+            sel = (summary.get("selection") or {}).get("tasks", {}).get(t) if isinstance(
+                summary.get("selection"), dict) else None
+            rec = sel.get("test") if isinstance(sel, dict) else None
+            epochs[t] = sel.get("epoch") if isinstance(sel, dict) else None
+            where = f"selection.tasks.{t}.test"
+        else:
+            rec = (summary.get("final") or {}).get("test") if isinstance(summary.get("final"), dict) else None
+            epochs[t] = summary.get("epochs")
+            where = "final.test"
+        if not isinstance(rec, dict):
+            raise _Bad("damaged", f"summary.json: no {where} record")
+        for m in run_metrics((t,), age_loss):
+            if not _number(rec.get(m.key)):
+                raise _Bad("damaged", f"summary.json: {where} {m.key} is {rec.get(m.key)!r}, not a number")
+            metrics[m.key] = float(rec[m.key])
+        part = splits_all.get(t) if isinstance(splits_all.get(t), dict) else {}
+        splits[t] = str(part.get("test", "test"))
+    return metrics, epochs, splits
+
+
+def _v1_numbers(summary: dict[str, Any], tasks: tuple[str, ...], age_loss: str | None, select: str) -> Numbers:
+    """Protocol 1 (no test split): the validation record of the best-total-loss (or final) epoch."""
+    which = "best" if select == "best" else "final"
+    val = (summary.get(which) or {}).get("val") if isinstance(summary.get(which), dict) else None
+    if not isinstance(val, dict):
+        raise _Bad("damaged", f"summary.json: no {which} validation record")
+    metrics = {}
+    for t in tasks:
+        for key in _V1_REQUIRED[t]:
+            if not _number(val.get(key)):
+                raise _Bad("damaged", f"summary.json: {which} validation {key} is {val.get(key)!r}, not a number")
+        for m in TASK_METRICS[t]:
+            if _number(val.get(m.key)):
+                metrics[m.key] = float(val[m.key])
+    if "age" in tasks and age_loss == "age_10_cls_loss":     # protocol 1 wrote the group accuracy as age_acc
+        metrics["age_group_acc"] = metrics.pop("age_acc")
+    epoch = val.get("epoch", summary.get("best_epoch") if which == "best" else summary.get("epochs"))
+    splits = summary.get("eval_splits") if isinstance(summary.get("eval_splits"), dict) else {}
+    return metrics, {t: epoch for t in tasks}, {t: str(splits.get(t, "val")) for t in tasks}
 
 
 def _datasets_from_data_json(rd: RunDir) -> dict[str, Any]:

@@ -9,8 +9,11 @@ False/True (a dataset other than the seed's, e.g. synthetic, gets its own sectio
 Delta (MTL - STL): for a multitask row (two or more non-zero loss weights) and each task it trains,
 the single-task row of the same section whose only non-zero weight is that task, whose other settings
 are equal (name, loss_weights, init_from and age_loss_type aside) and, for age, whose age_loss_type is
-equal. The interval is Welch's t interval for a difference of two means (seeds are independent
-samples, variances not assumed equal), shown when both sides have at least two seeds.
+equal. Paired by default (``stat="paired"``): per seed, MTL minus STL at the same seed, then the mean
+and a t(n-1) 95% interval over the seeds both rows have; ``stat="welch"`` compares all seeds of each
+side unpaired. n=1 and zero-variance differences get no interval (never "significant").
+
+Above the table, a section warns when its rows were trained on different budgets (optimizer steps).
 """
 from __future__ import annotations
 
@@ -20,10 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from .collect import TASK_METRICS, Problem, Runs
-from .tasks import AGE_LOSS_TYPES, TASKS
+from . import stats
+from .collect import Problem, Runs
+from .tasks import AGE_LOSS_TYPES, METRIC_BY_KEY, TASK_METRICS, TASKS
 
 SECTION_ORDER = ("imdb_wiki", "pretrained_false", "pretrained_true")
 SECTION_TITLES = {
@@ -32,10 +35,20 @@ SECTION_TITLES = {
     "pretrained_true": "experiment results, load_IMDB_WIKI_pretrained_model = True",
 }
 SEED_DATASET = {"imdb_wiki": "IMDB-WIKI", "pretrained_false": "CVPR_16_ChaLearn", "pretrained_true": "CVPR_16_ChaLearn"}
-METRIC_HEADERS = {"gender_acc": "Gender(%)", "smile_acc": "Smile(%)", "emotion_acc": "Emotion Acc(%)",
-                  "age_acc": "Age Acc(%)", "age_mae": "Age MAE "}
-LOWER_IS_BETTER = frozenset({"age_mae"})
+LOWER_IS_BETTER = frozenset(m.key for m in METRIC_BY_KEY.values() if m.lower_is_better)
 CI_LEVEL = 0.95
+STATS = ("paired", "welch")
+# The seed's published table (../shared/seeds, runs of 2019-04-16): section -> row name -> metric -> value.
+# Its Age MAE is the argmax one (SEED_CODE.md), so it sits in the age_mae_argmax column.
+PUBLISHED: dict[str, dict[str, dict[str, float]]] = {"pretrained_false": {
+    "AlexNet-Gender_Smile_Emotion_Age": {"gender_acc": 84.3, "smile_acc": 85.0, "emotion_acc": 58.3,
+                                         "age_mae_argmax": 7.0},
+    "AlexNet-Gender": {"gender_acc": 84.2},
+    "AlexNet-Smile": {"smile_acc": 86.5},
+    "AlexNet-Emotion": {"emotion_acc": 61.3},
+    "AlexNet-Age": {"age_mae_argmax": 7.7},
+    "AlexNet-Age-100-class-10-classes-crossentropy": {"age_mae_argmax": 6.9},
+}}
 
 
 @dataclass
@@ -46,14 +59,15 @@ class Cell:
     n: int
     std: float | None = None          # sample std (ddof=1), n > 1 only
     n_stl: int | None = None          # delta cells: seeds on the single-task side
-    ci_low: float | None = None       # delta cells: 95% Welch interval, both sides n >= 2
+    ci_low: float | None = None       # delta cells: 95% interval (paired t or Welch), None when there is none
     ci_high: float | None = None
+    note: str = ""                    # delta cells: why there is no interval (n=1, zero variance)
 
 
 @dataclass
 class Row:
     label: str                        # row name + disambiguation, without reference numbers
-    kind: str                         # "result" or "delta"
+    kind: str                         # "result", "delta" or "published" (the seed's table, --reference seed)
     refs: list[int]                   # reference numbers of the runs behind it (delta: the MTL row's)
     cells: dict[str, Cell]
     tasks: list[str] = field(default_factory=list)
@@ -64,8 +78,9 @@ class Row:
 class Column:
     metric: str
     task: str
-    header: str                       # e.g. "Gender(%)(ChaLearn_2016)": datasets taken from the runs
+    header: str                       # e.g. "Gender(%)(ChaLearn_2016 VALID)": datasets and reported splits
     datasets: list[str]
+    splits: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +91,8 @@ class Reference:
     epochs: Any
     signature: str
     config: str                       # the resolved config on one line, Namespace(...) like the seed
+    selected: str = ""                # the epoch(s) behind the numbers, per task where they differ
+    budget: str = ""                  # the training budget the run got
 
 
 @dataclass
@@ -86,6 +103,7 @@ class Section:
     columns: list[Column]
     rows: list[Row]
     references: list[Reference]
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -96,28 +114,49 @@ class Report:
     counted: int
     sections: list[Section]
     problems: list[Problem]
+    stat: str = "paired"
+    synthetic: bool = False           # any counted run on synthetic data: the table is a smoke test
+    protocol_1: bool = False          # some rows are runs from before the test split (their meaning differs)
 
 
-def build_report(runs: Runs) -> Report:
-    """Group, aggregate and compare the counted runs, section by section in the seed's order."""
+def build_report(runs: Runs, stat: str = "paired", reference: str | None = None) -> Report:
+    """Group, aggregate and compare the counted runs, section by section in the seed's order.
+
+    ``stat``: the Δ rows' statistics (STATS); ``reference="seed"`` adds the seed's published rows.
+    """
     df = runs.frame
     sections = []
     if len(df):
         keys = df[["section", "dataset"]].drop_duplicates().itertuples(index=False)
         for sec, dataset in sorted(keys, key=lambda k: (SECTION_ORDER.index(k[0]), k[1] != SEED_DATASET[k[0]], k[1])):
-            sections.append(_section(sec, dataset, df[(df["section"] == sec) & (df["dataset"] == dataset)]))
+            part = df[(df["section"] == sec) & (df["dataset"] == dataset)]
+            published = PUBLISHED.get(sec, {}) if reference == "seed" and dataset == SEED_DATASET[sec] else {}
+            sections.append(_section(sec, dataset, part, stat, published))
     return Report(select=runs.select, rule=runs.rule, found=runs.found, counted=len(df),
-                  sections=sections, problems=list(runs.problems))
+                  sections=sections, problems=list(runs.problems), stat=stat,
+                  synthetic=bool(len(df) and df["synthetic"].any()),
+                  protocol_1=bool(len(df) and (df["protocol"] == 1).any()))
 
 
-def _section(sec: str, dataset: str, df: pd.DataFrame) -> Section:
-    title = SECTION_TITLES[sec] + ("" if dataset == SEED_DATASET[sec] else f" (dataset: {dataset})")
+def _columns(df: pd.DataFrame) -> list[Column]:
+    """Every metric some run of the section has, in the vocabulary's order, headed with data and split."""
     columns = []
     for task in TASKS:
         ds = sorted(set(df[f"ds_{task}"].dropna()))
-        if ds:
-            for m in TASK_METRICS[task]:
-                columns.append(Column(m, task, f"{METRIC_HEADERS[m]}({', '.join(ds)})", ds))
+        if not ds:
+            continue
+        splits = sorted(set(df[f"split_{task}"].dropna()))
+        where = ", ".join(ds) + (f" {'/'.join(splits)}" if splits else "")
+        for m in TASK_METRICS[task]:
+            if df[m.key].notna().any():
+                columns.append(Column(m.key, task, f"{m.header}({where})", ds, splits))
+    return columns
+
+
+def _section(sec: str, dataset: str, df: pd.DataFrame, stat: str,
+             published: dict[str, dict[str, float]]) -> Section:
+    title = SECTION_TITLES[sec] + ("" if dataset == SEED_DATASET[sec] else f" (dataset: {dataset})")
+    columns = _columns(df)
     groups = [g for _, g in df.groupby("group", sort=False)]
     groups.sort(key=_row_order)
     labels = _labels(groups)
@@ -126,14 +165,63 @@ def _section(sec: str, dataset: str, df: pd.DataFrame) -> Section:
         g = g.sort_values(["seed", "path"], key=lambda s: s.map(_sortable))
         nums = list(range(len(refs) + 1, len(refs) + 1 + len(g)))
         for num, r in zip(nums, g.itertuples(index=False)):
-            refs.append(Reference(num, r.path, r.epoch, r.epochs, r.signature, config_line(r.config)))
+            refs.append(Reference(num, r.path, r.epoch, r.epochs, r.signature, config_line(r.config),
+                                  _selected(r), _budget(r)))
         tasks = list(g["tasks"].iloc[0])
-        cells = {c.metric: _cell(g[c.metric]) for c in columns if c.task in tasks}
+        cells = {c.metric: _cell(g[c.metric]) for c in columns if c.task in tasks and g[c.metric].notna().any()}
         row = Row(label, "result", nums, cells, tasks)
         rows.append(row)
         by_group[id(row)] = g
-    rows += _deltas(rows, by_group, columns)
-    return Section(sec, title, dataset, columns, rows, refs)
+    rows += _deltas(rows, by_group, columns, stat)
+    rows += _published(rows, published, columns)
+    return Section(sec, title, dataset, columns, rows, refs, _budget_warnings(rows, by_group))
+
+
+def _selected(r: Any) -> str:
+    """``3`` when every task's numbers come from one epoch, else ``gender 3, smile 2``."""
+    epochs = {t: _whole(getattr(r, f"epoch_{t}")) for t in r.tasks}
+    if len(set(epochs.values())) <= 1:
+        return next(iter(epochs.values()), _whole(r.epoch))
+    return ", ".join(f"{t} {e}" for t, e in epochs.items())
+
+
+def _whole(v: Any) -> str:
+    """An epoch number as written (pandas stores a column with gaps as floats)."""
+    return str(int(v)) if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer() else str(v)
+
+
+def _budget(r: Any) -> str:
+    if r.steps is None or (isinstance(r.steps, float) and math.isnan(r.steps)):
+        return "budget not recorded (protocol 1)" if r.protocol == 1 else "budget not recorded"
+    return f"{int(r.steps)} steps ({r.budget_rule})" if r.budget_rule else f"{int(r.steps)} steps"
+
+
+def _budget_warnings(rows: list[Row], by_group: dict[int, pd.DataFrame]) -> list[str]:
+    """Rows of one section trained with different step counts are not an equal-budget comparison."""
+    steps: dict[str, set[int]] = {}
+    for row in rows:
+        g = by_group.get(id(row))
+        if g is None:
+            continue
+        for v in g["steps"].dropna():
+            steps.setdefault(row.label, set()).add(int(v))
+    if len({v for s in steps.values() for v in s}) <= 1:
+        return []
+    listed = "; ".join(f"{label}: {'/'.join(map(str, sorted(s)))}" for label, s in steps.items())
+    return [f"Warning: the rows of this section were trained on different budgets (optimizer steps: {listed}); "
+            f"their differences mix the method with the amount of training."]
+
+
+def _published(rows: list[Row], published: dict[str, dict[str, float]], columns: list[Column]) -> list[Row]:
+    """The seed's table values as rows of their own (``--reference seed``), next to the measured ones."""
+    out = []
+    shown = {c.metric for c in columns}
+    for name, values in published.items():
+        cells = {m: Cell(mean=v, n=1) for m, v in values.items() if m in shown}
+        if cells:
+            tasks = sorted({METRIC_BY_KEY[m].task for m in cells}, key=TASKS.index)
+            out.append(Row(f"{name} (published, seed table)", "published", [], cells, tasks))
+    return out
 
 
 def _sortable(v: Any) -> Any:
@@ -146,12 +234,17 @@ def _row_order(g: pd.DataFrame) -> tuple:
     tasks = r["tasks"]
     age = r["age_loss_type"] if "age" in tasks else ""
     age_rank = list(AGE_LOSS_TYPES).index(age) if age in AGE_LOSS_TYPES else -1
-    return (len(tasks) == 1, -len(tasks), [TASKS.index(t) for t in tasks], age_rank, r["name"], r["group"])
+    return (int(r["protocol"]) != 2, len(tasks) == 1, -len(tasks), [TASKS.index(t) for t in tasks], age_rank,
+            r["name"], r["group"])
+
+
+PROTOCOL_1_TAG = " [protocol 1: validation split]"
 
 
 def _labels(groups: list[pd.DataFrame]) -> list[str]:
-    """Row names; where two rows share a name, add the config keys that tell them apart."""
-    names = [str(g["name"].iloc[0]) for g in groups]
+    """Row names; protocol 1 rows are tagged; where two rows still share a name, add the config keys that
+    tell them apart (keys both configs have, so a key added later does not name every old row)."""
+    names = [str(g["name"].iloc[0]) + (PROTOCOL_1_TAG if int(g["protocol"].iloc[0]) == 1 else "") for g in groups]
     out = []
     for i, (name, g) in enumerate(zip(names, groups)):
         twins = [groups[j] for j, n in enumerate(names) if n == name and j != i]
@@ -160,7 +253,7 @@ def _labels(groups: list[pd.DataFrame]) -> list[str]:
             continue
         mine = _flat(g["config"].iloc[0])
         differ = sorted(k for t in twins for k, v in _flat(t["config"].iloc[0]).items()
-                        if k not in ("seed", "signature") and mine.get(k) != v)
+                        if k not in ("seed", "signature") and k in mine and mine[k] != v)
         keys = sorted(set(differ))
         out.append(f"{name} ({', '.join(f'{k}={mine.get(k)!r}' for k in keys)})" if keys else name)
     return out
@@ -183,21 +276,29 @@ def _cell(values: pd.Series) -> Cell:
 
 
 def welch_ci(a: Sequence[float], b: Sequence[float], level: float = CI_LEVEL) -> tuple[float, float] | None:
-    """Welch's t interval for mean(a) - mean(b); None unless both sides have at least two values."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(a) < 2 or len(b) < 2:
+    """Welch's t interval for mean(a) - mean(b); None without one (a side under two values, no variance)."""
+    iv = stats.welch(a, b, level)
+    return (iv.low, iv.high) if iv.low is not None and iv.high is not None else None
+
+
+def _delta_cell(g: pd.DataFrame, h: pd.DataFrame, metric: str, stat: str) -> Cell | None:
+    """MTL minus STL for one metric: paired over the seeds both rows have, or Welch over all seeds."""
+    if stat == "welch":
+        a, b = g[metric].dropna().to_numpy(float), h[metric].dropna().to_numpy(float)
+        if not len(a) or not len(b):
+            return None
+        iv = stats.welch(a, b, CI_LEVEL)
+        return Cell(mean=iv.mean, n=len(a), n_stl=len(b), ci_low=iv.low, ci_high=iv.high, note=iv.note)
+    mine = g.dropna(subset=[metric]).groupby("seed")[metric].first()
+    theirs = h.dropna(subset=[metric]).groupby("seed")[metric].first()
+    seeds = sorted(set(mine.index) & set(theirs.index), key=_sortable)
+    if not seeds:
         return None
-    d = float(a.mean() - b.mean())
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return d, d
-    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = float(stats.t.ppf(0.5 + level / 2, dof)) * se
-    return d - half, d + half
+    iv = stats.paired_t([float(mine[s]) - float(theirs[s]) for s in seeds], CI_LEVEL)
+    return Cell(mean=iv.mean, n=iv.n, n_stl=iv.n, ci_low=iv.low, ci_high=iv.high, note=iv.note)
 
 
-def _deltas(rows: list[Row], by_group: dict[int, pd.DataFrame], columns: list[Column]) -> list[Row]:
+def _deltas(rows: list[Row], by_group: dict[int, pd.DataFrame], columns: list[Column], stat: str) -> list[Row]:
     out = []
     for mtl in (r for r in rows if len(r.tasks) > 1):
         g = by_group[id(mtl)]
@@ -208,10 +309,10 @@ def _deltas(rows: list[Row], by_group: dict[int, pd.DataFrame], columns: list[Co
             stl = _counterpart(mtl, c.task, rows, by_group)
             if stl is None:
                 continue
-            a, b = g[c.metric].dropna().to_numpy(float), by_group[id(stl)][c.metric].dropna().to_numpy(float)
-            ci = welch_ci(a, b)
-            cells[c.metric] = Cell(mean=float(a.mean() - b.mean()), n=len(a), n_stl=len(b),
-                                   ci_low=ci[0] if ci else None, ci_high=ci[1] if ci else None)
+            cell = _delta_cell(g, by_group[id(stl)], c.metric, stat)
+            if cell is None:
+                continue
+            cells[c.metric] = cell
             against[c.metric] = stl.label
         if cells:
             out.append(Row(f"Δ {mtl.label} − STL", "delta", mtl.refs, cells, mtl.tasks, against))

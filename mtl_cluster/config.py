@@ -37,6 +37,16 @@ LIMITS = {"seed": 2**32 - 1, "batch_size": 4096, "num_workers": 64}
 DATA_LIMITS = {"synthetic_train_size": 100_000, "synthetic_eval_size": 100_000}
 DATA_CACHE_CHOICES = ("auto", "on", "off")
 AMP_CHOICES = ("none", "bf16")
+LR_SCHEDULERS = {"plateau": "ReduceLROnPlateau on the validation total loss, /10 after lr_patience epochs "
+                            "without improvement (the seed's)",
+                 "step": "/10 every lr_schedule epochs"}
+BUDGETS = {"dataset": "an epoch is the batches of the smallest training set among all the dataset's tasks "
+                      "(the seed's: every row of a section trains the same steps)",
+           "active": "the smallest training set among the run's active tasks only (before protocol 2)"}
+PROTOCOL = 2
+"""The evaluation protocol, folded into every signature: 2 = train / select on val / report on test, per-task
+epoch selection, equal budgets. Runs of protocol 1 (one split for both) keep their folders and are collected
+with that meaning stated; the same config now trains in a new folder."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class DataConfig:
     imdb_wiki: str = "imdb_wiki"
     imdb_wiki_mat: str = "imdb_crop/imdb.mat"
     imdb_wiki_val_fraction: float = 0.05
+    holdout_fraction: float = 0.1          # TRAIN hashed out as the validation split where a dataset has none
     synthetic_train_size: int = 1024
     synthetic_eval_size: int = 256
     synthetic: bool = False   # draw synthetic images in place of the dataset's files (--debug), same tasks
@@ -85,10 +96,14 @@ class TrainConfig:
     epoch: int = 40
     lr_rate: float = 0.001
     lr_schedule: int = 8
+    lr_scheduler: str = "plateau"      # plateau (the seed's) | step (/10 every lr_schedule epochs)
+    lr_patience: int = 10              # plateau: epochs without a better validation loss before /10
     weight_decay: float = 1e-6
     momentum: float = 0.9
     seed: int = 0
     steps_per_epoch: int | None = None
+    budget: str = "dataset"            # how an epoch's steps are set when steps_per_epoch is empty (BUDGETS)
+    total_steps: int | None = None     # a total optimizer-step budget: steps_per_epoch = ceil(total_steps / epoch)
     num_workers: int = 0
     checkpoint_every_min: float = 10.0
     device: str = "auto"
@@ -146,6 +161,7 @@ def signature(cfg: TrainConfig) -> str:
     for k, default in LATER_KEYS_DEFAULTS.items():
         if d.get(k) == default:
             d.pop(k)
+    d["protocol"] = PROTOCOL
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -250,7 +266,14 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     need(not cfg.load_IMDB_WIKI_pretrained_model or cfg.init_checkpoint,
          "load_IMDB_WIKI_pretrained_model: true needs init_checkpoint (the run folder or checkpoint "
          "of an IMDB-WIKI run)")
-    for key in ("image_size", "batch_size", "epoch", "lr_schedule"):
+    need(cfg.lr_scheduler in LR_SCHEDULERS,
+         f"lr_scheduler: {cfg.lr_scheduler!r}; valid: {', '.join(LR_SCHEDULERS)}")
+    need(cfg.budget in BUDGETS, f"budget: {cfg.budget!r}; valid: {', '.join(BUDGETS)}")
+    need(cfg.total_steps is None or cfg.steps_per_epoch is None,
+         "total_steps and steps_per_epoch: give one budget, not both")
+    need(cfg.total_steps is None or cfg.epoch <= cfg.total_steps <= 10**9,
+         f"total_steps: must be between epoch ({cfg.epoch}) and 1e9, got {cfg.total_steps}")
+    for key in ("image_size", "batch_size", "epoch", "lr_schedule", "lr_patience"):
         need(getattr(cfg, key) >= 1, f"{key}: must be >= 1, got {getattr(cfg, key)}")
     need(cfg.image_size >= 63, f"image_size: must be >= 63 (AlexNet's strides and pools), got {cfg.image_size}")
     need(cfg.image_size <= 1024, f"image_size: must be <= 1024, got {cfg.image_size}")
@@ -277,6 +300,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"data.imdb_wiki_layout: {d.imdb_wiki_layout!r}; valid: {', '.join(IMDB_WIKI_LAYOUTS)}")
     need(d.fer2013_eval_split in FER_SPLITS,
          f"data.fer2013_eval_split: {d.fer2013_eval_split!r}; valid: {', '.join(FER_SPLITS)}")
+    need(0 < d.holdout_fraction < 1,
+         f"data.holdout_fraction: must be in (0, 1), got {d.holdout_fraction}")
     need(0 < d.imdb_wiki_val_fraction < 1,
          f"data.imdb_wiki_val_fraction: must be in (0, 1), got {d.imdb_wiki_val_fraction}")
     need(d.synthetic_train_size >= 1 and d.synthetic_eval_size >= 1,

@@ -9,13 +9,16 @@ import math
 import re
 from pathlib import Path
 
-from .collect import TASK_METRICS, Problem
+from .collect import Problem
 from .compare import SEED_DATASET, Report, Section
 from .rundir import RunDir, read_jsonl
 from .tables import row_name
+from .tasks import METRIC_BY_KEY
 
-LABELS = {"gender_acc": "Gender acc (%)", "smile_acc": "Smile acc (%)", "emotion_acc": "Emotion acc (%)",
-          "age_acc": "Age acc (%)", "age_mae": "Age MAE (years, lower is better)"}
+
+def _label(metric: str) -> str:
+    m = METRIC_BY_KEY[metric]
+    return m.header + (" (years, lower is better)" if m.lower_is_better else "")
 
 
 def _val_curve(run: Path, metric: str) -> dict[int, float]:
@@ -45,7 +48,7 @@ def plot_curves(report: Report, out_dir: Path) -> tuple[list[Path], list[Problem
     for sec in report.sections:
         paths = {r.num: r.path for r in sec.references}
         for task in dict.fromkeys(c.task for c in sec.columns):
-            metrics = TASK_METRICS[task]
+            metrics = [c.metric for c in sec.columns if c.task == task]
             fig = Figure(figsize=(6.4 * len(metrics), 4.8), layout="constrained")
             FigureCanvasAgg(fig)
             axes = fig.subplots(1, len(metrics), squeeze=False)[0]
@@ -67,7 +70,7 @@ def plot_curves(report: Report, out_dir: Path) -> tuple[list[Path], list[Problem
                 ax.set_xlabel("epoch")
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 ax.ticklabel_format(axis="y", useOffset=False)
-                ax.set_ylabel(LABELS[metric])
+                ax.set_ylabel(_label(metric))
                 ax.grid(alpha=0.3)
                 if ax.lines:
                     ax.legend(fontsize="small")

@@ -1,12 +1,14 @@
 """The run folder contract: the one place that knows its file names.
 
-Written only by the training job; read by mtl-status, mtl-collect and the launcher.
-  config.yaml     resolved config + signature
-  status.json     state, attempts, job id, host, times, progress, reason
-  data.json       per task: dataset, source path, sizes, class mapping, eval split
-  metrics.jsonl   one JSON line per epoch and split (train, val); deterministic, append-only
-  timings.jsonl   wall-clock per epoch and attempt (kept apart so metrics stay byte-identical on resume)
-  summary.json    final and best-epoch metrics, written once at the end
+Written by the training job (the launcher adds nothing here; it keeps jobs/ and logs/); read by
+mtl-status, mtl-collect and the launcher.
+  config.yaml       resolved config + signature
+  status.json       state, attempts, job id, host, times, progress, reason
+  data.json         per task: dataset, source path, split names and sizes, class mapping
+  metrics.jsonl     one JSON line per epoch and split (train, val, test); deterministic, append-only
+  timings.jsonl     wall-clock per epoch and attempt (kept apart so metrics stay byte-identical on resume)
+  predictions.json  per task: the test split's per-image results at the epoch its validation loss chose
+  summary.json      budget, per-task selection, final and best-epoch metrics, written once at the end
   log.txt         human log of every attempt
   checkpoints/    the last two checkpoints
 """
@@ -27,6 +29,9 @@ from .fsio import append_line, atomic_write_json, atomic_write_text
 from .tasks import folder_sub_name
 
 STATES = ("running", "interrupted", "completed", "failed")
+BEST_RULE = "lowest validation loss (weighted sum of the task losses); ties -> earlier epoch"
+SELECT_RULE = ("per task, the epoch of that task's own lowest validation loss (ties -> earlier), in multitask "
+               "and single-task runs alike; that epoch's test-split metrics are reported")
 
 
 def default_run_dir(results: Path, cfg: TrainConfig) -> Path:
@@ -96,6 +101,10 @@ class RunDir:
     @property
     def summary_file(self) -> Path:
         return self.path / "summary.json"
+
+    @property
+    def predictions_file(self) -> Path:
+        return self.path / "predictions.json"
 
     @property
     def log_file(self) -> Path:

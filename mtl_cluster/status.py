@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 from .grid import RunSpec
 from .ledger import GONE, LIVE, UNKNOWN, JobRef
 from .rundir import RunDir, count_field, read_jsonl
+from .tasks import METRICS
 
 # state -> what the next mtl-launch does with it (see ``action``)
 STATES = ("new", "queued", "running", "completed", "failed", "interrupted", "died", "unknown")
@@ -116,7 +117,7 @@ def submits(act: str) -> bool:
 
 
 def last_metrics_text(metrics: Mapping[str, Any]) -> str:
-    keys = [k for k in ("gender_acc", "smile_acc", "emotion_acc", "age_acc", "age_mae", "loss")
+    keys = [k for k in (*(m.key for m in METRICS), "loss")
             if isinstance(metrics.get(k), (int, float)) and not isinstance(metrics.get(k), bool)]
     return " ".join(f"{k}={metrics[k]:.3g}" for k in keys)
 

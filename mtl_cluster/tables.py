@@ -1,9 +1,9 @@
 """Render a comparison ``Report`` as markdown (laid out like the group's notes), CSV, JSON, LaTeX or a rich
 table. Pure: text and renderables in, nothing printed, no files.
 
-Numbers: accuracies with one decimal (the seed's), Age MAE with two (MTL/STL gaps in years are small);
+Numbers: each metric's decimals come from the vocabulary (``tasks.METRICS``: accuracies one, MAE two);
 a cell is ``mean ± std (n)`` when n > 1 seeds, the plain value otherwise; a delta cell is the signed
-MTL - STL difference, followed by ``[low, high]`` (95% CI) when both sides have two seeds or more.
+MTL - STL difference, ``[low, high]`` (95% CI) where there is one, and always its n.
 CSV and JSON carry the numbers themselves, rounded to 6 decimals so files are stable across machines.
 """
 from __future__ import annotations
@@ -18,18 +18,30 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .compare import LOWER_IS_BETTER, Cell, Report, Row, Section
+from .compare import Cell, Report, Row, Section
+from .tasks import METRIC_BY_KEY
 
 TITLE = "Multitask learning & Single task learning on AlexNet model"
 FORMATS = ("md", "csv", "json", "latex")
 SUFFIXES = {".md": "md", ".markdown": "md", ".csv": "csv", ".json": "json", ".tex": "latex", ".latex": "latex"}
-DELTA_NOTE = ("Δ rows: multitask minus single-task (same section and settings); [95% CI, Welch's t] where both "
-              "sides have at least 2 seeds. Accuracies: higher is better; Age MAE: lower is better.")
+SMOKE = ("SMOKE TEST ON SYNTHETIC DATA: these numbers check the pipeline end to end; they are not evidence "
+         "about multitask learning.")
+DELTA_NOTES = {
+    "paired": "Δ rows: multitask minus single-task (same section and settings), paired by seed: the mean of the "
+              "per-seed differences, [95% CI, t with n-1 df] and n = seeds both rows have.",
+    "welch": "Δ rows: multitask minus single-task (same section and settings), unpaired: difference of the means, "
+             "[95% CI, Welch's t] and n = seeds of each side.",
+}
+BETTER = "Accuracies: higher is better; Age MAE: lower is better."
+
+
+def delta_note(report: Report) -> str:
+    return f"{DELTA_NOTES[report.stat]} {BETTER}"
 
 
 # -- cells ----------------------------------------------------------------------------------------
 def decimals(metric: str) -> int:
-    return 2 if metric in LOWER_IS_BETTER else 1
+    return METRIC_BY_KEY[metric].decimals
 
 
 def _signed(x: float, p: int) -> str:
@@ -43,8 +55,11 @@ def cell_text(metric: str, cell: Cell | None, kind: str = "result") -> str:
         return ""
     p = decimals(metric)
     if kind == "delta":
-        ci = f" [{_signed(cell.ci_low, p)}, {_signed(cell.ci_high, p)}]" if cell.ci_low is not None else ""
-        return _signed(cell.mean, p) + ci
+        n = f"n={cell.n}" if cell.n_stl in (None, cell.n) else f"n={cell.n} vs {cell.n_stl}"
+        if cell.ci_low is not None and cell.ci_high is not None:
+            return f"{_signed(cell.mean, p)} [{_signed(cell.ci_low, p)}, {_signed(cell.ci_high, p)}] ({n})"
+        why = cell.note.replace(f"n={cell.n}, ", "") if cell.note else "no interval"
+        return f"{_signed(cell.mean, p)} ({n}, {why})" if not why.startswith("n=") else f"{_signed(cell.mean, p)} ({why})"
     if cell.n > 1 and cell.std is not None:
         return f"{cell.mean:.{p}f} ± {cell.std:.{p}f} ({cell.n})"
     return f"{cell.mean:.{p}f}"
@@ -60,15 +75,17 @@ def refs_text(refs: list[int]) -> str:
 
 
 def row_name(row: Row) -> str:
-    return row.label if row.kind == "delta" else f"{row.label} {refs_text(row.refs)}"
+    return row.label if row.kind != "result" else f"{row.label} {refs_text(row.refs)}"
 
 
 def epoch_line(report: Report) -> str:
-    """Which epoch the numbers come from (--select) and by which rule: printed with every table."""
-    which = (f"each run's best validation epoch, by the trainer's rule: {report.rule} (summary.json best_epoch)"
-             if report.select == "best" else f"{report.rule}")
-    return (f"Epoch: --select {report.select} = {which}. Metrics on each run's validation split; "
-            f"mean ± std (n seeds) where n > 1.")
+    """Which epoch the numbers come from (--select), by which rule, on which split: printed with every table."""
+    line = (f"Epoch: --select {report.select} = {report.rule}. Numbers: each task's test split (named in the "
+            f"column header); mean ± std (n seeds) where n > 1.")
+    if report.protocol_1:
+        line += (" Rows marked [protocol 1] are runs from before the test split: their numbers are the validation "
+                 "split at the epoch of the lowest total validation loss, the same split that chose it.")
+    return line
 
 
 def count_line(report: Report) -> str:
@@ -86,17 +103,19 @@ def _grid(section: Section) -> list[list[str]]:
 
 
 def _reference_line(ref: Any) -> str:
-    return f"[{ref.num}] {ref.path}; epoch {ref.epoch}/{ref.epochs}; {ref.config}"
+    return f"[{ref.num}] {ref.path}; epoch {ref.selected or ref.epoch}/{ref.epochs}; {ref.budget}; {ref.config}"
 
 
 # -- markdown -------------------------------------------------------------------------------------
 def to_markdown(report: Report) -> str:
     """The group's notes layout: a title, per section a padded pipe table and its reference list."""
-    lines = [f"# {TITLE}", "", epoch_line(report), "", count_line(report), ""]
+    lines = [f"# {TITLE}", ""] + ([f"**{SMOKE}**", ""] if report.synthetic else [])
+    lines += [epoch_line(report), "", count_line(report), ""]
     if not report.sections:
         lines += ["No finished runs to compare yet.", ""]
     for sec in report.sections:
         lines += ["", f"## {sec.title}", ""]
+        lines += [x for w in sec.warnings for x in (f"> {w}", "")]
         grid = [[c.replace("|", "\\|") for c in r] for r in _grid(sec)]
         widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
         fmt = lambda r: " | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
@@ -104,7 +123,7 @@ def to_markdown(report: Report) -> str:
         lines.append(" | ".join("-" * w for w in widths))
         lines += [fmt(r) for r in grid[1:]]
         if any(r.kind == "delta" for r in sec.rows):
-            lines += ["", DELTA_NOTE]
+            lines += ["", delta_note(report)]
         lines += ["", "### reference", ""]
         for ref in sec.references:
             lines += [_reference_line(ref), ""]
@@ -117,7 +136,7 @@ def to_markdown(report: Report) -> str:
 
 # -- CSV and JSON ---------------------------------------------------------------------------------
 CSV_FIELDS = ["section", "dataset", "row", "kind", "refs", "metric", "column", "mean", "std", "n", "n_stl",
-              "ci95_low", "ci95_high", "against"]
+              "ci95_low", "ci95_high", "note", "against"]
 
 
 def _num(x: Any) -> Any:
@@ -136,7 +155,7 @@ def to_csv(report: Report) -> str:
                 if c is None:
                     continue
                 vals = [sec.key, sec.dataset, row.label, row.kind, refs_text(row.refs), col.metric, col.header,
-                        _num(c.mean), _num(c.std), c.n, c.n_stl, _num(c.ci_low), _num(c.ci_high),
+                        _num(c.mean), _num(c.std), c.n, c.n_stl, _num(c.ci_low), _num(c.ci_high), c.note,
                         row.against.get(col.metric, "")]
                 w.writerow(["" if v is None else v for v in vals])
     return buf.getvalue()
@@ -176,18 +195,20 @@ def tex(text: str) -> str:
 
 def to_latex(report: Report) -> str:
     """One booktabs table per section (needs \\usepackage{booktabs}); references as comments."""
-    lines = [f"% {TITLE}", f"% {tex(epoch_line(report))}", "% needs \\usepackage{booktabs}"]
+    lines = [f"% {TITLE}"] + ([f"% {SMOKE}"] if report.synthetic else [])
+    lines += [f"% {tex(epoch_line(report))}", "% needs \\usepackage{booktabs}"]
     for sec in report.sections:
         grid = _grid(sec)
         lines += ["", "\\begin{table}[ht]", "\\centering", f"\\caption{{{tex(sec.title)}}}",
                   "\\begin{tabular}{l" + "r" * len(sec.columns) + "}", "\\toprule",
                   " & ".join(tex(c) for c in grid[0]) + " \\\\", "\\midrule"]
+        lines += [f"% {tex(w)}" for w in sec.warnings]
         for i, (row, cells) in enumerate(zip(sec.rows, grid[1:])):
-            if row.kind == "delta" and i and sec.rows[i - 1].kind == "result":
+            if row.kind != "result" and i and sec.rows[i - 1].kind != row.kind:
                 lines.append("\\midrule")
             lines.append(" & ".join(tex(c) for c in cells) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-        lines += [f"% [{r.num}] {r.path}; epoch {r.epoch}/{r.epochs}; signature {r.signature}"
+        lines += [f"% [{r.num}] {r.path}; epoch {r.selected or r.epoch}/{r.epochs}; signature {r.signature}"
                   for r in sec.references]
     for p in report.problems:
         lines.append(f"% not in the table: {p.path}: {p.state}: {p.reason}")
@@ -202,9 +223,9 @@ def render(report: Report, fmt: str) -> str:
 # -- rich -----------------------------------------------------------------------------------------
 def _style(metric: str, cell: Cell | None) -> str:
     """Green/red where the 95% CI excludes zero in the good/bad direction."""
-    if cell is None or cell.ci_low is None:
+    if cell is None or cell.ci_low is None or cell.ci_high is None:
         return ""
-    sign = -1 if metric in LOWER_IS_BETTER else 1
+    sign = -1 if METRIC_BY_KEY[metric].lower_is_better else 1
     if sign * cell.ci_low > 0 and sign * cell.ci_high > 0:
         return "green"
     if sign * cell.ci_low < 0 and sign * cell.ci_high < 0:
@@ -214,8 +235,10 @@ def _style(metric: str, cell: Cell | None) -> str:
 
 def rich_report(report: Report) -> RenderableType:
     """The terminal view: one table per section, its references, then the problem list."""
-    parts: list[RenderableType] = [Text(epoch_line(report), style="dim"), Text(count_line(report), style="dim")]
+    parts: list[RenderableType] = [Text(SMOKE, style="bold yellow")] if report.synthetic else []
+    parts += [Text(epoch_line(report), style="dim"), Text(count_line(report), style="dim")]
     for sec in report.sections:
+        parts += [Text(w, style="yellow") for w in sec.warnings]
         table = Table(title=sec.title, title_justify="left", show_lines=False)
         table.add_column("model", no_wrap=True)
         for col in sec.columns:
@@ -223,12 +246,12 @@ def rich_report(report: Report) -> RenderableType:
         for i, row in enumerate(sec.rows):
             cells = [Text(cell_text(c.metric, row.cells.get(c.metric), row.kind),
                           style=_style(c.metric, row.cells.get(c.metric))) for c in sec.columns]
-            last_result = row.kind == "result" and i + 1 < len(sec.rows) and sec.rows[i + 1].kind == "delta"
-            table.add_row(Text(row_name(row), style="italic" if row.kind == "delta" else ""), *cells,
+            last_result = i + 1 < len(sec.rows) and sec.rows[i + 1].kind != row.kind
+            table.add_row(Text(row_name(row), style="italic" if row.kind != "result" else ""), *cells,
                           end_section=last_result)
         parts += [Text(""), table]
         if any(r.kind == "delta" for r in sec.rows):
-            parts.append(Text(DELTA_NOTE, style="dim"))
+            parts.append(Text(delta_note(report), style="dim"))
         parts.append(Text("reference (one line each; full configs with --format md)", style="bold"))
         parts += [Text(_reference_line(r), style="dim", no_wrap=True, overflow="ellipsis") for r in sec.references]
     if not report.sections:

@@ -1,8 +1,11 @@
-"""The four tasks, their label spaces and the age-loss variants: the vocabulary every part shares.
+"""The four tasks, their label spaces, the age-loss variants and the metrics: the vocabulary every part shares.
 
-Pure Python (no torch) so the config validator and the collector can use it.
+Pure Python (no torch) so the config validator, the collector, the status view and the trainer all read
+the same lists. Adding a metric or a table column is one entry in ``METRICS``.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 TASKS: tuple[str, ...] = ("gender", "smile", "emotion", "age")
 
@@ -19,7 +22,7 @@ DATASET_TASKS: dict[str, tuple[str, ...]] = {
 """Which tasks each dataset (config ``dataset``) has labels for: a section's rows share these tasks' budget."""
 
 AGE_CLASSES = 100   # age 1..100 -> class age-1 (clamped)
-AGE_GROUPS = 10     # decade: age 0..9 -> 0, ..., 90..100 -> 9
+AGE_GROUPS = 10     # decade: age 0..9 -> 0, ..., 90..100 -> 9 (the seed's ceil(class / 10) made 11; README)
 
 AGE_LOSS_TYPES: dict[str, str] = {
     "age_cls_loss": "100 age classes, cross-entropy (seed row AlexNet-Age)",
@@ -28,6 +31,43 @@ AGE_LOSS_TYPES: dict[str, str] = {
     "age_10_cls_loss": "10 decade groups only, cross-entropy "
                        "(seed row AlexNet-Age-10-classes-crossentropy)",
 }
+AGE_HEADS: dict[str, tuple[str, ...]] = {
+    "age_cls_loss": ("age",), "age_100_10_cls_loss": ("age", "age_group"), "age_10_cls_loss": ("age_group",),
+}
+"""The age head's outputs per age_loss_type: ``age`` = 100 classes, ``age_group`` = 10 groups."""
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+"""metrics.jsonl splits: train (running sums), val (selects epochs), test (the reported numbers)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number the trainer records per task and split, and the table can show as a column."""
+
+    key: str                 # metrics.jsonl / summary.json key
+    task: str
+    header: str              # the table's column header (the seed's words where the seed had the column)
+    lower_is_better: bool = False
+    decimals: int = 1
+    needs: str | None = None  # the age head output it needs ("age", "age_group"); None: any run of the task
+    seed: bool = True        # the seed's own definition (False: a better one shown beside it)
+    short: str = ""          # compact label for logs and mtl-status
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("gender_acc", "gender", "Gender(%)", short="gender"),
+    Metric("smile_acc", "smile", "Smile(%)", short="smile"),
+    Metric("emotion_acc", "emotion", "Emotion Acc(%)", short="emotion"),
+    Metric("age_acc", "age", "Age Acc(%)", needs="age", short="age acc"),
+    Metric("age_group_acc", "age", "Age 10-group Acc(%)", needs="age_group", seed=False, short="age grp"),
+    Metric("age_mae_argmax", "age", "Age MAE", lower_is_better=True, decimals=2, short="age MAE"),
+    Metric("age_mae", "age", "Age MAE (expected)", lower_is_better=True, decimals=2, seed=False,
+           short="age MAE(E)"),
+)
+"""Column order of every table: the seed's columns, each better definition right after its seed one."""
+
+METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
+TASK_METRICS: dict[str, tuple[Metric, ...]] = {t: tuple(m for m in METRICS if m.task == t) for t in TASKS}
 
 
 def folder_sub_name(loss_weights: tuple[float, ...]) -> str:
@@ -35,6 +75,12 @@ def folder_sub_name(loss_weights: tuple[float, ...]) -> str:
     return "".join(f"_{t}_{w:g}" for t, w in zip(TASKS, loss_weights))
 
 
-def active_tasks(loss_weights: tuple[float, ...]) -> tuple[str, ...]:
+def active_tasks(loss_weights: tuple[float, ...] | list[float]) -> tuple[str, ...]:
     """Tasks with a non-zero weight: the only ones that get a head, data and compute."""
     return tuple(t for t, w in zip(TASKS, loss_weights) if w > 0)
+
+
+def run_metrics(tasks: tuple[str, ...] | list[str], age_loss_type: str | None) -> tuple[Metric, ...]:
+    """The metrics a run with these tasks (and age head) records, in column order."""
+    heads = AGE_HEADS.get(age_loss_type or "age_cls_loss", ("age",))
+    return tuple(m for m in METRICS if m.task in tasks and (m.needs is None or m.needs in heads))

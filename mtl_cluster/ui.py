@@ -8,11 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-METRIC_LABELS = {
-    "gender_acc": "Gender (%)", "smile_acc": "Smile (%)", "emotion_acc": "Emotion (%)",
-    "age_acc": "Age acc (%)", "age_mae": "Age MAE", "age_mae_argmax": "Age MAE (argmax)", "loss": "loss",
-}
-
+from .tasks import METRIC_BY_KEY, METRICS
 
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
@@ -37,19 +33,37 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    """Final and best-epoch validation metrics of one run, with the dataset behind each task."""
-    table = Table(title=f"{summary['name']}  ({summary['signature']}, {summary['epochs']} epochs)")
+    """One run's numbers: per metric, the test split at the epoch its task's validation loss chose, and at
+    the final epoch (a summary from before the test split shows its validation numbers instead)."""
+    if "selection" not in summary:
+        return _v1_summary_table(summary)
+    table = Table(title=f"{summary['name']}  ({summary['signature']}, {summary['epochs']} epochs, "
+                        f"{summary.get('budget', {}).get('steps', '?')} steps)")
+    for name, justify in (("metric", "left"), ("dataset / test split", "left"), ("selected epoch", "right"),
+                          ("test at selected", "right"), (f"test at final (epoch {summary['epochs']})", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    final = summary["final"].get("test") or {}
+    for key in summary.get("metrics", []):
+        m = METRIC_BY_KEY.get(key)
+        sel = summary["selection"]["tasks"].get(m.task) if m else None
+        if m is None or not sel or key not in (sel.get("test") or {}):
+            continue
+        where = f"{summary['datasets'][m.task]} / {summary['splits'][m.task]['test']}"
+        table.add_row(m.header, where, str(sel["epoch"]), f"{sel['test'][key]:.{m.decimals}f}",
+                      f"{final.get(key, float('nan')):.{m.decimals}f}")
+    return table
+
+
+def _v1_summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"{summary['name']}  ({summary['signature']}, {summary['epochs']} epochs; validation "
+                        f"split only: a run from before the test split)")
     table.add_column("metric")
-    table.add_column("dataset / split")
     table.add_column(f"final (epoch {summary['epochs']})", justify="right")
     table.add_column(f"best (epoch {summary['best_epoch']})", justify="right")
     final, best = summary["final"]["val"] or {}, summary["best"]["val"] or {}
-    for key, label in METRIC_LABELS.items():
-        if key not in final:
-            continue
-        task = key.split("_")[0] if key != "loss" else None
-        where = f"{summary['datasets'][task]} / {summary['eval_splits'][task]}" if task else "all tasks"
-        table.add_row(label, where, f"{final[key]:.2f}", f"{best.get(key, float('nan')):.2f}")
+    for m in METRICS:
+        if m.key in final:
+            table.add_row(m.header, f"{final[m.key]:.{m.decimals}f}", f"{best.get(m.key, float('nan')):.{m.decimals}f}")
     return table
 
 

@@ -25,6 +25,7 @@ class Written:
     splits: dict[str, list[tuple[Path, Any]]]   # split -> [(image file, label)] a loader must return
     skipped: list[Path] = field(default_factory=list)  # entries a loader must count as skipped
     ignored: list[Path] = field(default_factory=list)  # files a loader must neither load nor count
+    sigma: dict[Path, float] = field(default_factory=dict)  # image file -> the stdv its gt row gives
 
     def count(self, split: str) -> int:
         return len(self.splits[split])
@@ -88,15 +89,18 @@ def write_chalearn_imagefolder(root: Path, classes: tuple[str, ...] = ("female",
 
 
 def write_chalearn_official(root: Path, n_train: int = 5, n_valid: int = 3, n_test: int = 2,
-                            missing: int = 1) -> Written:
+                            missing: int = 1, test: bool = True) -> Written:
     """The official age release: ``train/ valid/ test/`` + ``{split}_gt.csv`` (image,mean,stdv).
 
-    ``missing`` rows per gt file name images that are not on disk (listed in ``skipped``).
+    ``missing`` rows per gt file name images that are not on disk (listed in ``skipped``); without
+    ``test`` there is no test/ nor test_gt.csv (the release before its test labels were public).
     """
     root = Path(root)
     splits: dict[str, list[tuple[Path, Any]]] = {}
     skipped: list[Path] = []
-    for s, (split, n) in enumerate((("train", n_train), ("valid", n_valid), ("test", n_test))):
+    sigma: dict[Path, float] = {}
+    names = ("train", "valid", "test") if test else ("train", "valid")
+    for s, (split, n) in enumerate(zip(names, (n_train, n_valid, n_test))):
         rows = []
         splits[split] = []
         for i in range(n + missing):
@@ -104,12 +108,14 @@ def write_chalearn_official(root: Path, n_train: int = 5, n_valid: int = 3, n_te
             mean, stdv = 20.0 + 3.25 * i + 0.1 * s, 1.5 + 0.25 * i
             rows.append(f"{name},{mean},{stdv}")
             if i < n:
-                splits[split].append((write_image(root / split / name, seed=s * 1000 + i), mean))
-            elif split != "test":
+                path = write_image(root / split / name, seed=s * 1000 + i)
+                splits[split].append((path, mean))
+                sigma[path] = stdv
+            else:
                 skipped.append(root / split / name)
         (root / split).mkdir(parents=True, exist_ok=True)
         (root / f"{split}_gt.csv").write_text("image,mean,stdv\n" + "\n".join(rows) + "\n")
-    return Written(root, splits, skipped)
+    return Written(root, splits, skipped, sigma=sigma)
 
 
 # --- FER2013 ---------------------------------------------------------------------------------------
@@ -154,15 +160,18 @@ def write_fer2013_h5(path: Path, data: dict | None = None, flat: bool = True, dt
 
 # --- IMDB-WIKI -------------------------------------------------------------------------------------
 
-def write_imdb_wiki_aligned(root: Path, n_train: int = 6, n_val: int = 3, zero_byte: int = 1) -> Written:
-    """``train/`` and ``val/`` of ``<age>_<gender>_<name>.jpg``; labels are (age, gender).
+def write_imdb_wiki_aligned(root: Path, n_train: int = 6, n_val: int = 3, zero_byte: int = 1,
+                            n_test: int = 0) -> Written:
+    """``train/`` and ``val/`` (and ``test/`` if ``n_test``) of ``<age>_<gender>_<name>.jpg``; labels (age, gender).
 
     Names contain underscores (only the first two separate fields); ``skipped`` holds names that do
     not parse (no fields, non-numeric age, gender 2, age 150) and zero-byte files.
     """
     root = Path(root)
     splits: dict[str, list[tuple[Path, Any]]] = {}
-    for split, n in (("train", n_train), ("val", n_val)):
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_test)):
+        if split == "test" and not n:
+            continue
         splits[split] = []
         for i in range(n):
             age, gender = (3 + 11 * i) % 101, i % 2

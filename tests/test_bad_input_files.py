@@ -104,6 +104,13 @@ def _replace(key: str, value) -> Callable[[h5py.File], None]:
     return change
 
 
+def _empty_split(split: str) -> Callable[[h5py.File], None]:
+    def change(f: h5py.File) -> None:
+        _replace(f"{split}_pixel", np.zeros((0, 2304), np.uint8))(f)
+        _replace(f"{split}_label", np.zeros(0, np.int64))(f)
+    return change
+
+
 def _drop(*keys: str) -> Callable[[h5py.File], None]:
     def change(f: h5py.File) -> None:
         for k in keys:
@@ -136,6 +143,9 @@ FER_CASES = [
     ("h5-scaled", _fer_h5(_replace("Training_pixel", np.full((6, 2304), 0.5))), "scaled to 0..1"),
     ("h5-group", _fer_h5(_replace("Training_pixel", "group")), "cannot read the datasets"),
     ("h5-text", _fer_h5(_replace("Training_pixel", np.array([b"x"] * 6))), "Training_pixel"),
+    ("no-test-rows", _fer_csv([f"0,{PIX},Training", f"1,{PIX},PublicTest"]), "has no PrivateTest images"),
+    ("no-val-rows", _fer_csv([f"0,{PIX},Training", f"1,{PIX},PrivateTest"]), "has no PublicTest images"),
+    ("h5-empty-test", _fer_h5(_empty_split("PrivateTest")), "has no PrivateTest images"),
 ]
 
 
@@ -201,6 +211,14 @@ def _official(split: str, rows: str) -> Callable[[Path], None]:
     return write
 
 
+def _official_without_test(train_rows: str) -> Callable[[Path], None]:
+    """The release before its test labels: the validation split is then held out of train."""
+    def write(data: Path) -> None:
+        write_chalearn_official(data / "ChaLearn_LAP_2016_age", test=False)
+        (data / "ChaLearn_LAP_2016_age" / "train_gt.csv").write_text(train_rows)
+    return write
+
+
 def _no_images(data: Path) -> None:
     """Class folders holding only zero-byte .jpg files and files that are not images."""
     for split in ("TRAIN", "VALID"):
@@ -225,6 +243,15 @@ CHALEARN_CASES = [
      _official("train", "file,age\n"), "expected the header image,mean,stdv"),
     ("official-binary", ["loss_weights=[0,0,0,1]", "data.chalearn_layout=official"],
      _official("train", "\xff\xfe\x00garbage\n"), "not a readable CSV"),
+    ("official-stdv-word", ["loss_weights=[0,0,0,1]", "data.chalearn_layout=official"],
+     _official("valid", "image,mean,stdv\n001000.jpg,30,wide\n"), "line 2: stdv 'wide' is not a number >= 0"),
+    ("official-stdv-negative", ["loss_weights=[0,0,0,1]", "data.chalearn_layout=official"],
+     _official("train", "image,mean,stdv\n000000.jpg,30,2\n000001.jpg,31,-0.5\n"),
+     "line 3: stdv '-0.5' is not a number >= 0"),
+    ("official-empty-test", ["loss_weights=[0,0,0,1]", "data.chalearn_layout=official"],
+     _official("test", "image,mean,stdv\n009999.jpg,30,2\n"), "test: none of the 1 rows"),
+    ("official-one-train-image", ["loss_weights=[0,0,0,1]", "data.chalearn_layout=official"],
+     _official_without_test("image,mean,stdv\n000000.jpg,30,2\n"), "too few to hold out a validation split"),
 ]
 
 
@@ -254,16 +281,17 @@ def test_labels_outside_the_label_space_are_dropped_and_counted(tmp_path: Path, 
     savemat(str(root / "imdb.mat"), {"imdb": fields})
     with corpus.case("dataset labels"):
         gender = load_imdb_wiki("gender", DataConfig(root=str(tmp_path), imdb_wiki_layout="mat"))
-        assert set(np.unique(gender.train.labels)) | set(np.unique(gender.eval.labels)) <= {0.0, 1.0}
+        labels = np.concatenate([gender.train.labels, gender.val.labels, gender.test.labels])
+        assert set(np.unique(labels)) <= {0.0, 1.0}
         assert "2 with unknown gender" in gender.source          # the fixture's NaN row and ours
     aligned = tmp_path / "imdb_wiki"
-    for split in ("train", "val"):
-        write_image(aligned / split / f"30_1_ok_{split}.jpg")
+    for name in ("train/30_1_ok_a.jpg", "train/31_0_ok_b.jpg", "val/30_1_ok_val.jpg"):
+        write_image(aligned / name)
     for bad in ("30_2_x.jpg", "150_1_x.jpg", "-4_1_x.jpg", "x_1_x.jpg"):
         write_image(aligned / "train" / bad)
     with corpus.case("dataset labels"):
         d = load_imdb_wiki("age", DataConfig(root=str(tmp_path)))
-        assert len(d.train) == 1 and d.skipped_at_load == 4
+        assert (len(d.train), len(d.val), len(d.test)) == (1, 1, 1) and d.skipped_at_load == 4
 
 
 def test_unreadable_images_are_skipped_and_counted(tmp_path: Path, corpus) -> None:
@@ -312,10 +340,11 @@ def _remove(*names: str) -> Callable[[Path], None]:
     return change
 
 
-def _summary_val(val) -> Callable[[Path], None]:
+def _summary_selected(record) -> Callable[[Path], None]:
+    """Replace the record the table reads: the gender test metrics at the epoch its validation chose."""
     def change(run: Path) -> None:
         s = json.loads((run / "summary.json").read_text())
-        s["best"]["val"] = val
+        s["selection"]["tasks"]["gender"]["test"] = record
         (run / "summary.json").write_text(json.dumps(s))
     return change
 
@@ -339,11 +368,11 @@ COLLECT_CASES = [
     ("summary-binary", _edit("summary.json", bytes(range(256))), "summary.json: cannot read"),
     ("summary-list", _edit("summary.json", "[1, 2]"), "summary.json: expected a mapping"),
     ("summary-missing", _remove("summary.json"), "summary.json is missing"),
-    ("summary-no-metrics", _summary_val({}), "gender_acc is None, not a number"),
-    ("summary-no-best", _summary_val(None), "no best validation record"),
-    ("summary-string-metric", _summary_val({"gender_acc": "97.5"}), "not a number"),
-    ("summary-nan-metric", _summary_val({"gender_acc": float("nan")}), "not a number"),
-    ("summary-bool-metric", _summary_val({"gender_acc": True}), "not a number"),
+    ("summary-no-metrics", _summary_selected({}), "gender_acc is None, not a number"),
+    ("summary-no-best", _summary_selected(None), "no selection.tasks.gender.test record"),
+    ("summary-string-metric", _summary_selected({"gender_acc": "97.5"}), "not a number"),
+    ("summary-nan-metric", _summary_selected({"gender_acc": float("nan")}), "not a number"),
+    ("summary-bool-metric", _summary_selected({"gender_acc": True}), "not a number"),
     ("status-garbage", _edit("status.json", b"\x00\x01{{{"), "status.json"),
     ("status-failed-markup", _edit("status.json", json.dumps({"state": "failed", "reason": "[/red] boom [x]"})),
      "boom"),

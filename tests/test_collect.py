@@ -70,8 +70,9 @@ def test_study_facts(study) -> None:
     report = build_report(runs)
     assert [s.key for s in report.sections] == ["imdb_wiki", "pretrained_false", "pretrained_true"]
     assert [c.header for c in report.sections[1].columns] == [
-        "Gender(%)(ChaLearn_2016)", "Smile(%)(ChaLearn_2016)", "Emotion Acc(%)(FER_2013)",
-        "Age Acc(%)(ChaLearn_2016)", "Age MAE (ChaLearn_2016)"]
+        "Gender(%)(ChaLearn_2016 VALID/val)", "Smile(%)(ChaLearn_2016 VALID)", "Emotion Acc(%)(FER_2013 PrivateTest)",
+        "Age Acc(%)(ChaLearn_2016 VALID/val)", "Age 10-group Acc(%)(ChaLearn_2016 VALID/val)",
+        "Age MAE(ChaLearn_2016 VALID/val)", "Age MAE (expected)(ChaLearn_2016 VALID/val)"]
     states = {Path(p.path).name.split("_seed")[0] + ":" + p.state for p in runs.problems}
     assert {"AlexNet-Emotion:running", "AlexNet-Emotion:interrupted", "AlexNet-Smile:failed",
             "AlexNet-Smile:damaged", "AlexNet-Age:unknown", "no_config:damaged", "no_summary:damaged",
@@ -80,19 +81,76 @@ def test_study_facts(study) -> None:
     gender = rows["AlexNet-Gender (lr_rate=0.001)"]
     assert gender.cells["gender_acc"].n == 3          # the copied folder is counted once
     mtl = rows["AlexNet-Gender_Smile_Emotion_Age"].cells["gender_acc"]
-    assert mtl.mean == pytest.approx((84.3 + 84.9 + 83.7) / 3 - 0.5)   # best epoch = 2: final - 0.5
+    assert mtl.mean == pytest.approx((84.3 + 84.9 + 83.7) / 3)   # test split at gender's own selected epoch
     delta = rows["Δ AlexNet-Gender_Smile_Emotion_Age − STL"]
     assert delta.against["gender_acc"] == "AlexNet-Gender (lr_rate=0.001)"
-    assert delta.cells["smile_acc"].ci_low is None     # one single-task seed: no interval
+    assert delta.cells["smile_acc"].ci_low is None and delta.cells["smile_acc"].note == "n=1, no interval"
+    emotion = delta.cells["emotion_acc"]                # -3.0 at both seeds: zero variance is not significant
+    assert emotion.mean == pytest.approx(-3.0) and emotion.ci_low is None and "zero variance" in emotion.note
     assert delta.cells["age_mae"].ci_high < 0          # MTL's age MAE is lower in every seed
     assert "age_acc" in delta.cells and delta.against["age_acc"] == "AlexNet-Age"   # same age_loss_type only
+    # protocol 1 runs are rows of their own, marked, never compared with protocol 2 rows
+    old = rows["AlexNet-Age-10-classes-crossentropy [protocol 1: validation split]"]
+    assert set(old.cells) == {"age_group_acc", "age_mae_argmax", "age_mae"}   # its age_acc was the 10-group one
+    assert "AlexNet-Gender [protocol 1: validation split]" in rows
+    assert report.protocol_1 and report.sections[0].warnings and not report.sections[1].warnings
+
+
+def test_reports_test_numbers_at_each_tasks_validation_epoch(study) -> None:
+    """Validation and test numbers differ in every run folder, and every task chose another epoch: the table
+    holds each task's test value at that task's epoch, in the multitask and single-task rows alike."""
+    from runfolders import SELECTED
+    report = build_report(load_runs(study / "results"))
+    sec = report.sections[1]
+    for row in (r for r in sec.rows if r.kind == "result" and "protocol 1" not in r.label):
+        refs = [ref for ref in sec.references if ref.num in row.refs]
+        for c in sec.columns:
+            if c.metric not in row.cells:
+                continue
+            expected = []
+            for ref in refs:
+                hist = [json.loads(line) for line in (study / ref.path / "metrics.jsonl").read_text().splitlines()]
+                by = {(r["epoch"], r["split"]): r for r in hist}
+                epoch = min((r for r in hist if r["split"] == "val"), key=lambda r: r[f"{c.task}_loss"])["epoch"]
+                assert epoch == SELECTED[c.task]
+                assert by[(epoch, "val")][c.metric] != by[(epoch, "test")][c.metric]
+                expected.append(by[(epoch, "test")][c.metric])
+            assert row.cells[c.metric].mean == pytest.approx(sum(expected) / len(expected)), (row.label, c.metric)
+
+
+def test_paired_delta_matches_scipy(study) -> None:
+    """The Δ cell is the paired t interval over the seeds both rows have; --stat welch is the unpaired one."""
+    runs = load_runs(study / "results")
+    df = runs.frame
+    pick = lambda name, lr=0.001: df[(df["name"] == name) & (df["section"] == "pretrained_false") & (  # noqa: E731
+        df["config"].map(lambda c: c["lr_rate"]) == lr) & (df["protocol"] == 2)].set_index("seed")["gender_acc"]
+    mtl, stl = pick("AlexNet-Gender_Smile_Emotion_Age"), pick("AlexNet-Gender")
+    ci = stats.ttest_rel(mtl.sort_index(), stl.sort_index()).confidence_interval(0.95)
+    rows = {r.label: r for r in build_report(runs).sections[1].rows}
+    cell = rows["Δ AlexNet-Gender_Smile_Emotion_Age − STL"].cells["gender_acc"]
+    assert (cell.ci_low, cell.ci_high, cell.n) == (pytest.approx(ci.low), pytest.approx(ci.high), 3)
+    rows = {r.label: r for r in build_report(runs, stat="welch").sections[1].rows}
+    cell = rows["Δ AlexNet-Gender_Smile_Emotion_Age − STL"].cells["gender_acc"]
+    ci = stats.ttest_ind(mtl, stl, equal_var=False).confidence_interval(0.95)
+    assert (cell.ci_low, cell.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+
+
+def test_published_reference_rows(study) -> None:
+    report = build_report(load_runs(study / "results"), reference="seed")
+    rows = {r.label: r for r in report.sections[1].rows}
+    mtl = rows["AlexNet-Gender_Smile_Emotion_Age (published, seed table)"]
+    assert mtl.kind == "published" and mtl.cells["gender_acc"].mean == 84.3
+    assert mtl.cells["age_mae_argmax"].mean == 7.0 and "age_mae" not in mtl.cells   # the seed's MAE is argmax
+    assert rows["AlexNet-Emotion (published, seed table)"].cells["emotion_acc"].mean == 61.3
+    assert not any(r.kind == "published" for s in report.sections if s.key != "pretrained_false" for r in s.rows)
+    assert not any(r.kind == "published" for r in build_report(load_runs(study / "results")).sections[1].rows)
 
 
 def test_select_last_uses_the_final_epoch(study) -> None:
     report = build_report(load_runs(study / "results", select="last"))
     row = next(r for r in report.sections[2].rows if r.label == "AlexNet-Gender")
-    assert row.cells["gender_acc"].mean == 85.5
-    assert report.sections[2].references[0].epoch == 3
+    assert row.cells["gender_acc"].mean == 85.5 - 5.0   # the final epoch's test value, not the selected one
+    assert report.sections[2].references[0].selected == "3"
 
 
 # -- numbers --------------------------------------------------------------------------------------
@@ -102,7 +160,7 @@ def test_welch_ci_matches_scipy() -> None:
     ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     assert (low, high) == pytest.approx((ci.low, ci.high))
     assert welch_ci([1.0], [1.0, 2.0]) is None
-    assert welch_ci([1.0, 1.0], [2.0, 2.0]) == (-1.0, -1.0)
+    assert welch_ci([1.0, 1.0], [2.0, 2.0]) is None     # no variance: no interval, never "significant"
 
 
 def test_cell_text() -> None:
@@ -110,7 +168,13 @@ def test_cell_text() -> None:
     assert cell_text("gender_acc", Cell(mean=84.3, n=3, std=0.61)) == "84.3 ± 0.6 (3)"
     assert cell_text("age_mae", Cell(mean=7.0, n=2, std=0.123)) == "7.00 ± 0.12 (2)"
     assert cell_text("age_mae", Cell(mean=-0.004, n=2, n_stl=2, ci_low=-0.3, ci_high=0.29), "delta") == \
-        "+0.00 [-0.30, +0.29]"
+        "+0.00 [-0.30, +0.29] (n=2)"
+    assert cell_text("gender_acc", Cell(mean=1.25, n=1, n_stl=1, note="n=1, no interval"), "delta") == \
+        "+1.2 (n=1, no interval)"
+    assert cell_text("gender_acc", Cell(mean=-3, n=2, n_stl=2, note="zero variance, no interval"), "delta") == \
+        "-3.0 (n=2, zero variance, no interval)"
+    assert cell_text("gender_acc", Cell(mean=1, n=3, n_stl=2, ci_low=0.5, ci_high=1.5), "delta") == \
+        "+1.0 [+0.5, +1.5] (n=3 vs 2)"
     assert cell_text("smile_acc", None) == ""
     assert refs_text([1, 2, 3]) == "[1-3]" and refs_text([4]) == "[4]" and refs_text([1, 4]) == "[1, 4]"
 
@@ -155,7 +219,7 @@ def test_run_folder_as_root_and_symlink_loop(tmp_path, monkeypatch, capsys) -> N
     (tmp_path / "results" / "loop").symlink_to(tmp_path / "results", target_is_directory=True)
     assert find_run_folders(tmp_path / "results") == [run]
     rc, out, _ = collect(run, monkeypatch, capsys, ".", "--format", "md")
-    assert rc == 0 and "AlexNet-Gender [1] | 89.5" in out and "\n[1] .; epoch 2/3;" in out
+    assert rc == 0 and "AlexNet-Gender [1] | 90.0" in out and "\n[1] .; epoch 2/3;" in out
 
 
 GARBAGE = st.one_of(st.binary(max_size=40), st.sampled_from([b"", b"{}", b"[]", b"null", b'{"state": 3}',
@@ -200,9 +264,9 @@ def test_real_runs_table(real_study, monkeypatch, capsys) -> None:
     (sec,) = report["sections"]
     assert sec["key"] == "pretrained_false" and sec["dataset"] == "synthetic"
     assert sec["title"].endswith("(dataset: synthetic)")
-    assert [c["header"] for c in sec["columns"]] == ["Gender(%)(synthetic)", "Smile(%)(synthetic)",
-                                                     "Emotion Acc(%)(synthetic)", "Age Acc(%)(synthetic)",
-                                                     "Age MAE (synthetic)"]
+    assert [c["header"] for c in sec["columns"]] == [
+        "Gender(%)(synthetic test)", "Smile(%)(synthetic test)", "Emotion Acc(%)(synthetic test)",
+        "Age Acc(%)(synthetic test)", "Age MAE(synthetic test)", "Age MAE (expected)(synthetic test)"]
     labels = [r["label"] for r in sec["rows"]]
     assert labels == ["AlexNet-Gender_Smile_Emotion_Age", "AlexNet-Gender", "Δ AlexNet-Gender_Smile_Emotion_Age − STL"]
     summaries = {}
@@ -211,14 +275,18 @@ def test_real_runs_table(real_study, monkeypatch, capsys) -> None:
         assert "Namespace(" in ref["config"] and f"signature='{ref['signature']}'" in ref["config"]
         summaries[ref["num"]] = json.loads((real_study / ref["path"] / "summary.json").read_text())
     mtl, stl, delta = sec["rows"]
-    for metric in ("gender_acc", "smile_acc", "emotion_acc", "age_acc", "age_mae"):
-        vals = [summaries[n]["best"]["val"][metric] for n in mtl["refs"]]
+    for metric in ("gender_acc", "smile_acc", "emotion_acc", "age_acc", "age_mae_argmax", "age_mae"):
+        task = metric.split("_")[0]
+        vals = [summaries[n]["selection"]["tasks"][task]["test"][metric] for n in mtl["refs"]]
         assert mtl["cells"][metric]["n"] == 2
         assert mtl["cells"][metric]["mean"] == pytest.approx(sum(vals) / 2, abs=1e-6)
-    g = summaries[stl["refs"][0]]["best"]["val"]["gender_acc"]
+    g = summaries[stl["refs"][0]]["selection"]["tasks"]["gender"]["test"]["gender_acc"]
     assert stl["cells"] == {"gender_acc": {"mean": pytest.approx(g, abs=1e-6), "n": 1, "std": None, "n_stl": None,
-                                           "ci_low": None, "ci_high": None}}
-    assert delta["cells"]["gender_acc"]["mean"] == pytest.approx(mtl["cells"]["gender_acc"]["mean"] - g, abs=1e-5)
+                                           "ci_low": None, "ci_high": None, "note": ""}}
+    seed0 = next(summaries[n] for n, ref in zip(mtl["refs"], sec["references"]) if "_seed0_" in ref["path"])
+    paired = seed0["selection"]["tasks"]["gender"]["test"]["gender_acc"] - g   # only seed 0 has both rows
+    assert delta["cells"]["gender_acc"]["mean"] == pytest.approx(paired, abs=1e-5)
+    assert delta["cells"]["gender_acc"]["n"] == 1 and delta["cells"]["gender_acc"]["note"] == "n=1, no interval"
     assert list(delta["cells"]) == ["gender_acc"]
 
 

@@ -57,16 +57,22 @@ def test_chalearn_imagefolder_binary(tmp_path, task, folder, classes):
                                          n_valid_per_class=2, zero_byte=2)
     td = load_chalearn(task, config(tmp_path))
     mapping = {name: i for i, name in enumerate(sorted(classes))}
-    assert isinstance(td, TaskData) and (td.task, td.dataset, td.eval_split) == (task, "ChaLearn_2016", "VALID")
+    assert isinstance(td, TaskData) and (td.task, td.dataset) == (task, "ChaLearn_2016")
+    assert (td.val_split, td.test_split) == ("TRAIN hold-out 10%", "VALID")
     assert td.classes == mapping
     assert td.skipped_at_load == 2
-    for split, images in (("TRAIN", td.train), ("VALID", td.eval)):
-        assert paths_labels(images) == {p: float(mapping[c]) for p, c in written.splits[split]}
-    assert not set(written.ignored + written.skipped) & set(td.train.paths)
-    assert {p.suffix for p in td.train.paths} == {".jpg", ".JPEG", ".png"}
-    assert td.train.paths == sorted(td.train.paths, key=lambda p: (mapping[p.parent.name], p.name))
+    train = {p: float(mapping[c]) for p, c in written.splits["TRAIN"]}
+    assert {**paths_labels(td.train), **paths_labels(td.val)} == train      # TRAIN = train + hold-out
+    assert not set(td.train.paths) & set(td.val.paths) and len(td.val) >= 1 and len(td.train) >= 1
+    assert paths_labels(td.test) == {p: float(mapping[c]) for p, c in written.splits["VALID"]}
+    assert not set(written.ignored + written.skipped) & set(td.train.paths + td.val.paths)
+    assert {p.suffix for p in td.train.paths + td.val.paths} == {".jpg", ".JPEG", ".png"}
+    for images in (td.train, td.val):
+        assert images.paths == sorted(images.paths, key=lambda p: (mapping[p.parent.name], p.name))
+        assert images.sigma is None
     assert_rgb(td.train, 2)
-    assert_rgb(td.eval)
+    assert_rgb(td.val)
+    assert_rgb(td.test)
     assert td.source == str(tmp_path / folder)
 
 
@@ -74,10 +80,11 @@ def test_chalearn_age_folders_sort_numerically(tmp_path):
     write_chalearn_imagefolder(tmp_path / "ages", classes=("10", "2", "30", "7.5"), n_per_class=2,
                                n_valid_per_class=1, zero_byte=0, extras=False)
     td = load_chalearn("age", config(tmp_path, chalearn_age="ages"))
-    assert td.train.labels.tolist() == [2, 2, 7.5, 7.5, 10, 10, 30, 30]
-    assert td.eval.labels.tolist() == [2, 7.5, 10, 30]
-    assert [p.parent.name for p in td.eval.paths] == ["2", "7.5", "10", "30"]
-    assert td.classes == {} and td.eval_split == "VALID"
+    assert sorted(td.train.labels.tolist() + td.val.labels.tolist()) == [2, 2, 7.5, 7.5, 10, 10, 30, 30]
+    assert td.train.labels.tolist() == sorted(td.train.labels.tolist())
+    assert td.test.labels.tolist() == [2, 7.5, 10, 30]
+    assert [p.parent.name for p in td.test.paths] == ["2", "7.5", "10", "30"]
+    assert td.classes == {} and td.test_split == "VALID"
 
 
 @pytest.mark.parametrize("bad", ["young", "nan", "-3"])
@@ -116,15 +123,18 @@ def test_chalearn_official_continuous_ages(tmp_path):
     written = write_chalearn_official(tmp_path / "ChaLearn_LAP_2016_age", n_train=5, n_valid=3, missing=1)
     (tmp_path / "ChaLearn_LAP_2016_age" / "train" / "000001.jpg").write_bytes(b"")  # zero-byte: skipped
     td = load_chalearn("age", config(tmp_path, chalearn_layout="official"))
-    assert (td.eval_split, td.task, td.dataset) == ("valid", "age", "ChaLearn_2016")
+    assert (td.val_split, td.test_split, td.task, td.dataset) == ("valid", "test", "age", "ChaLearn_2016")
     expected_train = {p: m for p, m in written.splits["train"] if p.name != "000001.jpg"}
     assert paths_labels(td.train) == expected_train
-    assert paths_labels(td.eval) == dict(written.splits["valid"])
+    assert paths_labels(td.val) == dict(written.splits["valid"])
+    assert paths_labels(td.test) == dict(written.splits["test"])
     assert td.train.labels.tolist() == sorted(td.train.labels.tolist())  # rows by image name
     assert any(m % 1 for m in td.train.labels)  # continuous, not rounded
+    for images in (td.train, td.val, td.test):
+        assert images.sigma.tolist() == [written.sigma[p] for p in images.paths]
     assert td.skipped_at_load == len(written.skipped) + 1
     assert_rgb(td.train)
-    assert_rgb(td.eval)
+    assert_rgb(td.test)
 
 
 @pytest.mark.parametrize("task", ["gender", "smile"])
@@ -144,20 +154,34 @@ def test_chalearn_official_bad_mean(tmp_path):
                     gt, "line 3", "not a number")
 
 
+@pytest.mark.parametrize("stdv", ["wide", "-1", "nan"])
+def test_chalearn_official_bad_stdv(tmp_path, stdv):
+    root = tmp_path / "off"
+    write_chalearn_official(root)
+    gt = root / "test_gt.csv"
+    lines = gt.read_text().split("\n")
+    lines[2] = ",".join(lines[2].split(",")[:2] + [stdv])
+    gt.write_text("\n".join(lines))
+    raises_one_line(lambda: load_chalearn("age", config(tmp_path, chalearn_layout="official",
+                                                        chalearn_official="off")),
+                    gt, "line 3", f"stdv {stdv!r} is not a number >= 0")
+
+
 # --- FER2013 ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("eval_split", ["PublicTest", "PrivateTest"])
-def test_fer_csv(tmp_path, eval_split):
+@pytest.mark.parametrize("eval_split, val_split", [("PublicTest", "PrivateTest"), ("PrivateTest", "PublicTest")])
+def test_fer_csv(tmp_path, eval_split, val_split):
     data = write_fer2013_csv(tmp_path / "fer2013" / "fer2013.csv", n_train=7, n_public=3, n_private=4)
     td = load_fer2013(config(tmp_path, fer2013_eval_split=eval_split))
-    assert (td.task, td.dataset, td.eval_split) == ("emotion", "FER_2013", eval_split)
+    assert (td.task, td.dataset, td.val_split, td.test_split) == ("emotion", "FER_2013", val_split, eval_split)
     assert td.classes == {name: i for i, name in enumerate(EMOTIONS)}
-    for images, split in ((td.train, "Training"), (td.eval, eval_split)):
+    for images, split in ((td.train, "Training"), (td.val, val_split), (td.test, eval_split)):
         pixels, labels = data[split]
         assert images.pixels.dtype == np.uint8 and images.pixels.shape == (len(labels), 48, 48)
         np.testing.assert_array_equal(images.pixels, pixels)
         np.testing.assert_array_equal(images.labels, labels)
-    image = td.eval.image(1)
+        assert images.sigma is None
+    image = td.test.image(1)
     assert image.mode == "RGB" and image.size == (48, 48)
     assert np.array_equal(np.asarray(image)[..., 0], data[eval_split][0][1])
 
@@ -170,8 +194,9 @@ def test_fer_h5_matches_csv(tmp_path, flat, dtype):
     write_fer2013_h5(tmp_path / "fer.h5", data, flat=flat, dtype=dtype)
     from_csv = load_fer2013(config(tmp_path, fer2013="fer.csv"))
     from_h5 = load_fer2013(config(tmp_path, fer2013="fer.h5"))
-    assert from_h5.eval_split == from_csv.eval_split == "PrivateTest"
-    for a, b in ((from_csv.train, from_h5.train), (from_csv.eval, from_h5.eval)):
+    assert from_h5.test_split == from_csv.test_split == "PrivateTest"
+    assert from_h5.val_split == from_csv.val_split == "PublicTest"
+    for a, b in ((from_csv.train, from_h5.train), (from_csv.val, from_h5.val), (from_csv.test, from_h5.test)):
         assert b.pixels.dtype == np.uint8 and b.pixels.shape == a.pixels.shape
         np.testing.assert_array_equal(a.pixels, b.pixels)
         np.testing.assert_array_equal(a.labels, b.labels)
@@ -183,7 +208,8 @@ def test_fer_csv_windows_line_endings(tmp_path):
     data = write_fer2013_csv(path, n_train=2, n_public=2, n_private=1)
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
     td = load_fer2013(config(tmp_path, fer2013="fer.csv", fer2013_eval_split="PublicTest"))
-    np.testing.assert_array_equal(td.eval.pixels, data["PublicTest"][0])
+    np.testing.assert_array_equal(td.test.pixels, data["PublicTest"][0])
+    np.testing.assert_array_equal(td.val.pixels, data["PrivateTest"][0])
 
 
 def _corrupt_line(path: Path, line: int, edit: Callable[[list[str]], list[str]]) -> None:
@@ -220,6 +246,8 @@ def test_fer_csv_bad_header_and_empty_split(tmp_path):
     raises_one_line(lambda: load_fer2013(config(tmp_path, fer2013="fer.csv")), path, "emotion,pixels,Usage")
     write_fer2013_csv(path, n_train=2, n_public=1, n_private=0)
     raises_one_line(lambda: load_fer2013(config(tmp_path, fer2013="fer.csv")), path, "no PrivateTest")
+    write_fer2013_csv(path, n_train=2, n_public=0, n_private=1)   # the select split is needed too
+    raises_one_line(lambda: load_fer2013(config(tmp_path, fer2013="fer.csv")), path, "no PublicTest")
     write_fer2013_csv(path, n_train=0, n_public=1, n_private=1)
     raises_one_line(lambda: load_fer2013(config(tmp_path, fer2013="fer.csv")), path, "no Training")
 
@@ -233,8 +261,9 @@ def test_fer_h5_missing_keys(tmp_path):
         f.create_dataset("Training_label", data=np.zeros(2, np.int64))
         f.create_dataset("Test_pixel", data=np.zeros((1, 2304), np.uint8))
     raises_one_line(lambda: load_fer2013(config(tmp_path, fer2013="fer.h5")), path,
-                    "missing datasets PrivateTest_pixel, PrivateTest_label",
-                    "expected Training_pixel, Training_label, PrivateTest_pixel, PrivateTest_label",
+                    "missing datasets PublicTest_pixel, PublicTest_label, PrivateTest_pixel, PrivateTest_label",
+                    "expected Training_pixel, Training_label, PublicTest_pixel, PublicTest_label, "
+                    "PrivateTest_pixel, PrivateTest_label",
                     "found Test_pixel, Training_label, Training_pixel")
 
 
@@ -262,15 +291,19 @@ def test_fer_unknown_suffix(tmp_path):
 def test_imdb_wiki_aligned(tmp_path, task):
     written = write_imdb_wiki_aligned(tmp_path / "imdb_wiki", n_train=6, n_val=3, zero_byte=1)
     td = load_imdb_wiki(task, config(tmp_path))
-    assert (td.task, td.dataset, td.eval_split) == (task, "IMDB-WIKI", "val")
+    assert (td.task, td.dataset, td.val_split, td.test_split) == (task, "IMDB-WIKI", "train hold-out 10%", "val")
     assert td.skipped_at_load == len(written.skipped) == 5
     pick = 1 if task == "gender" else 0
-    for split, images in (("train", td.train), ("val", td.eval)):
-        assert paths_labels(images) == {p: float(lab[pick]) for p, lab in written.splits[split]}
+    expected = {s: {p: float(lab[pick]) for p, lab in written.splits[s]} for s in written.splits}
+    assert {**paths_labels(td.train), **paths_labels(td.val)} == expected["train"]
+    assert not set(td.train.paths) & set(td.val.paths) and len(td.val) >= 1
+    assert paths_labels(td.test) == expected["val"]
+    for images in (td.train, td.val, td.test):
         assert images.paths == sorted(images.paths)
     assert td.classes == ({"female": 0, "male": 1} if task == "gender" else {})
     assert_rgb(td.train)
-    assert_rgb(td.eval)
+    assert_rgb(td.val)
+    assert_rgb(td.test)
 
 
 def test_imdb_wiki_aligned_empty_train(tmp_path):
@@ -293,19 +326,20 @@ def test_imdb_wiki_mat_cleaning_and_split(tmp_path, name):
     dropped = [r for r in rows if r.drop is not None]
     for task in ("gender", "age"):
         td = load_imdb_wiki(task, data)
-        assert (td.task, td.dataset, td.eval_split) == (task, "IMDB-WIKI", "val")
-        loaded = {**paths_labels(td.train), **paths_labels(td.eval)}
+        assert (td.task, td.dataset) == (task, "IMDB-WIKI")
+        assert (td.val_split, td.test_split) == ("train hold-out 10%", "test (hashed 30%)")
+        loaded = {**paths_labels(td.train), **paths_labels(td.val), **paths_labels(td.test)}
         assert set(loaded) == set(kept)
-        assert not set(td.train.paths) & set(td.eval.paths)
-        assert 0 < len(td.eval) < len(td.train)
+        assert len(td.train) + len(td.val) + len(td.test) == len(kept)       # disjoint and covering
+        assert 0 < len(td.val) < len(td.train) and 0 < len(td.test) < len(td.train)
         assert td.skipped_at_load == len(dropped)
         assert f"kept {len(kept)} of {len(rows)}" in td.source
         for path, label in loaded.items():
             assert label == (kept[path].gender if task == "gender" else kept[path].age)
-        assert {p.relative_to(base).as_posix() for p in td.eval.paths} == \
+        assert {p.relative_to(base).as_posix() for p in td.test.paths} == \
                {r.rel for r in kept.values() if in_val_split(r.rel, 0.3)}
         assert_rgb(td.train)
-        assert_rgb(td.eval)
+        assert_rgb(td.test)
     fields = read_imdb_wiki_mat(base / f"{name}.mat")
     _, counts = clean_mask(fields, mat_ages(fields["dob"], fields["photo_taken"]))
     assert counts == {reason: sum(r.drop == reason for r in rows)

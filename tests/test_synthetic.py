@@ -15,7 +15,7 @@ from PIL import Image
 from mtl_cluster.config import DataConfig
 from mtl_cluster.tasks import EMOTIONS, TASKS
 from mtl_cluster.train.data.base import ArrayImages, TaskData
-from mtl_cluster.train.data.synthetic import (AGE_RANGE, DATASET, EVAL_SPLIT, draw_face, load_synthetic,
+from mtl_cluster.train.data.synthetic import (AGE_RANGE, DATASET, TEST_SPLIT, VAL_SPLIT, draw_face, load_synthetic,
                                               synthetic_sample)
 
 # The uncached generator: determinism must hold for fresh generations, not just for cache hits.
@@ -39,10 +39,12 @@ def test_same_seed_is_byte_identical_and_other_seed_differs() -> None:
     assert any(not np.array_equal(a_lab[t], c_lab[t]) for t in TASKS)
 
 
-def test_train_and_val_share_no_image() -> None:
+def test_train_val_and_test_share_no_image() -> None:
     tr, _ = _generate(0, 96, 64, "train")
-    ev, _ = _generate(0, 96, 64, EVAL_SPLIT)
-    assert len(_digests(tr)) == 96 and not _digests(tr) & _digests(ev)
+    val, _ = _generate(0, 96, 64, VAL_SPLIT)
+    test, _ = _generate(0, 96, 64, TEST_SPLIT)
+    assert len(_digests(tr)) == 96 and not _digests(tr) & _digests(val)
+    assert not _digests(test) & (_digests(tr) | _digests(val))
 
 
 def test_larger_n_extends_smaller_n() -> None:
@@ -56,11 +58,12 @@ def test_larger_n_extends_smaller_n() -> None:
 def test_load_synthetic_shapes_dtypes_and_labels(task: str) -> None:
     td = load_synthetic(task, SMALL, seed=0, image_size=64)
     assert isinstance(td, TaskData)
-    assert (td.task, td.dataset, td.eval_split) == (task, DATASET, "val")
-    assert isinstance(td.train, ArrayImages) and isinstance(td.eval, ArrayImages)
+    assert (td.task, td.dataset, td.val_split, td.test_split) == (task, DATASET, "val", "test")
+    assert all(isinstance(split, ArrayImages) for split in (td.train, td.val, td.test))
     assert td.train.pixels.shape == (210, 64, 64, 3) and td.train.pixels.dtype == np.uint8
-    assert td.eval.pixels.shape == (70, 64, 64, 3) and td.eval.pixels.dtype == np.uint8
-    for split in (td.train, td.eval):
+    for split in (td.val, td.test):
+        assert split.pixels.shape == (70, 64, 64, 3) and split.pixels.dtype == np.uint8
+    for split in (td.train, td.val, td.test):
         y = split.labels
         assert y.dtype == np.float64 and np.all(y == np.round(y))
         if task == "age":
@@ -87,7 +90,7 @@ def test_every_class_appears_and_age_spans_its_range() -> None:
 def test_four_tasks_share_one_read_only_generation() -> None:
     tds = [load_synthetic(t, SMALL, seed=5, image_size=64) for t in TASKS]
     assert all(td.train.pixels is tds[0].train.pixels for td in tds)
-    assert all(td.eval.pixels is tds[0].eval.pixels for td in tds)
+    assert all(td.val.pixels is tds[0].val.pixels and td.test.pixels is tds[0].test.pixels for td in tds)
     assert not tds[0].train.pixels.flags.writeable and not tds[0].train.labels.flags.writeable
     # The per-task labels are the columns of one joint sample.
     _, joint = synthetic_sample(5, SMALL.synthetic_train_size, 64, "train")
@@ -120,7 +123,7 @@ def test_bad_arguments_are_rejected() -> None:
     with pytest.raises(ValueError):
         load_synthetic("height", SMALL, seed=0, image_size=64)
     with pytest.raises(ValueError):
-        _generate(0, 4, 64, "test")
+        _generate(0, 4, 64, "eval")
 
 
 def test_generation_is_fast() -> None:
@@ -142,7 +145,7 @@ def _ridge(x: np.ndarray, y: np.ndarray, lam: float = 1.0) -> np.ndarray:
 def test_label_cues_are_linearly_readable() -> None:
     """Without any training loop, pixels already predict every label far above chance."""
     tr_px, tr = synthetic_sample(0, 800, 64, "train")
-    ev_px, ev = synthetic_sample(0, 300, 64, EVAL_SPLIT)
+    ev_px, ev = synthetic_sample(0, 300, 64, VAL_SPLIT)
     xt, xe = _features(tr_px), _features(ev_px)
     for task, n, floor in (("gender", 2, 0.9), ("smile", 2, 0.9), ("emotion", len(EMOTIONS), 0.6)):
         w = _ridge(xt, np.eye(n)[tr[task].astype(int)])

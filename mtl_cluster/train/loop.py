@@ -6,6 +6,8 @@ all randomness is derived from (seed, epoch, step), so a run resumed anywhere en
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import errno
 import logging
 import math
@@ -14,18 +16,18 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader
 
-from ..config import TrainConfig, signature
+from ..config import PROTOCOL, TrainConfig, signature
 from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
-from ..rundir import RunDir, count_field, now_iso, read_json, read_jsonl
-from ..tasks import TASKS
+from ..rundir import BEST_RULE, SELECT_RULE, RunDir, count_field, now_iso, read_json, read_jsonl
+from ..tasks import AGE_HEADS, METRICS, SPLITS, TASKS, run_metrics
 from .checkpoint import CheckpointWriter, clear_partial, list_checkpoints, load_init, load_latest
-from .data import load_tasks
+from .data import load_tasks, train_sizes
 from .data.base import TaskData
 from .data.cache import Decoded, open_cache
 from .data.transforms import CachedView, TaskView, augment_batch, whole_batch
@@ -37,11 +39,11 @@ from .stop import StopRequest, pending, stop_signals
 
 log = logging.getLogger("mtl_cluster.train")
 
-BEST_RULE = "lowest validation loss (weighted sum of the task losses); ties -> earlier epoch"
 FILE_ONLY = {"file_only": True}  # the CLI prints the error line itself; don't say it twice on the console
 PROGRESS_EVERY_S = 10.0          # status.json gets the current step this often (mtl-status, fault tests)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 Progress = Callable[[str, dict[str, Any]], None]
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]   # images, labels, sample indices
 
 
 def pick_device(spec: str) -> torch.device:
@@ -64,6 +66,8 @@ class RunState:
     unreadable: dict[str, list[int]] = field(default_factory=dict)     # task -> sorted sample ids
     best_epoch: int = 0
     best_loss: float = math.inf
+    selected: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> {epoch, loss} (its own val loss)
+    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> test predictions at that epoch
 
 
 class Trainer:
@@ -75,6 +79,7 @@ class Trainer:
         self.sig = signature(cfg)
         self.progress = progress or (lambda _e, _i: None)
         self.weights = {t: w for t, w in zip(TASKS, cfg.loss_weights) if w > 0}
+        self.age_heads = AGE_HEADS[cfg.age_loss_type]
         self.state = RunState()
         self.save_seconds = 0.0            # time training waited for checkpoints this epoch
 
@@ -95,14 +100,15 @@ class Trainer:
         torch.backends.cudnn.deterministic = True
         self.data: dict[str, TaskData] = load_tasks(cfg)
         for t, d in self.data.items():
-            log.info("task %s: %s %s, %d train / %d %s images%s", t, d.dataset, d.source, len(d.train),
-                     len(d.eval), d.eval_split, f", {d.skipped_at_load} skipped at load" if d.skipped_at_load else "")
+            log.info("task %s: %s %s, %d train / %d val (%s) / %d test (%s) images%s", t, d.dataset, d.source,
+                     len(d.train), len(d.val), d.val_split, len(d.test), d.test_split,
+                     f", {d.skipped_at_load} skipped at load" if d.skipped_at_load else "")
         atomic_write_json(self.rd.data_file, {t: {
-            "dataset": d.dataset, "source": d.source, "train_size": len(d.train), "eval_size": len(d.eval),
-            "eval_split": d.eval_split, "classes": d.classes, "skipped_at_load": d.skipped_at_load,
+            "dataset": d.dataset, "source": d.source, "classes": d.classes, "skipped_at_load": d.skipped_at_load,
+            "splits": self._splits(t), "sizes": {sp: len(getattr(d, sp)) for sp in SPLITS},
         } for t, d in self.data.items()})
-        self.data_ids = {f"{split}:{t}": images.identity() for t, d in self.data.items()
-                         for split, images in (("train", d.train), ("eval", d.eval))}
+        self.data_ids = {f"{split}:{t}": getattr(d, split).identity() for t, d in self.data.items()
+                         for split in SPLITS}
         self.perf = resolve(cfg, self.device)
         log.info("perf: %s", ", ".join(f"{k} {v}" for k, v in self.perf.notes.items()))
         self.decoded = self._open_caches()
@@ -115,15 +121,44 @@ class Trainer:
         self.writer = CheckpointWriter(self.rd.checkpoints)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr_rate, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=cfg.lr_schedule, gamma=0.1)
-        self.steps = cfg.steps_per_epoch or default_steps([len(d.train) for d in self.data.values()],
-                                                          cfg.batch_size)
+        self.sched: Any = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=0.1, patience=cfg.lr_patience)
+            if cfg.lr_scheduler == "plateau" else
+            torch.optim.lr_scheduler.StepLR(self.opt, step_size=cfg.lr_schedule, gamma=0.1))
+        self.steps, self.budget = self._budget()
+        log.info("budget: %d steps per epoch (%s)", self.steps, self.budget["rule"])
+
+    def _splits(self, task: str) -> dict[str, str]:
+        """Each split's role and name: train, val (selects epochs), test (reported)."""
+        d = self.data[task]
+        return {"train": "train", "val": d.val_split, "test": d.test_split}
+
+    def _budget(self) -> tuple[int, dict[str, Any]]:
+        """Steps per epoch and why: the same for every row of a section, whatever tasks it trains."""
+        cfg = self.cfg
+        if cfg.steps_per_epoch:
+            return cfg.steps_per_epoch, {"rule": "steps_per_epoch (given)"}
+        if cfg.total_steps:
+            return math.ceil(cfg.total_steps / cfg.epoch), {"rule": f"total_steps {cfg.total_steps} / {cfg.epoch} epochs"}
+        sizes: dict[str, int | None] = {t: len(d.train) for t, d in self.data.items()}
+        if cfg.budget == "dataset":
+            sizes = {**train_sizes(cfg), **sizes}
+            missing = sorted(t for t, n in sizes.items() if n is None)
+            if missing:
+                log.warning("budget: no training data found for %s (inactive here); the epoch is set by the "
+                            "tasks that were found, so rows with that data may train longer", ", ".join(missing))
+        known = {t: n for t, n in sizes.items() if n}
+        by = min(known, key=lambda t: (known[t], TASKS.index(t)))
+        rule = (f"budget {cfg.budget}: the {by} training set ({known[by]} images) / batch {cfg.batch_size}, the "
+                f"smallest of {', '.join(sorted(known, key=TASKS.index))}")
+        return default_steps([known[by]], cfg.batch_size), {"rule": rule, "train_sizes": sizes, "set_by": by}
 
     def _open_caches(self) -> dict[str, Decoded]:
         """Each split that goes through the pre-decoded cache (decided per split), built if missing."""
         out: dict[str, Decoded] = {}
         for t, d in self.data.items():
-            for split, images in (("train", d.train), ("eval", d.eval)):
+            for split in SPLITS:
+                images = getattr(d, split)
                 use, why = cache_decision(self.cfg, images)
                 if use:
                     def report(done: int, total: int, t: str = t, split: str = split) -> None:
@@ -165,9 +200,7 @@ class Trainer:
         self.model.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.sched.load_state_dict(ckpt["scheduler"])
-        s = ckpt["run"]
-        self.state = RunState(epoch=s["epoch"], step=s["step"], meters=s["meters"], history=s["history"],
-                              unreadable=s["unreadable"], best_epoch=s["best_epoch"], best_loss=s["best_loss"])
+        self.state = RunState(**ckpt["run"])
         if read_jsonl(self.rd.metrics_file) != self.state.history:
             self.rd.rewrite_metrics(self.state.history)   # drop lines of an epoch the checkpoint did not see
         log.info("resumed from %s (epoch %d, step %d/%d)", path.name, self.state.epoch + 1, self.state.step,
@@ -181,13 +214,12 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
             "rng": {"torch": torch.get_rng_state()},
-            "run": {"epoch": s.epoch, "step": s.step, "meters": s.meters, "history": s.history,
-                    "unreadable": s.unreadable, "best_epoch": s.best_epoch, "best_loss": s.best_loss},
+            "run": dataclasses.asdict(s),
         })
 
     # -- the loop -----------------------------------------------------------------------------
     def _loader(self, task: str, sampler: Any, split: str) -> DataLoader:
-        images = self.data[task].train if split == "train" else self.data[task].eval
+        images = getattr(self.data[task], split)
         dec = self.decoded.get(f"{split}:{task}")
         if dec is None:
             return DataLoader(TaskView(images, self.cfg.image_size), batch_sampler=sampler,
@@ -196,12 +228,12 @@ class Trainer:
         return DataLoader(view, batch_sampler=sampler, collate_fn=whole_batch, num_workers=self.cfg.num_workers,
                           pin_memory=self.perf.pin_memory)
 
-    def _keep_readable(self, task: str, split: str, batch: list[Any]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _keep_readable(self, task: str, split: str, batch: list[Any]) -> Batch | None:
         """Drop unreadable samples from a batch, logging and counting each file once per split."""
         x, y, ok, idx = batch[:4]
         seeds = batch[4] if len(batch) > 4 else None
         if not bool(ok.all()):
-            images = self.data[task].train if split == "train" else self.data[task].eval
+            images = getattr(self.data[task], split)
             bad = self.state.unreadable.setdefault(f"{split}:{task}", [])
             for i in idx[~ok].tolist():
                 if i not in bad:
@@ -210,12 +242,12 @@ class Trainer:
             bad.sort()
             if not bool(ok.any()):
                 return None
-            x, y = x[ok], y[ok]
+            x, y, idx = x[ok], y[ok], idx[ok]
             seeds = seeds[ok] if seeds is not None else None
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:   # a cached batch for the GPU: augmented there
             x = augment_batch(x, seeds.tolist())
-        return self.perf.layout(x), y
+        return self.perf.layout(x), y, idx
 
     def train_one_epoch(self, stop: StopRequest) -> dict[str, TaskMeter]:
         cfg, s = self.cfg, self.state
@@ -231,11 +263,11 @@ class Trainer:
             batches = {t: self._keep_readable(t, "train", next(iters[t])) for t in self.weights}
             batches = {t: b for t, b in batches.items() if b is not None}
             if batches:
-                xs = [x for x, _ in batches.values()]
+                xs = [x for x, _, _ in batches.values()]
                 with self.perf.autocast(self.device):
                     feats = self.trunk(xs[0] if len(xs) == 1 else torch.cat(xs))
                     losses, outs, start = {}, {}, 0
-                    for t, (x, y) in batches.items():
+                    for t, (x, y, _) in batches.items():
                         outs[t] = self.model.heads[t](feats[start:start + len(x)])
                         start += len(x)
                         losses[t] = task_loss(t, outs[t], y)
@@ -247,7 +279,7 @@ class Trainer:
                 self.opt.zero_grad(set_to_none=True)
                 total.backward()
                 self.opt.step()
-                for t, (_, y) in batches.items():
+                for t, (_, y, _) in batches.items():
                     meters[t].update(outs[t], y, losses[t])
             s.step = step + 1
             s.meters = {t: m.state() for t, m in meters.items()}
@@ -266,35 +298,55 @@ class Trainer:
         return meters
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, TaskMeter]:
-        """Each task's whole evaluation split, in order, deterministic transforms."""
+    def evaluate(self, split: str) -> dict[str, TaskMeter]:
+        """Each task's whole ``split`` (val or test), in order, deterministic transforms; the test split
+        keeps per-image results for the collector's paired tests."""
         self.model.eval()
-        meters = {t: TaskMeter(t) for t in self.weights}
+        meters = {t: TaskMeter(t, keep=split == "test") for t in self.weights}
         bs = max(self.cfg.batch_size, 32)
         for t in self.weights:
-            for batch in self._loader(t, InOrder(len(self.data[t].eval), bs), "eval"):
-                kept = self._keep_readable(t, "eval", batch)
+            for batch in self._loader(t, InOrder(len(getattr(self.data[t], split)), bs), split):
+                kept = self._keep_readable(t, split, batch)
                 if kept is None:
                     continue
-                x, y = kept
+                x, y, idx = kept
                 with self.perf.autocast(self.device):
                     out = self.model.heads[t](self.trunk(x))
                     loss = task_loss(t, out, y)
-                meters[t].update(out, y, loss)
+                meters[t].update(out, y, loss, idx)
         return meters
 
-    def _end_epoch(self, train: dict[str, TaskMeter], val: dict[str, TaskMeter], seconds: float) -> None:
+    def _select(self, val: dict[str, Any], test: dict[str, TaskMeter]) -> None:
+        """Per task: keep the epoch of its lowest validation loss, and that epoch's test predictions."""
+        s = self.state
+        changed = False
+        for t in self.weights:
+            loss = val[f"{t}_loss"]
+            if t not in s.selected or loss < s.selected[t]["loss"]:
+                s.selected[t] = {"epoch": s.epoch + 1, "loss": loss}
+                s.predictions[t] = {"epoch": s.epoch + 1, "split": self.data[t].test_split,
+                                    **test[t].predictions()}
+                changed = True
+        if changed:
+            atomic_write_json(self.rd.predictions_file, s.predictions)
+
+    def _end_epoch(self, train: dict[str, TaskMeter], val: dict[str, TaskMeter], test: dict[str, TaskMeter],
+                   seconds: float) -> None:
         s = self.state
         lr = self.opt.param_groups[0]["lr"]
-        recs = [epoch_record(s.epoch + 1, split, m, self.weights, lr) for split, m in (("train", train),
-                                                                                         ("val", val))]
+        recs = [epoch_record(s.epoch + 1, split, m, self.weights, lr, self.age_heads)
+                for split, m in (("train", train), ("val", val), ("test", test))]
         for rec in recs:
             s.history.append(rec)
             self.rd.append_metrics(rec)
         n_img = sum(recs[0].get(f"{t}_n", 0) for t in self.weights)   # training images this epoch
         if recs[1]["loss"] < s.best_loss:
             s.best_epoch, s.best_loss = s.epoch + 1, recs[1]["loss"]
-        self.sched.step()
+        self._select(recs[1], test)
+        if isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.sched.step(recs[1]["loss"])
+        else:
+            self.sched.step()
         s.epoch, s.step, s.meters = s.epoch + 1, 0, {}
         self._save()
         self.rd.append_timing({"epoch": s.epoch, "attempt": self.attempt, "seconds": round(seconds, 3),
@@ -309,22 +361,34 @@ class Trainer:
         s = self.state
         by = {(r["epoch"], r["split"]): r for r in s.history}
         final = s.epoch
+        images = {t: sum(r.get(f"{t}_n", 0) for r in s.history if r["split"] == "train") for t in self.weights}
         return {
-            "name": self.cfg.name, "signature": self.sig, "tasks": list(self.weights),
+            "name": self.cfg.name, "signature": self.sig, "protocol": PROTOCOL, "tasks": list(self.weights),
             "datasets": {t: d.dataset for t, d in self.data.items()},
-            "eval_splits": {t: d.eval_split for t, d in self.data.items()},
+            "splits": {t: self._splits(t) for t in self.weights},
             "classes": {t: d.classes for t, d in self.data.items() if d.classes},
             "age_loss_type": self.cfg.age_loss_type if "age" in self.weights else None,
-            "epochs": final, "best_rule": BEST_RULE, "best_epoch": s.best_epoch,
-            "best": {"train": by.get((s.best_epoch, "train")), "val": by.get((s.best_epoch, "val"))},
-            "final": {"train": by.get((final, "train")), "val": by.get((final, "val"))},
-            "unreadable_images": {t: sum(len(s.unreadable.get(f"{sp}:{t}", [])) for sp in ("train", "eval"))
+            "metrics": [m.key for m in run_metrics(tuple(self.weights), self.cfg.age_loss_type)],
+            "budget": {**self.budget, "steps_per_epoch": self.steps, "epochs": final, "steps": self.steps * final,
+                       "batch_size": self.cfg.batch_size, "images": images},
+            "epochs": final,
+            "selection": {"rule": SELECT_RULE, "tasks": {
+                t: {"epoch": sel["epoch"], **{sp: _task_part(by.get((sel["epoch"], sp)), t) for sp in ("val", "test")}}
+                for t, sel in s.selected.items()}},
+            "best_rule": BEST_RULE, "best_epoch": s.best_epoch,
+            "best": {sp: by.get((s.best_epoch, sp)) for sp in SPLITS},
+            "final": {sp: by.get((final, sp)) for sp in SPLITS},
+            "unreadable_images": {t: sum(len(s.unreadable.get(f"{sp}:{t}", [])) for sp in SPLITS)
                                   for t in self.weights},
             "skipped_at_load": {t: d.skipped_at_load for t, d in self.data.items()},
         }
 
     def run(self, handle_signals: bool = True) -> dict[str, Any]:
-        """Train (or resume) to the last epoch; returns the summary. Raises MtlError subclasses."""
+        """Train (or resume) to the last epoch; returns the summary. Raises MtlError subclasses.
+
+        The run's life: check the folder, start the attempt, build and resume, the epochs, the summary;
+        ``_finish_as`` is the one place that decides the state status.json ends in.
+        """
         self._check_folder()
         status = self.rd.read_status()
         if status.get("state") == "completed" and self.rd.summary_file.exists():
@@ -334,56 +398,62 @@ class Trainer:
         if early is not None:   # signalled while starting up: this attempt never began, status stays as it was
             raise Interrupted(f"{early.name} received before training began; start again to resume")
         self.attempt = (count_field(status, "attempts") or 0) + 1
-        handler = logging.FileHandler(self.rd.log_file, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logging.getLogger("mtl_cluster").addHandler(handler)
-        logging.getLogger("mtl_cluster").setLevel(logging.INFO)
-        self.rd.update_status(state="running", attempts=self.attempt, reason=None, epochs=self.cfg.epoch,
-                              signature=self.sig, started_at=status.get("started_at") or now_iso(),
-                              attempt_started_at=now_iso())
-        log.info("attempt %d of run %s (%s) in %s", self.attempt, self.cfg.name, self.sig, self.rd.path)
-        try:
-            with stop_signals(handle_signals) as stop:
-                self._build()
-                self._resume_or_init()
-                self.rd.update_status(epoch=self.state.epoch, step=self.state.step, device=str(self.device))
-                while self.state.epoch < self.cfg.epoch:
-                    t0, self.save_seconds = time.monotonic(), 0.0
-                    train = self.train_one_epoch(stop)
-                    val = self.evaluate()
-                    self._end_epoch(train, val, time.monotonic() - t0)
-                    if stop.signum and self.state.epoch < self.cfg.epoch:
-                        self.writer.wait()
-                        raise Interrupted(f"{stop.name} received: checkpointed at the end of epoch "
-                                          f"{self.state.epoch}; start again to resume")
-                self.writer.wait()
-                summary = self._summary()
-                atomic_write_json(self.rd.summary_file, summary)
+        with _file_log(self.rd.log_file):
+            self.rd.update_status(state="running", attempts=self.attempt, reason=None, epochs=self.cfg.epoch,
+                                  signature=self.sig, started_at=status.get("started_at") or now_iso(),
+                                  attempt_started_at=now_iso())
+            log.info("attempt %d of run %s (%s) in %s", self.attempt, self.cfg.name, self.sig, self.rd.path)
+            try:
+                with stop_signals(handle_signals) as stop:
+                    self._build()
+                    self._resume_or_init()
+                    self.rd.update_status(epoch=self.state.epoch, step=self.state.step, device=str(self.device))
+                    self._epochs(stop)
+                    self.writer.wait()
+                    summary = self._summary()
+                    atomic_write_json(self.rd.summary_file, summary)
                 self.rd.update_status(state="completed", finished_at=now_iso())
-                log.info("completed: %s", _brief(summary["final"]["val"] or {}))
+                log.info("completed: %s", _brief(summary["final"]["test"] or {}))
                 return summary
-        except Interrupted as exc:
+            except BaseException as exc:
+                raise self._finish_as(exc)
+            finally:
+                self._join_writer()
+
+    def _epochs(self, stop: StopRequest) -> None:
+        """Train, evaluate on val and test, record, checkpoint: epoch by epoch to the last one."""
+        while self.state.epoch < self.cfg.epoch:
+            t0, self.save_seconds = time.monotonic(), 0.0
+            train = self.train_one_epoch(stop)
+            val, test = self.evaluate("val"), self.evaluate("test")
+            self._end_epoch(train, val, test, time.monotonic() - t0)
+            if stop.signum and self.state.epoch < self.cfg.epoch:
+                self.writer.wait()
+                raise Interrupted(f"{stop.name} received: checkpointed at the end of epoch "
+                                  f"{self.state.epoch}; start again to resume")
+
+    def _finish_as(self, exc: BaseException) -> BaseException:
+        """Record how the attempt ended in status.json (interrupted, failed) and return what to raise."""
+        if isinstance(exc, Interrupted):
             self.rd.update_status(state="interrupted", reason=str(exc), epoch=self.state.epoch,
                                   step=self.state.step)
             log.warning("%s", exc, extra=FILE_ONLY)
-            raise
-        except MtlError as exc:
+            return exc
+        if isinstance(exc, KeyboardInterrupt):   # Ctrl-C: the last checkpoint stands, the next start resumes
+            self.rd.update_status(state="interrupted", reason="interrupted by Ctrl-C; start again to resume",
+                                  epoch=self.state.epoch, step=self.state.step)
+            log.warning("interrupted by Ctrl-C", extra=FILE_ONLY)
+            return exc
+        if isinstance(exc, MtlError):
             self.rd.update_status(state="failed", reason=str(exc))
             log.error("%s", exc, extra=FILE_ONLY)
-            raise
-        except OSError as exc:
-            if exc.errno not in DISK_FULL:
-                raise self._crashed(exc)
+            return exc
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:
             failed = TrainingFailed(self._disk_full(exc))
             self._record_failure(str(failed))
-            raise failed from None
-        except BaseException as exc:
-            raise self._crashed(exc)
-        finally:
-            self._join_writer()
-            logging.getLogger("mtl_cluster").removeHandler(handler)
-            handler.close()
-
+            failed.__cause__, failed.__suppress_context__ = None, True
+            return failed
+        return self._crashed(exc)
 
     def _record_failure(self, reason: str) -> None:
         """status.json says failed and why, even on a full disk (a status file is tiny next to a checkpoint)."""
@@ -426,8 +496,30 @@ class Trainer:
 
 
 def _brief(rec: dict[str, Any]) -> str:
-    keys = [k for k in ("gender_acc", "smile_acc", "emotion_acc", "age_acc", "age_mae", "loss") if k in rec]
+    keys = [m.key for m in METRICS if m.key in rec] + (["loss"] if "loss" in rec else [])
     return " ".join(f"{k}={rec[k]:.3f}" for k in keys)
+
+
+def _task_part(rec: dict[str, Any] | None, task: str) -> dict[str, Any] | None:
+    """One task's numbers of a metrics.jsonl line (its loss, n and metrics), for the per-task selection."""
+    if rec is None:
+        return None
+    return {k: v for k, v in rec.items() if k.startswith(f"{task}_")}
+
+
+@contextlib.contextmanager
+def _file_log(path: Path) -> Iterator[None]:
+    """The run's log.txt receives the package's log records for the life of one attempt."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("mtl_cluster")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def run_training(cfg: TrainConfig, run_dir: Path, progress: Progress | None = None,

@@ -49,49 +49,89 @@ def age_estimates(logits: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.
 
 
 class TaskMeter:
-    """Sums over batches of one task's loss, accuracy and (for age) absolute errors."""
+    """Sums over batches of one task's loss, accuracies and (for age) absolute errors.
 
-    def __init__(self, task: str, state: dict[str, float] | None = None):
+    With ``keep`` it also keeps each sample's correctness and age errors (the test split's per-image
+    predictions, for the collector's paired per-image tests).
+    """
+
+    def __init__(self, task: str, state: dict[str, float] | None = None, keep: bool = False):
         self.task = task
-        self.s: dict[str, float] = dict(state or {"n": 0.0, "loss": 0.0, "correct": 0.0, "ae": 0.0, "ae_argmax": 0.0})
+        self.s: dict[str, float] = {"n": 0.0, "loss": 0.0, "correct": 0.0, "correct_group": 0.0, "ae": 0.0,
+                                    "ae_argmax": 0.0, **(state or {})}
+        self.samples: dict[str, list] | None = {"index": [], "correct": [], "ae": [], "ae_argmax": []} \
+            if keep else None
 
-    def update(self, logits: dict[str, torch.Tensor], labels: torch.Tensor, loss: torch.Tensor) -> None:
+    def update(self, logits: dict[str, torch.Tensor], labels: torch.Tensor, loss: torch.Tensor,
+               index: torch.Tensor | None = None) -> None:
         n = labels.shape[0]
         self.s["n"] += n
         self.s["loss"] += float(loss.detach()) * n
         with torch.no_grad():
             if self.task != "age":
-                self.s["correct"] += float((logits[self.task].argmax(1) == labels.long()).sum())
+                right = logits[self.task].argmax(1) == labels.long()
+                self.s["correct"] += float(right.sum())
+                self._keep(index, right, None, None)
                 return
+            right = None
             if "age" in logits:
-                self.s["correct"] += float((logits["age"].argmax(1) == age_class(labels)).sum())
-            else:
-                self.s["correct"] += float((logits["age_group"].argmax(1) == age_group(labels)).sum())
+                right = logits["age"].argmax(1) == age_class(labels)
+                self.s["correct"] += float(right.sum())
+            if "age_group" in logits:
+                right_group = logits["age_group"].argmax(1) == age_group(labels)
+                self.s["correct_group"] += float(right_group.sum())
+                right = right_group if right is None else right
             expected, argmax = age_estimates(logits)
-            self.s["ae"] += float((expected - labels.float()).abs().sum())
-            self.s["ae_argmax"] += float((argmax - labels.float()).abs().sum())
+            ae, ae_argmax = (expected - labels.float()).abs(), (argmax - labels.float()).abs()
+            self.s["ae"] += float(ae.sum())
+            self.s["ae_argmax"] += float(ae_argmax.sum())
+            self._keep(index, right, ae, ae_argmax)
+
+    def _keep(self, index: torch.Tensor | None, right: torch.Tensor | None, ae: torch.Tensor | None,
+              ae_argmax: torch.Tensor | None) -> None:
+        if self.samples is None or index is None:
+            return
+        self.samples["index"] += index.tolist()
+        self.samples["correct"] += right.int().tolist() if right is not None else []
+        if ae is not None and ae_argmax is not None:
+            self.samples["ae"] += [round(float(v), 4) for v in ae.tolist()]
+            self.samples["ae_argmax"] += [round(float(v), 4) for v in ae_argmax.tolist()]
 
     def state(self) -> dict[str, float]:
         return dict(self.s)
 
-    def result(self) -> dict[str, float]:
-        """``<task>_loss``, ``<task>_acc`` (%) and for age ``age_mae`` / ``age_mae_argmax`` (years)."""
-        n = max(self.s["n"], 1.0)
-        out = {f"{self.task}_loss": self.s["loss"] / n, f"{self.task}_acc": 100.0 * self.s["correct"] / n,
-               f"{self.task}_n": int(self.s["n"])}
+    def predictions(self) -> dict[str, Any]:
+        """Per-sample test results, compact: sample indices, correctness as a 0/1 string, age errors."""
+        assert self.samples is not None
+        out: dict[str, Any] = {"index": self.samples["index"],
+                               "correct": "".join(str(c) for c in self.samples["correct"])}
         if self.task == "age":
-            out["age_mae"] = self.s["ae"] / n
-            out["age_mae_argmax"] = self.s["ae_argmax"] / n
+            out["ae"], out["ae_argmax"] = self.samples["ae"], self.samples["ae_argmax"]
+        return out
+
+    def result(self, heads: tuple[str, ...] = ("age",)) -> dict[str, float]:
+        """``<task>_loss``, ``<task>_n`` and the task's metrics (``tasks.METRICS``) for the age head's outputs."""
+        n = max(self.s["n"], 1.0)
+        out = {f"{self.task}_loss": self.s["loss"] / n, f"{self.task}_n": int(self.s["n"])}
+        if self.task != "age":
+            out[f"{self.task}_acc"] = 100.0 * self.s["correct"] / n
+            return out
+        if "age" in heads:
+            out["age_acc"] = 100.0 * self.s["correct"] / n
+        if "age_group" in heads:
+            out["age_group_acc"] = 100.0 * self.s["correct_group"] / n
+        out["age_mae"] = self.s["ae"] / n
+        out["age_mae_argmax"] = self.s["ae_argmax"] / n
         return out
 
 
 def epoch_record(epoch: int, split: str, meters: dict[str, TaskMeter], weights: dict[str, float],
-                 lr: float) -> dict[str, Any]:
+                 lr: float, age_heads: tuple[str, ...]) -> dict[str, Any]:
     """One metrics.jsonl line: per-task metrics plus the weighted total loss."""
     rec: dict[str, Any] = {"epoch": epoch, "split": split, "lr": lr}
     total = 0.0
     for task, meter in meters.items():
-        res = meter.result()
+        res = meter.result(age_heads)
         rec.update(res)
         total += weights[task] * res[f"{task}_loss"]
     rec["loss"] = total

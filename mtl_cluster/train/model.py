@@ -11,7 +11,7 @@ from torch import nn
 from torchvision import models
 
 from ..errors import ConfigError, CheckpointError
-from ..tasks import AGE_CLASSES, AGE_GROUPS, NUM_CLASSES
+from ..tasks import AGE_CLASSES, AGE_GROUPS, AGE_HEADS, NUM_CLASSES
 
 TRUNK_FEATURES = 256 * 6 * 6  # 9216, whatever the input size, thanks to the adaptive pooling
 
@@ -20,24 +20,31 @@ def head_outputs(task: str, age_loss_type: str) -> dict[str, int]:
     """The linear outputs a task's head needs: one entry per cross-entropy it is trained with."""
     if task != "age":
         return {task: NUM_CLASSES[task]}
-    return {
-        "age_cls_loss": {"age": AGE_CLASSES},
-        "age_100_10_cls_loss": {"age": AGE_CLASSES, "age_group": AGE_GROUPS},
-        "age_10_cls_loss": {"age_group": AGE_GROUPS},
-    }[age_loss_type]
+    sizes = {"age": AGE_CLASSES, "age_group": AGE_GROUPS}
+    return {name: sizes[name] for name in AGE_HEADS[age_loss_type]}
+
+
+def _hidden() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(TRUNK_FEATURES, 256), nn.ReLU(inplace=True), nn.Dropout(0.5))
 
 
 class Head(nn.Module):
-    """Linear(9216,256) - ReLU - Dropout(0.5) - one Linear per output (as in the seed)."""
+    """Linear(9216,256) - ReLU - Dropout(0.5) - Linear(n) per output, as in the seed.
+
+    The first output uses ``hidden``; a second one (the 10 age groups beside the 100 classes) gets a
+    hidden layer of its own, the shape of the seed's age-group head.
+    """
 
     def __init__(self, outputs: dict[str, int]):
         super().__init__()
-        self.hidden = nn.Sequential(nn.Linear(TRUNK_FEATURES, 256), nn.ReLU(inplace=True), nn.Dropout(0.5))
+        names = list(outputs)
+        self.hidden = _hidden()
+        self.own = nn.ModuleDict({name: _hidden() for name in names[1:]})
         self.out = nn.ModuleDict({name: nn.Linear(256, n) for name, n in outputs.items()})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = self.hidden(x)
-        return {name: layer(h) for name, layer in self.out.items()}
+        return {name: layer(self.own[name](x) if name in self.own else h) for name, layer in self.out.items()}
 
 
 class MTL_AlexNet_model(nn.Module):  # noqa: N801 - the seed's name, kept so old users recognise it

@@ -15,6 +15,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ...errors import DataError
+
 # What a decoder may raise for an unreadable file: the sample is skipped and counted, never fatal.
 UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -46,6 +48,7 @@ class ImageSet(ABC):
     """A labelled image list. ``image(i)`` decodes sample i to an RGB PIL image (may raise UNREADABLE)."""
 
     labels: np.ndarray  # float64: class index for gender/smile/emotion, age in years for age
+    sigma: np.ndarray | None = None  # per-sample label std (ChaLearn's stdv), for the epsilon-error; else None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -73,11 +76,19 @@ class ImageSet(ABC):
 class FileImages(ImageSet):
     """Images stored one per file (JPEG/PNG trees)."""
 
-    def __init__(self, paths: Sequence[Path], labels: Sequence[float]):
-        if len(paths) != len(labels):
-            raise ValueError("paths and labels differ in length")
+    def __init__(self, paths: Sequence[Path], labels: Sequence[float], sigma: Sequence[float] | None = None):
+        if len(paths) != len(labels) or (sigma is not None and len(sigma) != len(labels)):
+            raise ValueError("paths, labels and sigma differ in length")
         self.paths = [Path(p) for p in paths]
         self.labels = np.asarray(labels, dtype=np.float64)
+        if sigma is not None:
+            self.sigma = np.asarray(sigma, dtype=np.float64)
+
+    def subset(self, keep: Sequence[bool]) -> FileImages:
+        """The samples where ``keep`` is true, in order (labels and sigma follow their files)."""
+        idx = np.flatnonzero(np.asarray(keep, dtype=bool))
+        return FileImages([self.paths[i] for i in idx], self.labels[idx],
+                          None if self.sigma is None else self.sigma[idx])
 
     def image(self, i: int) -> Image.Image:
         with Image.open(self.paths[i]) as im:
@@ -104,13 +115,65 @@ class ArrayImages(ImageSet):
 
 @dataclass
 class TaskData:
-    """One task's training and evaluation images, and where they came from (for tables and logs)."""
+    """One task's three splits and where they came from (for tables and logs).
+
+    ``val`` is the split epochs and models are selected on, ``test`` the one the reported numbers come
+    from; keeping them apart is what makes the reported number an unbiased estimate.
+    """
 
     task: str                    # gender | smile | emotion | age
     dataset: str                 # name used in table headers: ChaLearn_2016, FER_2013, IMDB-WIKI, synthetic
     train: ImageSet
-    eval: ImageSet
-    eval_split: str              # which split ``eval`` is: VALID, valid, PrivateTest, val, ...
+    val: ImageSet                # the SELECT split: epochs/models are chosen on it
+    test: ImageSet               # the REPORT split: the table's numbers come from it
+    val_split: str               # which split ``val`` is: "TRAIN hold-out 10%", PublicTest, valid, val, ...
+    test_split: str              # which split ``test`` is: VALID, PrivateTest, test, val, ...
     classes: dict[str, int] = field(default_factory=dict)  # folder/class name -> label, when folders name them
     skipped_at_load: int = 0     # files dropped while indexing (zero-byte, unparsable rows)
     source: str = ""             # the path it was read from
+
+
+# --- the hashed hold-out: a validation split carved out of TRAIN where a dataset has none ---------
+
+def _unit(key: str, salt: str) -> int:
+    """64-bit blake2b of ``salt NUL key``: the same on every run, machine and Python (unlike hash())."""
+    return int.from_bytes(hashlib.blake2b(f"{salt}\0{key}".encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def in_holdout(key: str, fraction: float, salt: str = "holdout") -> bool:
+    """Whether ``key`` (a path relative to its split folder, never to the data root) is held out.
+
+    Each key decides alone, so adding or removing a file never moves another one between the splits.
+    """
+    return _unit(key, salt) / 2.0**64 < fraction
+
+
+def split_holdout(keys: Sequence[str], fraction: float, salt: str = "holdout") -> list[bool]:
+    """The held-out mask of ``keys``: ``in_holdout`` of each, but never an empty side.
+
+    With two or more keys at least one is held out (the smallest hash, if the threshold picks none)
+    and at least one stays for training (the largest hash, if it picks all).
+    """
+    units = [_unit(k, salt) for k in keys]
+    mask = [u / 2.0**64 < fraction for u in units]
+    if len(keys) >= 2 and not any(mask):
+        mask[units.index(min(units))] = True
+    if keys and all(mask):
+        mask[units.index(max(units))] = False
+    return mask
+
+
+def percent(fraction: float) -> str:
+    """0.1 -> '10%', 0.025 -> '2.5%': a split's human name."""
+    return f"{round(fraction * 100, 4):g}%"
+
+
+def hold_out(images: FileImages, keys: Sequence[str], fraction: float, where: str,
+             salt: str = "holdout") -> tuple[FileImages, FileImages]:
+    """(train, held-out) of ``images`` by ``split_holdout`` of their keys; a one-line DataError if
+    ``where`` has too few images to leave both sides non-empty."""
+    mask = split_holdout(keys, fraction, salt)
+    if not any(mask):
+        raise DataError(f"{where} has {len(images)} usable image(s): too few to hold out a validation "
+                        f"split (data.holdout_fraction={fraction:g})")
+    return images.subset([not m for m in mask]), images.subset(mask)

@@ -2,6 +2,10 @@
 
 Indexing only lists folders and reads the label CSVs; images are decoded later (and skipped then if
 corrupt), so trees of 150k files index in seconds and every layout reaches the model the same way.
+
+Splits: the group's copy has TRAIN and VALID only, so VALID is the report (test) split and a hashed
+hold-out of TRAIN is the select (val) split; the official release uses train/valid/test when the
+test labels are there, else the same hold-out scheme with valid as the report split.
 """
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ from pathlib import Path
 from ...config import DataConfig
 from ...errors import DataError
 from ...tasks import NUM_CLASSES
-from .base import FileImages, TaskData, scan_images
+from .base import FileImages, TaskData, hold_out, percent, scan_images
 
 DATASET = "ChaLearn_2016"
 TASKS = ("gender", "smile", "age")
 FOLDER_EXPECT = "expected TRAIN/<class>/*.jpg and VALID/<class>/*.jpg"
 OFFICIAL_EXPECT = ("expected train/ and valid/ image folders with train_gt.csv and valid_gt.csv "
-                   "(header image,mean,stdv)")
+                   "(header image,mean,stdv), and test/ with test_gt.csv where the test labels are public")
+GtRow = tuple[str, float, float | None]   # image name, mean apparent age, its stdv (None: no stdv column)
 
 
 def load_chalearn(task: str, data: DataConfig) -> TaskData:
@@ -63,7 +68,11 @@ def _load_imagefolder(task: str, data: DataConfig) -> TaskData:
                         f"in its class folders ({FOLDER_EXPECT})")
     _need_images(valid, f"ChaLearn {task} VALID at {root / 'VALID'} has no .jpg/.jpeg/.png images "
                         f"in its class folders ({FOLDER_EXPECT})")
-    return TaskData(task=task, dataset=DATASET, train=train, eval=valid, eval_split="VALID",
+    fraction = data.holdout_fraction
+    keys = [p.relative_to(root / "TRAIN").as_posix() for p in train.paths]   # "female/x.jpg": root-free
+    train, val = hold_out(train, keys, fraction, f"ChaLearn {task} TRAIN at {root / 'TRAIN'}")
+    return TaskData(task=task, dataset=DATASET, train=train, val=val, test=valid,
+                    val_split=f"TRAIN hold-out {percent(fraction)}", test_split="VALID",
                     classes=classes, skipped_at_load=skipped_train + skipped_valid, source=str(root))
 
 
@@ -112,17 +121,26 @@ def _folder_images(split_dir: Path, labels: dict[str, float]) -> tuple[FileImage
     return FileImages(paths, values), skipped
 
 
-# --- official: <root>/{train,valid}/ + {train,valid}_gt.csv (image,mean,stdv) ---------------------
+# --- official: <root>/{train,valid,test}/ + {train,valid,test}_gt.csv (image,mean,stdv) ------------
 
 def _load_official(data: DataConfig) -> TaskData:
     root = data.path(data.chalearn_official)
     if not root.is_dir():
         raise DataError(f"ChaLearn age (official) data not found at {root}: {OFFICIAL_EXPECT} "
                         f"(set data.root or data.chalearn_official)")
-    train, skipped_train = _official_split(root, "train")
+    train, skipped = _official_split(root, "train")
     valid, skipped_valid = _official_split(root, "valid")
-    return TaskData(task="age", dataset=DATASET, train=train, eval=valid, eval_split="valid",
-                    skipped_at_load=skipped_train + skipped_valid, source=str(root))
+    skipped += skipped_valid
+    if (root / "test").is_dir() and (root / "test_gt.csv").is_file():
+        test, skipped_test = _official_split(root, "test")
+        return TaskData(task="age", dataset=DATASET, train=train, val=valid, test=test, val_split="valid",
+                        test_split="test", skipped_at_load=skipped + skipped_test, source=str(root))
+    fraction = data.holdout_fraction   # no public test labels: valid reports, a train hold-out selects
+    train, val = hold_out(train, [p.name for p in train.paths], fraction,
+                          f"ChaLearn age (official) train at {root / 'train'}")
+    return TaskData(task="age", dataset=DATASET, train=train, val=val, test=valid,
+                    val_split=f"train hold-out {percent(fraction)}", test_split="valid",
+                    skipped_at_load=skipped, source=str(root))
 
 
 def _official_split(root: Path, split: str) -> tuple[FileImages, int]:
@@ -134,45 +152,59 @@ def _official_split(root: Path, split: str) -> tuple[FileImages, int]:
                             f"(set data.root or data.chalearn_official)")
     present, empty = scan_images(folder)
     by_name = {p.name: p for p in present}
-    rows = sorted(_read_gt(gt))
-    kept = [(by_name[name], age) for name, age in rows if name in by_name]
+    rows, has_stdv = _read_gt(gt)
+    rows.sort(key=lambda r: r[0])
+    kept = [(by_name[name], age, sd) for name, age, sd in rows if name in by_name]
     _need_images(kept, f"ChaLearn age (official) {split}: none of the {len(rows)} rows of {gt} has a "
                        f"non-empty image in {folder}")
-    images = FileImages([p for p, _ in kept], [age for _, age in kept])
+    images = FileImages([p for p, _, _ in kept], [age for _, age, _ in kept],
+                        [sd for _, _, sd in kept] if has_stdv else None)
     return images, len(rows) - len(kept)
 
 
-def _read_gt(gt: Path) -> list[tuple[str, float]]:
-    """(image name, mean apparent age) per row; the per-image stdv is not used for training."""
+def _read_gt(gt: Path) -> tuple[list[GtRow], bool]:
+    """(image name, mean apparent age, stdv) per row, and whether the file has a stdv column.
+
+    The stdv is the spread of the annotators' guesses: the challenge's epsilon-error weighs by it.
+    """
     try:
         return _parse_gt(gt)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{gt}: not a readable CSV ({exc}); {OFFICIAL_EXPECT}") from None
 
 
-def _parse_gt(gt: Path) -> list[tuple[str, float]]:
+def _parse_gt(gt: Path) -> tuple[list[GtRow], bool]:
     with open(gt, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = [c.strip().lower() for c in next(reader, [])]
         if "image" not in header or "mean" not in header:
             raise DataError(f"{gt}: line 1: expected the header image,mean,stdv, got {','.join(header)!r}")
         i_image, i_mean = header.index("image"), header.index("mean")
-        rows = []
+        i_stdv = header.index("stdv") if "stdv" in header else None
+        width = max(i_image, i_mean, -1 if i_stdv is None else i_stdv) + 1
+        rows: list[GtRow] = []
         for row in reader:
             if not any(c.strip() for c in row):
                 continue
-            if len(row) <= max(i_image, i_mean):
-                raise DataError(f"{gt}: line {reader.line_num}: expected columns image,mean,stdv, "
-                                f"got {len(row)} values")
-            try:
-                mean = float(row[i_mean])
-            except ValueError:
-                mean = math.nan
-            if not 0 <= mean < math.inf:
-                raise DataError(f"{gt}: line {reader.line_num}: mean {row[i_mean]!r} is not a number >= 0 "
-                                f"(the apparent age in years)")
-            rows.append((Path(row[i_image].strip()).name, mean))  # some copies write train/000000.jpg
-    return rows
+            where = f"{gt}: line {reader.line_num}"
+            if len(row) < width:
+                raise DataError(f"{where}: expected columns image,mean,stdv, got {len(row)} values")
+            mean = _non_negative(row[i_mean], f"{where}: mean", "the apparent age in years")
+            stdv = None if i_stdv is None else _non_negative(
+                row[i_stdv], f"{where}: stdv", "the standard deviation of the apparent-age votes")
+            rows.append((Path(row[i_image].strip()).name, mean, stdv))  # some copies write train/000000.jpg
+    return rows, i_stdv is not None
+
+
+def _non_negative(text: str, what: str, meaning: str) -> float:
+    """A finite number >= 0, else a one-line DataError ``<file>: line N: <col> '<text>' is not ...``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < math.inf:
+        raise DataError(f"{what} {text!r} is not a number >= 0 ({meaning})")
+    return value
 
 
 def _need_images(images: FileImages | list, message: str) -> None:

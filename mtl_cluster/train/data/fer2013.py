@@ -2,6 +2,9 @@
 
 The whole dataset is 35,887 images of 48x48 bytes (80 MB), so it is parsed once into memory; each
 CSV row is parsed by numpy in C, which keeps the real file to a couple of seconds.
+
+Splits: Training trains, ``data.fer2013_eval_split`` (PrivateTest by default) is the report (test)
+split and the other of PublicTest/PrivateTest the select (val) split, as the Kaggle challenge used them.
 """
 from __future__ import annotations
 
@@ -29,27 +32,44 @@ Split = tuple[np.ndarray, np.ndarray]  # (N, 48, 48) uint8 pixels, (N,) int labe
 
 
 def load_fer2013(data: DataConfig) -> TaskData:
-    """Training as train, ``data.fer2013_eval_split`` as eval, from a .csv or .h5/.hdf5 file."""
-    path = data.path(data.fer2013)
-    eval_split = data.fer2013_eval_split
-    if eval_split not in EVAL_SPLITS:
-        raise DataError(f"data.fer2013_eval_split: {eval_split!r}; valid: {', '.join(EVAL_SPLITS)}")
-    if not path.is_file():
-        raise DataError(f"FER2013 data not found at {path}: {EXPECT} (set data.root or data.fer2013)")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
+    """Training as train, ``data.fer2013_eval_split`` as test, the other test split as val (.csv or .h5)."""
+    path, test_split = _checked_path(data), data.fer2013_eval_split
+    val_split = next(s for s in EVAL_SPLITS if s != test_split)
+    if path.suffix.lower() == ".csv":
         splits = read_fer2013_csv(path)
-    elif suffix in (".h5", ".hdf5"):
-        splits = read_fer2013_h5(path, ("Training", eval_split))
     else:
-        raise DataError(f"FER2013 file {path} has suffix {path.suffix!r}: {EXPECT}")
-    for name in ("Training", eval_split):
+        splits = read_fer2013_h5(path)
+    for name in SPLITS:
         if len(splits[name][1]) == 0:
             raise DataError(f"FER2013 file {path} has no {name} images")
-    return TaskData(task="emotion", dataset=DATASET,
-                    train=ArrayImages(*splits["Training"]), eval=ArrayImages(*splits[eval_split]),
-                    eval_split=eval_split, classes={name: i for i, name in enumerate(EMOTIONS)},
-                    source=str(path))
+    return TaskData(task="emotion", dataset=DATASET, train=ArrayImages(*splits["Training"]),
+                    val=ArrayImages(*splits[val_split]), test=ArrayImages(*splits[test_split]),
+                    val_split=val_split, test_split=test_split,
+                    classes={name: i for i, name in enumerate(EMOTIONS)}, source=str(path))
+
+
+def fer2013_train_size(data: DataConfig) -> int:
+    """The number of Training images without decoding a pixel: the CSV's Usage column or the h5's label length.
+
+    Agrees with ``len(load_fer2013(data).train)`` on any file that loads; a file it cannot count is a DataError.
+    """
+    path = _checked_path(data)
+    n = _count_csv_training(path) if path.suffix.lower() == ".csv" else _count_h5_training(path)
+    if n == 0:
+        raise DataError(f"FER2013 file {path} has no Training images")
+    return n
+
+
+def _checked_path(data: DataConfig) -> Path:
+    """The configured file, after checking the split setting, that it exists and has a known suffix."""
+    path = data.path(data.fer2013)
+    if data.fer2013_eval_split not in EVAL_SPLITS:
+        raise DataError(f"data.fer2013_eval_split: {data.fer2013_eval_split!r}; valid: {', '.join(EVAL_SPLITS)}")
+    if not path.is_file():
+        raise DataError(f"FER2013 data not found at {path}: {EXPECT} (set data.root or data.fer2013)")
+    if path.suffix.lower() not in (".csv", ".h5", ".hdf5"):
+        raise DataError(f"FER2013 file {path} has suffix {path.suffix!r}: {EXPECT}")
+    return path
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -83,6 +103,22 @@ def _parse_csv(path: Path) -> dict[str, Split]:
             labels[usage].append(_csv_label(where, row[i_emotion]))
             pixels[usage].append(_csv_pixels(where, row[i_pixels]))
     return {s: _stack(pixels[s], labels[s]) for s in SPLITS}
+
+
+def _count_csv_training(path: Path) -> int:
+    """Training rows without parsing pixels: Kaggle's Usage is the last column, so each line's tail after
+    its last comma is read (a few times faster than the csv module on 300 MB); other orders use csv."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            columns = _csv_columns(path, next(reader, None))
+            if columns[2] != max(columns):
+                return sum(len(row) > columns[2] and row[columns[2]].strip() == "Training" for row in reader)
+        with open(path, "rb") as raw:
+            next(raw)
+            return sum(line.rpartition(b",")[2].strip().strip(b'"') == b"Training" for line in raw)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc}); {EXPECT}") from None
 
 
 def _csv_columns(path: Path, header: list[str] | None) -> tuple[int, int, int]:
@@ -133,18 +169,32 @@ def _stack(pixels: list[np.ndarray], labels: list[int]) -> Split:
 
 # --- HDF5 -----------------------------------------------------------------------------------------
 
-def read_fer2013_h5(path: Path, splits: tuple[str, ...] = SPLITS) -> dict[str, Split]:
-    """``<split>_pixel`` / ``<split>_label`` datasets of the usual conversion, for the splits asked."""
+def _open_h5(path: Path):
+    """The file opened read-only with h5py, or a one-line DataError."""
     try:
         import h5py
     except ImportError:
         raise DataError(f"reading {path} needs h5py (pip install h5py), "
                         f"or use the Kaggle fer2013.csv") from None
     try:
-        f = h5py.File(path, "r")
+        return h5py.File(path, "r")
     except OSError as exc:
         raise DataError(f"{path}: not a readable HDF5 file ({_first_line(exc)})") from None
-    with f:
+
+
+def _count_h5_training(path: Path) -> int:
+    """The length of ``Training_label`` (its metadata only)."""
+    with _open_h5(path) as f:
+        shape = getattr(f.get("Training_label"), "shape", None)
+        if not shape:
+            found = ", ".join(sorted(f.keys())) or "none"
+            raise DataError(f"{path}: no Training_label dataset (found {found}); {EXPECT}")
+        return int(shape[0])
+
+
+def read_fer2013_h5(path: Path, splits: tuple[str, ...] = SPLITS) -> dict[str, Split]:
+    """``<split>_pixel`` / ``<split>_label`` datasets of the usual conversion, for the splits asked."""
+    with _open_h5(path) as f:
         expected = [f"{s}_{kind}" for s in splits for kind in ("pixel", "label")]
         found = sorted(f.keys())
         missing = [k for k in expected if k not in found]

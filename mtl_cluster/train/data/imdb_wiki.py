@@ -1,8 +1,12 @@
 """IMDB-WIKI (gender, age; used for pretraining): an aligned file tree, or the release's imdb.mat/wiki.mat.
 
 The .mat holds every detection, most of them unusable; the cleaning rules here are the ones the
-age-estimation literature applies (one confident face, known gender, age 0..100), and the train/val
-split hashes each image's path so it never changes between runs, machines or Python versions.
+age-estimation literature applies (one confident face, known gender, age 0..100), and the splits
+hash each image's path so they never change between runs, machines or Python versions.
+
+Splits: aligned trees report on ``test/`` (``val/`` where there is no ``test/``) and select on a
+hashed hold-out of ``train/``; the .mat hashes out a test share, then a differently salted
+validation share of the rest.
 """
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ import numpy as np
 
 from ...config import DataConfig
 from ...errors import DataError
-from .base import FileImages, TaskData, scan_images
+from .base import FileImages, TaskData, hold_out, percent, scan_images, split_holdout
 
 DATASET = "IMDB-WIKI"
 TASKS = ("gender", "age")
 GENDER_CLASSES = {"female": 0, "male": 1}
 MAX_AGE = 100
-ALIGNED_EXPECT = "expected train/ and val/ folders of <age>_<gender>_<name>.jpg (gender 0 female, 1 male)"
+ALIGNED_EXPECT = ("expected train/ and val/ (or test/) folders of <age>_<gender>_<name>.jpg "
+                  "(gender 0 female, 1 male)")
 MAT_EXPECT = "expected imdb.mat or wiki.mat from the IMDB-WIKI release (imdb_crop/ or wiki_crop/)"
 MAT_FIELDS = ("dob", "photo_taken", "full_path", "gender", "face_score", "second_face_score")
 MATLAB_EPOCH_DATENUM = 719529  # Matlab datenum of 1970-01-01
@@ -36,28 +41,36 @@ def load_imdb_wiki(task: str, data: DataConfig) -> TaskData:
     raise DataError(f"data.imdb_wiki_layout: {data.imdb_wiki_layout!r}; valid: aligned, mat")
 
 
-def _task_data(task: str, train: FileImages, val: FileImages, skipped: int, source: str) -> TaskData:
-    return TaskData(task=task, dataset=DATASET, train=train, eval=val, eval_split="val",
+def _task_data(task: str, splits: dict[str, FileImages], names: tuple[str, str], skipped: int,
+               source: str) -> TaskData:
+    """TaskData from ``splits`` (train/val/test) and the (val, test) split names."""
+    return TaskData(task=task, dataset=DATASET, train=splits["train"], val=splits["val"], test=splits["test"],
+                    val_split=names[0], test_split=names[1],
                     classes=dict(GENDER_CLASSES) if task == "gender" else {},
                     skipped_at_load=skipped, source=source)
 
 
-# --- aligned: <root>/{train,val}/<age>_<gender>_<name>.jpg ----------------------------------------
+# --- aligned: <root>/{train,val|test}/<age>_<gender>_<name>.jpg -----------------------------------
 
 def _load_aligned(task: str, data: DataConfig) -> TaskData:
     root = data.path(data.imdb_wiki)
-    splits, skipped = {}, 0
-    for split in ("train", "val"):
+    report = "test" if (root / "test").is_dir() else "val"
+    found, skipped = {}, 0
+    for split in ("train", report):
         folder = root / split
         if not folder.is_dir():
             where = folder if root.is_dir() else root
             raise DataError(f"IMDB-WIKI data not found at {where}: {ALIGNED_EXPECT} "
                             f"(set data.root or data.imdb_wiki)")
-        splits[split], n_skipped = _aligned_split(folder, task)
+        found[split], n_skipped = _aligned_split(folder, task)
         skipped += n_skipped
-        if len(splits[split]) == 0:
+        if len(found[split]) == 0:
             raise DataError(f"IMDB-WIKI {split} at {folder} has no usable images: {ALIGNED_EXPECT}")
-    return _task_data(task, splits["train"], splits["val"], skipped, str(root))
+    fraction = data.holdout_fraction
+    train, val = hold_out(found["train"], [p.name for p in found["train"].paths], fraction,
+                          f"IMDB-WIKI train at {root / 'train'}")
+    return _task_data(task, {"train": train, "val": val, "test": found[report]},
+                      (f"train hold-out {percent(fraction)}", report), skipped, str(root))
 
 
 def _aligned_split(folder: Path, task: str) -> tuple[FileImages, int]:
@@ -97,18 +110,23 @@ def _load_mat(task: str, data: DataConfig) -> TaskData:
     keep, dropped = clean_mask(fields, ages)
     label = fields["gender"] if task == "gender" else ages
     rows = sorted((fields["full_path"][i], float(label[i])) for i in np.flatnonzero(keep))
-    fraction = data.imdb_wiki_val_fraction
-    is_val = [in_val_split(rel, fraction) for rel, _ in rows]
-    train = [r for r, v in zip(rows, is_val) if not v]
-    val = [r for r, v in zip(rows, is_val) if v]
-    for split, items in (("train", train), ("val", val)):
+    test_fraction, val_fraction = data.imdb_wiki_val_fraction, data.holdout_fraction
+    is_test = [in_val_split(rel, test_fraction) for rel, _ in rows]
+    rest = [r for r, t in zip(rows, is_test) if not t]
+    is_val = split_holdout([rel for rel, _ in rest], val_fraction)   # salted: independent of the test hash
+    splits = {"test": [r for r, t in zip(rows, is_test) if t],
+              "val": [r for r, v in zip(rest, is_val) if v],
+              "train": [r for r, v in zip(rest, is_val) if not v]}
+    for split, items in splits.items():
         if not items:
             raise DataError(f"IMDB-WIKI {path}: the {split} split is empty ({len(rows)} rows pass cleaning, "
-                            f"data.imdb_wiki_val_fraction={fraction})")
+                            f"data.imdb_wiki_val_fraction={test_fraction:g}, "
+                            f"data.holdout_fraction={val_fraction:g})")
     note = (f"{path} (kept {len(rows)} of {len(keep)}; dropped {dropped['no_face']} without a face score "
             f">= 1, {dropped['second_face']} with a second face, {dropped['bad_age']} with age outside "
             f"0..{MAX_AGE}, {dropped['no_gender']} with unknown gender)")
-    return _task_data(task, _file_images(path.parent, train), _file_images(path.parent, val),
+    names = (f"train hold-out {percent(val_fraction)}", f"test (hashed {percent(test_fraction)})")
+    return _task_data(task, {k: _file_images(path.parent, v) for k, v in splits.items()}, names,
                       sum(dropped.values()), note)
 
 
@@ -185,6 +203,8 @@ def clean_mask(fields: dict, ages: np.ndarray) -> tuple[np.ndarray, dict[str, in
 
 
 def in_val_split(rel_path: str, fraction: float) -> bool:
-    """Stable assignment to val: the path's hash, not Python's salted hash(), so every run agrees."""
+    """Stable assignment of a .mat row to the test split (data.imdb_wiki_val_fraction; the name is
+    historical): the unsalted path hash, not Python's hash(), so every run agrees and the test rows
+    are the ones earlier versions held out."""
     digest = hashlib.blake2b(rel_path.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64 < fraction

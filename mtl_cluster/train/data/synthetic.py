@@ -39,13 +39,15 @@ from ...tasks import EMOTIONS, TASKS
 from .base import ArrayImages, TaskData
 
 DATASET = "synthetic"
-EVAL_SPLIT = "val"
+VAL_SPLIT = "val"
+TEST_SPLIT = "test"
 GENDERS: tuple[str, ...] = ("female", "male")
 SMILES: tuple[str, ...] = ("no_smile", "smile")
 AGE_RANGE = (1, 100)
 
-# Separate seed streams per split: the same run seed never gives the same image in train and val.
-_SPLIT_STREAM = {"train": 0, EVAL_SPLIT: 1}
+# Separate seed streams per split: the same run seed never gives the same image in two splits.
+# train and val keep the streams they always had, so earlier runs' images are unchanged.
+_SPLIT_STREAM = {"train": 0, VAL_SPLIT: 1, TEST_SPLIT: 2}
 
 RGB = tuple[int, int, int]
 
@@ -326,13 +328,16 @@ def synthetic_sample(seed: int, n: int, size: int, split: str) -> tuple[np.ndarr
 
 
 def load_synthetic(task: str, data: DataConfig, seed: int, image_size: int) -> TaskData:
-    """One task's view of the shared synthetic generation (train and ``val`` from separate streams)."""
+    """One task's view of the shared synthetic generation: train, val and test from separate streams
+    (val and test both ``data.synthetic_eval_size`` images)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
-    tr_px, tr_lab = synthetic_sample(seed, data.synthetic_train_size, image_size, "train")
-    ev_px, ev_lab = synthetic_sample(seed, data.synthetic_eval_size, image_size, EVAL_SPLIT)
+    sets = {split: synthetic_sample(seed, n, image_size, split)
+            for split, n in (("train", data.synthetic_train_size), (VAL_SPLIT, data.synthetic_eval_size),
+                             (TEST_SPLIT, data.synthetic_eval_size))}
+    images = {split: ArrayImages(px, lab[task]) for split, (px, lab) in sets.items()}
     classes = {"gender": dict(zip(GENDERS, range(2))), "smile": dict(zip(SMILES, range(2))),
                "emotion": {name: i for i, name in enumerate(EMOTIONS)}}.get(task, {})
-    return TaskData(task=task, dataset=DATASET, train=ArrayImages(tr_px, tr_lab[task]),
-                    eval=ArrayImages(ev_px, ev_lab[task]), eval_split=EVAL_SPLIT, classes=classes,
+    return TaskData(task=task, dataset=DATASET, train=images["train"], val=images[VAL_SPLIT],
+                    test=images[TEST_SPLIT], val_split=VAL_SPLIT, test_split=TEST_SPLIT, classes=classes,
                     source=f"{DATASET}(seed={seed}, size={image_size})")
