@@ -35,6 +35,8 @@ def _args(p: argparse.ArgumentParser) -> None:
                         "loss, reported on the test split; last = the final epoch, no selection (default: best)")
     p.add_argument("--stat", choices=STATS, default="paired",
                    help="Δ rows: paired = per-seed differences, t interval (default); welch = unpaired means")
+    p.add_argument("--no-image-tests", action="store_true",
+                   help="skip the paired per-image tests (McNemar, bootstrap) that read the Δ rows' predictions")
     p.add_argument("--reference", choices=("seed",), default=None,
                    help="seed: add the seed's published table values as rows marked 'published'")
     p.add_argument("--format", choices=("table", *FORMATS),
@@ -74,6 +76,9 @@ def _collect(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_FAILED
     report = build_report(runs, args.stat, args.reference)
+    if not args.no_image_tests:
+        from .imagetests import add_image_tests
+        add_image_tests(report, runs.frame)
     notes = []
     if args.plots:
         from .plots import plot_curves

@@ -323,6 +323,7 @@ def _v2_numbers(summary: dict[str, Any], tasks: tuple[str, ...], age_loss: str |
             if not _number(rec.get(m.key)):
                 raise _Bad("damaged", f"summary.json: {where} {m.key} is {rec.get(m.key)!r}, not a number")
             metrics[m.key] = float(rec[m.key])
+        metrics.update({m.key: float(rec[m.key]) for m in TASK_METRICS[t] if m.optional and _number(rec.get(m.key))})
         part = splits_all.get(t) if isinstance(splits_all.get(t), dict) else {}
         splits[t] = str(part.get("test", "test"))
     return metrics, epochs, splits

@@ -104,6 +104,7 @@ class Section:
     rows: list[Row]
     references: list[Reference]
     warnings: list[str] = field(default_factory=list)
+    image_tests: list[Any] = field(default_factory=list)   # imagetests.ImageTest, filled by add_image_tests
 
 
 @dataclass

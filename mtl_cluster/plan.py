@@ -99,6 +99,7 @@ def preflight(rows: Sequence[PlanRow], prof: ClusterProfile, folders: Sequence[t
     """Problems that would only show after hours in the queue: missing data, no Slurm, no partition,
     ``folders`` (``(what, path)``: results, jobs, logs) that cannot be written."""
     from .ledger import partition_exists, reachable
+    from .hubcache import imagenet_weights, missing_weights_message
     problems = []
     for what, folder in folders:
         why = not_writable(folder)
@@ -110,6 +111,9 @@ def preflight(rows: Sequence[PlanRow], prof: ClusterProfile, folders: Sequence[t
             problems.append(f"cluster {prof.name}: {why}")
         elif prof.partition and partition_exists(prof.partition) is False:
             problems.append(f"cluster {prof.name}: partition {prof.partition!r} does not exist (sinfo)")
+    weights = imagenet_weights()
+    if not weights.is_file() and any(r.spec.config.backbone_weights == "imagenet" for r in rows if submits(r.action)):
+        problems.append(missing_weights_message(weights))
     root = Path(prof.data_root).expanduser()
     if not root.is_dir() and any(data_paths(r.spec.config) for r in rows if submits(r.action)):
         return problems + [f"clusters.{prof.name}.data_root {root} does not exist on this host"]

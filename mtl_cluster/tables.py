@@ -102,6 +102,20 @@ def _grid(section: Section) -> list[list[str]]:
     return out
 
 
+IMAGE_TESTS = ("Per-image tests on the test split (the Δ rows' runs on the same images, seeds pooled; McNemar for "
+               "accuracies, a paired bootstrap for MAE):")
+
+
+def image_test_line(t: Any) -> str:
+    """One paired per-image test as text."""
+    p = decimals(t.metric)
+    head = f"{t.row}, {METRIC_BY_KEY[t.metric].header} vs {t.against}: {_signed(t.diff, p)}"
+    if t.low is not None and t.high is not None:
+        head += f" [{_signed(t.low, p)}, {_signed(t.high, p)}]"
+    detail = [t.method] + ([f"p={t.p_value:.3g}"] if t.p_value is not None else []) + ([t.note] if t.note else [])
+    return f"{head} ({', '.join(detail)}; {t.seeds} seed{'s' * (t.seeds != 1)}, {t.images} images)"
+
+
 def _reference_line(ref: Any) -> str:
     return f"[{ref.num}] {ref.path}; epoch {ref.selected or ref.epoch}/{ref.epochs}; {ref.budget}; {ref.config}"
 
@@ -124,6 +138,8 @@ def to_markdown(report: Report) -> str:
         lines += [fmt(r) for r in grid[1:]]
         if any(r.kind == "delta" for r in sec.rows):
             lines += ["", delta_note(report)]
+        if sec.image_tests:
+            lines += ["", IMAGE_TESTS, ""] + [f"- {image_test_line(t)}" for t in sec.image_tests]
         lines += ["", "### reference", ""]
         for ref in sec.references:
             lines += [_reference_line(ref), ""]
@@ -208,6 +224,7 @@ def to_latex(report: Report) -> str:
                 lines.append("\\midrule")
             lines.append(" & ".join(tex(c) for c in cells) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        lines += [f"% {tex(image_test_line(t))}" for t in sec.image_tests]
         lines += [f"% [{r.num}] {r.path}; epoch {r.selected or r.epoch}/{r.epochs}; signature {r.signature}"
                   for r in sec.references]
     for p in report.problems:
@@ -252,6 +269,8 @@ def rich_report(report: Report) -> RenderableType:
         parts += [Text(""), table]
         if any(r.kind == "delta" for r in sec.rows):
             parts.append(Text(delta_note(report), style="dim"))
+        if sec.image_tests:
+            parts += [Text(IMAGE_TESTS, style="dim")] + [Text(f"  {image_test_line(t)}") for t in sec.image_tests]
         parts.append(Text("reference (one line each; full configs with --format md)", style="bold"))
         parts += [Text(_reference_line(r), style="dim", no_wrap=True, overflow="ellipsis") for r in sec.references]
     if not report.sections:

@@ -52,6 +52,7 @@ class Metric:
     needs: str | None = None  # the age head output it needs ("age", "age_group"); None: any run of the task
     seed: bool = True        # the seed's own definition (False: a better one shown beside it)
     short: str = ""          # compact label for logs and mtl-status
+    optional: bool = False   # recorded only where the data allows it (ε-error: labels with a std)
 
 
 METRICS: tuple[Metric, ...] = (
@@ -63,6 +64,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("age_mae_argmax", "age", "Age MAE", lower_is_better=True, decimals=2, short="age MAE"),
     Metric("age_mae", "age", "Age MAE (expected)", lower_is_better=True, decimals=2, seed=False,
            short="age MAE(E)"),
+    Metric("age_eps", "age", "Age ε-error", lower_is_better=True, decimals=3, seed=False, short="age ε",
+           optional=True),   # ChaLearn's 1 - exp(-(x - μ)² / 2σ²) of the expected age, where σ is known
 )
 """Column order of every table: the seed's columns, each better definition right after its seed one."""
 
@@ -81,6 +84,6 @@ def active_tasks(loss_weights: tuple[float, ...] | list[float]) -> tuple[str, ..
 
 
 def run_metrics(tasks: tuple[str, ...] | list[str], age_loss_type: str | None) -> tuple[Metric, ...]:
-    """The metrics a run with these tasks (and age head) records, in column order."""
+    """The metrics a run with these tasks (and age head) always records, in column order (not the optional)."""
     heads = AGE_HEADS.get(age_loss_type or "age_cls_loss", ("age",))
-    return tuple(m for m in METRICS if m.task in tasks and (m.needs is None or m.needs in heads))
+    return tuple(m for m in METRICS if m.task in tasks and (m.needs is None or m.needs in heads) and not m.optional)

@@ -311,3 +311,51 @@ def test_runs_from_before_and_after_the_perf_keys_are_seeds_of_one_row(tmp_path:
     write_run(tmp_path, new)
     frame = load_runs(tmp_path).frame
     assert len(frame) == 2 and frame["group"].nunique() == 1
+
+
+def test_per_image_tests_pool_the_seeds(tmp_path, monkeypatch, capsys) -> None:
+    """McNemar on the pooled per-image correctness and a paired bootstrap on the pooled age errors, over the
+    seeds both rows have; checked against scipy's exact binomial test and a direct bootstrap."""
+    import numpy as np
+    from mtl_cluster.imagetests import add_image_tests
+    from mtl_cluster.stats import paired_bootstrap
+    rng = np.random.default_rng(5)
+    mtl = dict(name="AlexNet-Gender_Age", loss_weights=[1.0, 0, 0, 1.0])
+    pooled: dict[str, list] = {"mtl_c": [], "stl_c": [], "mtl_ae": [], "stl_ae": []}
+    for seed in (0, 1):
+        idx = list(range(40))
+        c_m, c_s = rng.random(40) < 0.8, rng.random(40) < 0.7
+        ae_m, ae_s = rng.gamma(2.0, 3.0, 40).round(4), rng.gamma(2.0, 3.5, 40).round(4)
+        for cfg, c, ae in ((config(**mtl, seed=seed), c_m, ae_m),
+                           (config(name="AlexNet-Gender", loss_weights=[1.0, 0, 0, 0], seed=seed), c_s, None),
+                           (config(name="AlexNet-Age", loss_weights=[0, 0, 0, 1.0], seed=seed), None, ae_s)):
+            run = write_run(tmp_path / "results", cfg)
+            preds = {}
+            if c is not None:
+                preds["gender"] = {"epoch": 2, "split": "VALID", "index": idx, "correct": "".join(map(str, c.astype(int)))}
+            if ae is not None:
+                preds["age"] = {"epoch": 2, "split": "VALID", "index": idx, "correct": "0" * 40, "ae": ae.tolist(),
+                                "ae_argmax": (ae + 1).tolist()}
+            (run / "predictions.json").write_text(json.dumps(preds))
+        pooled["mtl_c"] += list(c_m)
+        pooled["stl_c"] += list(c_s)
+        pooled["mtl_ae"] += list(ae_m)
+        pooled["stl_ae"] += list(ae_s)
+    report = build_report(load_runs(tmp_path / "results"))
+    add_image_tests(report, load_runs(tmp_path / "results").frame)
+    tests = {t.metric: t for t in report.sections[0].image_tests}
+    g = tests["gender_acc"]
+    a, b = np.array(pooled["mtl_c"]), np.array(pooled["stl_c"])
+    n_b, n_c = int((a & ~b).sum()), int((~a & b).sum())
+    assert (g.seeds, g.images, g.note) == (2, 80, f"b={n_b} c={n_c}")
+    assert g.diff == pytest.approx(100 * (a.mean() - b.mean()))
+    expected = stats.binomtest(n_b, n_b + n_c, 0.5).pvalue if n_b + n_c < 25 else \
+        stats.chi2.sf((abs(n_b - n_c) - 1) ** 2 / (n_b + n_c), 1)
+    assert g.p_value == pytest.approx(expected)
+    m = tests["age_mae"]
+    boot = paired_bootstrap(pooled["mtl_ae"], pooled["stl_ae"])
+    assert (m.diff, m.low, m.high, m.images) == (pytest.approx(boot.mean), boot.low, boot.high, 80)
+    assert tests["age_mae_argmax"].diff == pytest.approx(m.diff)       # errors shifted by one on both sides
+    assert (tests["age_acc"].diff, tests["age_acc"].p_value) == (0.0, 1.0)   # no discordant images: p = 1
+    rc, out, _ = collect(tmp_path, monkeypatch, capsys, "results", "--format", "md")
+    assert rc == 0 and "Per-image tests on the test split" in out and f"b={n_b} c={n_c}; 2 seeds, 80 images" in out

@@ -155,7 +155,7 @@ def gone(job: str) -> bool:
 
 def finish_and_compare(run_dir: Path, ref: Path, row: fm.Row, timeout: float = 300) -> None:
     wait(lambda: state(run_dir) == "completed", timeout, "the run to complete", poll=2)
-    assert epochs(run_dir) == [(e, s) for e in (1, 2, 3) for s in ("train", "val")]
+    assert epochs(run_dir) == [(e, s) for e in (1, 2, 3) for s in ("train", "val", "test")]
     assert not list(run_dir.rglob("*.tmp")), list(run_dir.rglob("*.tmp"))      # no half-written file left
     same = fm.identical(run_dir, ref)
     row.identical = "yes" if same else "NO"

@@ -31,7 +31,8 @@ def _run_dirs(tmp: Path) -> dict[str, Path]:
             for p in (tmp / "results").rglob("status.json")}
 
 
-def test_dry_run_narvi_prints_the_whole_grid_and_sbatch(tmp_path, capsys):
+def test_dry_run_narvi_prints_the_whole_grid_and_sbatch(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))     # no ImageNet weights in this cache
     rc = launch_main([str(REPO / "experiments.yaml"), "--cluster", "narvi", "--dry-run", *_dirs(tmp_path)])
     out = capsys.readouterr()
     assert rc == 0, out.err
@@ -49,6 +50,8 @@ def test_dry_run_narvi_prints_the_whole_grid_and_sbatch(tmp_path, capsys):
     assert "#SBATCH --dependency='aftercorr:<array of IMDB-WIKI-AlexNet-Gender_Age>'" in scripts[4]
     assert not (tmp_path / "jobs").exists() and not (tmp_path / "results").exists()   # nothing written
     assert "data_root /sgn-data" in out.err                                           # preflight, as a warning
+    assert "ImageNet AlexNet weights are not in the torch cache" in out.err           # backbone_weights: imagenet
+    assert "torchvision.models.alexnet(weights='IMAGENET1K_V1')" in out.err           # ... and the fix
 
 
 def test_debug_runs_fine_tune_after_pretraining_and_is_idempotent(tmp_path, capsys):
@@ -131,8 +134,9 @@ def test_debug_whole_seed_grid(tmp_path, capsys):
     assert report["counted"] == 17 and report["problems"] == []
     assert [s["key"] for s in report["sections"]] == ["imdb_wiki", "pretrained_false", "pretrained_true"]
     assert [len(s["references"]) for s in report["sections"]] == [3, 7, 7]
-    assert all(c["header"].endswith("(synthetic)") or c["header"].endswith("(synthetic))")
-               for s in report["sections"] for c in s["columns"]), report["sections"][0]["columns"]
+    assert all(c["header"].endswith("(synthetic test)") for s in report["sections"] for c in s["columns"]), \
+        report["sections"][0]["columns"]
+    assert report["synthetic"]            # headed as a smoke test, not evidence
 
 
 def test_experiment_resources_get_their_own_array_and_python_is_used(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """The model: heads only for active tasks, age variants, and the three ways to start the trunk."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_backbone_from_a_local_state_dict(tmp_path: Path) -> None:
 def test_backbone_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     m = MTL_AlexNet_model(("gender",))
-    with pytest.raises(ConfigError, match="imagenet weights not found at .*torch_home.*copy https://"):
+    with pytest.raises(ConfigError, match="weights are not in the torch cache .*torch_home.*alexnet-owt-7be5be79.pth"):
         load_backbone(m, "imagenet")
     with pytest.raises(ConfigError, match="no such file"):
         load_backbone(m, str(tmp_path / "missing.pth"))
@@ -59,3 +60,26 @@ def test_backbone_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ConfigError, match="cannot read"):
         load_backbone(m, str(bad))
+
+
+@pytest.mark.parametrize("env", [{"TORCH_HOME": "th"}, {"XDG_CACHE_HOME": "xdg"}, {}])
+def test_preflight_finds_the_weights_where_torch_does(tmp_path: Path, monkeypatch, env) -> None:
+    """hubcache computes torch.hub's folder without importing torch; both must agree, or the preflight
+    would look for the ImageNet weights in the wrong place."""
+    from mtl_cluster import hubcache
+    for key in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(tmp_path / value))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert hubcache.hub_dir() == Path(torch.hub.get_dir())
+    assert hubcache.imagenet_weights().name == Path(models.AlexNet_Weights.IMAGENET1K_V1.url).name
+
+
+def test_epsilon_error_known_values() -> None:
+    """ChaLearn's ε = 1 - exp(-(x - μ)² / 2σ²): 0 at the mean, 1 - e^-0.5 one σ away, towards 1 far away."""
+    from mtl_cluster.train.metrics import epsilon_error
+    eps = epsilon_error(torch.tensor([30.0, 33.0, 30.0, 90.0]), torch.tensor([30.0, 30.0, 27.0, 30.0]),
+                        torch.tensor([3.0, 3.0, 3.0, 3.0]))
+    expected = torch.tensor([0.0, 1 - math.exp(-0.5), 1 - math.exp(-0.5), 1.0])
+    assert torch.allclose(eps, expected, atol=1e-6)

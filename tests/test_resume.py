@@ -44,7 +44,7 @@ def _same_results(a: Path, b: Path) -> None:
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
     epochs = [(r["epoch"], r["split"]) for r in map(json.loads, (b / "metrics.jsonl").read_text().splitlines())]
-    assert epochs == [(e, s) for e in (1, 2, 3) for s in ("train", "val")], "an epoch missing or written twice"
+    assert epochs == [(e, s) for e in (1, 2, 3) for s in ("train", "val", "test")], "an epoch missing or written twice"
 
 
 def test_sigkill_mid_epoch_resumes_identically(reference: Path, tmp_path: Path) -> None:

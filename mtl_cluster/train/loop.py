@@ -313,7 +313,8 @@ class Trainer:
                 with self.perf.autocast(self.device):
                     out = self.model.heads[t](self.trunk(x))
                     loss = task_loss(t, out, y)
-                meters[t].update(out, y, loss, idx)
+                sigma = getattr(self.data[t], split).sigma
+                meters[t].update(out, y, loss, idx, None if sigma is None else torch.from_numpy(sigma[idx.numpy()]))
         return meters
 
     def _select(self, val: dict[str, Any], test: dict[str, TaskMeter]) -> None:
@@ -368,7 +369,8 @@ class Trainer:
             "splits": {t: self._splits(t) for t in self.weights},
             "classes": {t: d.classes for t, d in self.data.items() if d.classes},
             "age_loss_type": self.cfg.age_loss_type if "age" in self.weights else None,
-            "metrics": [m.key for m in run_metrics(tuple(self.weights), self.cfg.age_loss_type)],
+            "metrics": [m.key for m in METRICS if m in run_metrics(tuple(self.weights), self.cfg.age_loss_type)
+                        or (m.optional and m.key in (by.get((final, "test")) or {}))],
             "budget": {**self.budget, "steps_per_epoch": self.steps, "epochs": final, "steps": self.steps * final,
                        "batch_size": self.cfg.batch_size, "images": images},
             "epochs": final,

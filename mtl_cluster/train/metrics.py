@@ -48,6 +48,13 @@ def age_estimates(logits: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.
     return p @ centres, centres[p.argmax(1)]
 
 
+def epsilon_error(pred: torch.Tensor, mean: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """ChaLearn LAP 2016's per-image error 1 - exp(-(x - μ)² / 2σ²): 0 at the mean apparent age, towards 1
+    as the estimate leaves the annotators' spread (σ floored at 1e-3 years: a zero σ would divide by 0)."""
+    sigma = sigma.to(pred.device, pred.dtype).clamp_min(1e-3)
+    return 1 - torch.exp(-((pred - mean.to(pred.dtype)) ** 2) / (2 * sigma ** 2))
+
+
 class TaskMeter:
     """Sums over batches of one task's loss, accuracies and (for age) absolute errors.
 
@@ -58,12 +65,13 @@ class TaskMeter:
     def __init__(self, task: str, state: dict[str, float] | None = None, keep: bool = False):
         self.task = task
         self.s: dict[str, float] = {"n": 0.0, "loss": 0.0, "correct": 0.0, "correct_group": 0.0, "ae": 0.0,
-                                    "ae_argmax": 0.0, **(state or {})}
+                                    "ae_argmax": 0.0, "eps": 0.0, "n_eps": 0.0, **(state or {})}
         self.samples: dict[str, list] | None = {"index": [], "correct": [], "ae": [], "ae_argmax": []} \
             if keep else None
 
     def update(self, logits: dict[str, torch.Tensor], labels: torch.Tensor, loss: torch.Tensor,
-               index: torch.Tensor | None = None) -> None:
+               index: torch.Tensor | None = None, sigma: torch.Tensor | None = None) -> None:
+        """Add one batch; ``sigma`` (the labels' std, where the data has one) adds ChaLearn's ε-error."""
         n = labels.shape[0]
         self.s["n"] += n
         self.s["loss"] += float(loss.detach()) * n
@@ -85,6 +93,9 @@ class TaskMeter:
             ae, ae_argmax = (expected - labels.float()).abs(), (argmax - labels.float()).abs()
             self.s["ae"] += float(ae.sum())
             self.s["ae_argmax"] += float(ae_argmax.sum())
+            if sigma is not None:
+                self.s["eps"] += float(epsilon_error(expected, labels.float(), sigma).sum())
+                self.s["n_eps"] += n
             self._keep(index, right, ae, ae_argmax)
 
     def _keep(self, index: torch.Tensor | None, right: torch.Tensor | None, ae: torch.Tensor | None,
@@ -122,6 +133,8 @@ class TaskMeter:
             out["age_group_acc"] = 100.0 * self.s["correct_group"] / n
         out["age_mae"] = self.s["ae"] / n
         out["age_mae_argmax"] = self.s["ae_argmax"] / n
+        if self.s["n_eps"]:
+            out["age_eps"] = self.s["eps"] / self.s["n_eps"]
         return out
 
 

@@ -11,6 +11,7 @@ from torch import nn
 from torchvision import models
 
 from ..errors import ConfigError, CheckpointError
+from ..hubcache import missing_weights_message
 from ..tasks import AGE_CLASSES, AGE_GROUPS, AGE_HEADS, NUM_CLASSES
 
 TRUNK_FEATURES = 256 * 6 * 6  # 9216, whatever the input size, thanks to the adaptive pooling
@@ -71,13 +72,9 @@ def load_backbone(model: MTL_AlexNet_model, spec: str) -> None:
     if spec == "none":
         return
     if spec == "imagenet":
-        weights = models.AlexNet_Weights.IMAGENET1K_V1
-        hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
-        file = hub_dir / Path(weights.url).name
+        file = Path(torch.hub.get_dir()) / "checkpoints" / Path(models.AlexNet_Weights.IMAGENET1K_V1.url).name
         if not file.exists():
-            raise ConfigError(
-                f"backbone_weights: imagenet weights not found at {file}; this machine cannot download them: "
-                f"copy {weights.url} there (or set TORCH_HOME), or use backbone_weights: none or a .pth path")
+            raise ConfigError(missing_weights_message(file))
         state = torch.load(file, map_location="cpu", weights_only=True)
     else:
         path = Path(spec).expanduser()
