@@ -38,11 +38,12 @@ def trainer(run: Path, raw: dict, seed_style: bool) -> Trainer:
 
 
 def epoch(tr: Trainer) -> tuple[float, int]:
-    """Seconds of one epoch as the loop times it (train + evaluate) and the training images it used."""
+    """Seconds of one epoch as the loop times it (train + evaluate on val and test) and the training images it used."""
     tr.state.step, tr.state.meters = 0, {}
     t0 = time.perf_counter()
     meters = tr.train_one_epoch(StopRequest())
-    tr.evaluate()
+    tr.evaluate("val")
+    tr.evaluate("test")
     return time.perf_counter() - t0, int(sum(m.s["n"] for m in meters.values()))
 
 

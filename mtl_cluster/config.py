@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import ConfigError
-from .tasks import AGE_LOSS_TYPES, TASKS
+from .tasks import AGE_LOSS_TYPES, TASKS, active_tasks
 from .yamlio import load_yaml_mapping
 
 DATASETS: dict[str, str] = {
@@ -116,7 +116,7 @@ class TrainConfig:
 
     @property
     def active_tasks(self) -> tuple[str, ...]:
-        return tuple(t for t, w in zip(TASKS, self.loss_weights) if w > 0)
+        return active_tasks(self.loss_weights)
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML/JSON-safe mapping (tuples as lists) that ``load_train_config`` reads back."""

@@ -19,10 +19,6 @@ from .compare import Report, Row
 from .rundir import RunDir
 from .tasks import AGE_HEADS, METRIC_BY_KEY
 
-# metric -> the predictions.json field holding its per-image result ("correct" is the task's accuracy).
-_FIELD = {"gender_acc": "correct", "smile_acc": "correct", "emotion_acc": "correct", "age_acc": "correct",
-          "age_group_acc": "correct", "age_mae_argmax": "ae_argmax", "age_mae": "ae"}
-
 
 @dataclass(frozen=True)
 class ImageTest:
@@ -69,7 +65,9 @@ def _runs(nums: list[int], refs: dict[int, str], folders: dict[str, tuple[Path, 
 
 def _test(delta: Row, metric: str, against: str, mtl: Runs, stl: Runs) -> ImageTest | None:
     """Pool the seeds both rows have; None when no pair has predictions for the metric."""
-    task, field = METRIC_BY_KEY[metric].task, _FIELD[metric]
+    task, field = METRIC_BY_KEY[metric].task, METRIC_BY_KEY[metric].per_image
+    if field is None:
+        return None
     a_all, b_all, seeds = [], [], 0
     for seed in sorted(set(mtl) & set(stl), key=str):
         pair = [_values(*mtl[seed], task, metric, field), _values(*stl[seed], task, metric, field)]
@@ -92,10 +90,9 @@ def _test(delta: Row, metric: str, against: str, mtl: Runs, stl: Runs) -> ImageT
 
 def _values(folder: Path, age_loss: str | None, task: str, metric: str, field: str) -> dict[int, float] | None:
     """sample index -> per-image value of one run, or None (no file, damaged, or another head's result)."""
-    if metric in ("age_acc", "age_group_acc"):
-        first = AGE_HEADS.get(age_loss or "age_cls_loss", ("age",))[0]
-        if (metric == "age_acc") != (first == "age"):
-            return None                      # "correct" holds the other age head's accuracy
+    needs = METRIC_BY_KEY[metric].needs
+    if needs is not None and AGE_HEADS.get(age_loss or "age_cls_loss", ("age",))[0] != needs:
+        return None                          # "correct" holds the age head's first output's accuracy only
     try:
         preds = json.loads(RunDir(folder).predictions_file.read_text(encoding="utf-8"))
         part = preds[task]

@@ -53,6 +53,7 @@ class Metric:
     seed: bool = True        # the seed's own definition (False: a better one shown beside it)
     short: str = ""          # compact label for logs and mtl-status
     optional: bool = False   # recorded only where the data allows it (ε-error: labels with a std)
+    per_image: str | None = "correct"   # predictions.json field of its per-image result (paired tests); None: none
 
 
 METRICS: tuple[Metric, ...] = (
@@ -61,11 +62,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("emotion_acc", "emotion", "Emotion Acc(%)", short="emotion"),
     Metric("age_acc", "age", "Age Acc(%)", needs="age", short="age acc"),
     Metric("age_group_acc", "age", "Age 10-group Acc(%)", needs="age_group", seed=False, short="age grp"),
-    Metric("age_mae_argmax", "age", "Age MAE", lower_is_better=True, decimals=2, short="age MAE"),
+    Metric("age_mae_argmax", "age", "Age MAE", lower_is_better=True, decimals=2, short="age MAE",
+           per_image="ae_argmax"),
     Metric("age_mae", "age", "Age MAE (expected)", lower_is_better=True, decimals=2, seed=False,
-           short="age MAE(E)"),
+           short="age MAE(E)", per_image="ae"),
     Metric("age_eps", "age", "Age ε-error", lower_is_better=True, decimals=3, seed=False, short="age ε",
-           optional=True),   # ChaLearn's 1 - exp(-(x - μ)² / 2σ²) of the expected age, where σ is known
+           optional=True, per_image=None),   # ChaLearn's 1 - exp(-(x - μ)² / 2σ²) of the expected age, where σ is known
 )
 """Column order of every table: the seed's columns, each better definition right after its seed one."""
 

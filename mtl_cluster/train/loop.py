@@ -78,7 +78,7 @@ class Trainer:
         self.rd = RunDir(Path(run_dir))
         self.sig = signature(cfg)
         self.progress = progress or (lambda _e, _i: None)
-        self.weights = {t: w for t, w in zip(TASKS, cfg.loss_weights) if w > 0}
+        self.weights = {t: cfg.loss_weights[TASKS.index(t)] for t in cfg.active_tasks}
         self.age_heads = AGE_HEADS[cfg.age_loss_type]
         self.state = RunState()
         self.save_seconds = 0.0            # time training waited for checkpoints this epoch
