@@ -21,7 +21,8 @@ setup(
         "pillow>=9.0",
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=7.4", "hypothesis>=6.0"]},
+    extras_require={"test": ["pytest>=7.4", "hypothesis>=6.0", "statsmodels>=0.14"]},   # statsmodels: a second
+    # reference for the McNemar test (tests/test_stats.py)
     entry_points={"console_scripts": [
         "mtl-train=mtl_cluster.cli:entry_train",
         "mtl-collect=mtl_cluster.cli_collect:entry_collect",

@@ -1,6 +1,7 @@
 """Thin command-line adapters: parse, call the library, map MtlError to one line and an exit code.
 
-The only module that prints or exits.
+With ``cli_launch.py``, ``cli_collect.py`` and ``ui.py``, the only modules that print or exit
+(tests/test_layers.py checks it).
 """
 from __future__ import annotations
 

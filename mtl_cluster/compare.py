@@ -17,6 +17,7 @@ Above the table, a section warns when its rows were trained on different budgets
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -194,23 +195,46 @@ def _whole(v: Any) -> str:
 def _budget(r: Any) -> str:
     if r.steps is None or (isinstance(r.steps, float) and math.isnan(r.steps)):
         return "budget not recorded (protocol 1)" if r.protocol == 1 else "budget not recorded"
-    return f"{int(r.steps)} steps ({r.budget_rule})" if r.budget_rule else f"{int(r.steps)} steps"
+    images = _images(r.budget_images)
+    seen = (f", {next(iter(images.values()))} images per task" if len(set(images.values())) == 1 else
+            ", images " + " ".join(f"{t} {n}" for t, n in images.items())) if images else ""
+    return f"{int(r.steps)} steps{seen}" + (f" ({r.budget_rule})" if r.budget_rule else "")
+
+
+def _images(text: Any) -> dict[str, int]:
+    """The budget's training images per task (stored as a JSON string in the frame)."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else {}
+    except ValueError:
+        return {}
+    return {str(t): int(n) for t, n in value.items() if isinstance(n, (int, float))} if isinstance(value, dict) else {}
 
 
 def _budget_warnings(rows: list[Row], by_group: dict[int, pd.DataFrame]) -> list[str]:
-    """Rows of one section trained with different step counts are not an equal-budget comparison."""
+    """Rows of one section trained with different step counts, or on different numbers of one task's images,
+    are not an equal-budget comparison: say so above the table."""
     steps: dict[str, set[int]] = {}
+    images: dict[str, dict[str, set[int]]] = {}       # task -> row -> training images of that task
     for row in rows:
         g = by_group.get(id(row))
         if g is None:
             continue
-        for v in g["steps"].dropna():
-            steps.setdefault(row.label, set()).add(int(v))
-    if len({v for s in steps.values() for v in s}) <= 1:
-        return []
-    listed = "; ".join(f"{label}: {'/'.join(map(str, sorted(s)))}" for label, s in steps.items())
-    return [f"Warning: the rows of this section were trained on different budgets (optimizer steps: {listed}); "
-            f"their differences mix the method with the amount of training."]
+        for r in g.itertuples(index=False):
+            if r.steps is not None and not (isinstance(r.steps, float) and math.isnan(r.steps)):
+                steps.setdefault(row.label, set()).add(int(r.steps))
+            for t, n in _images(r.budget_images).items():
+                images.setdefault(t, {}).setdefault(row.label, set()).add(n)
+    out = []
+    if len({v for s in steps.values() for v in s}) > 1:
+        listed = "; ".join(f"{label}: {'/'.join(map(str, sorted(s)))}" for label, s in steps.items())
+        out.append(f"Warning: the rows of this section were trained on different budgets (optimizer steps: "
+                   f"{listed}); their differences mix the method with the amount of training.")
+    for t, by_row in images.items():
+        if len({v for s in by_row.values() for v in s}) > 1 and len({frozenset(s) for s in by_row.values()}) > 1:
+            listed = "; ".join(f"{label}: {'/'.join(map(str, sorted(s)))}" for label, s in by_row.items())
+            out.append(f"Warning: the rows of this section saw different numbers of {t} training images "
+                       f"({listed}).")
+    return out
 
 
 def _published(rows: list[Row], published: dict[str, dict[str, float]], columns: list[Column]) -> list[Row]:

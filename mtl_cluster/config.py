@@ -5,6 +5,7 @@ Validated once, at load time, with one-line errors that name the key and the val
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -330,7 +331,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``raw`` with ``key=value`` overrides applied (nested by dots)."""
-    out: dict[str, Any] = json.loads(json.dumps(raw, default=list))
+    out: dict[str, Any] = copy.deepcopy(dict(raw))   # not through JSON: a YAML date must reach the type check
     for text in overrides:
         path, value = parse_override(text)
         node = out

@@ -85,6 +85,19 @@ def _zero_spread(x: np.ndarray) -> bool:
     return float(np.ptp(x)) <= _ZERO_SPREAD_RTOL * scale
 
 
+def _no_interval(d: np.ndarray) -> str | None:
+    """Why paired differences ``d`` support no interval (no data, non-finite, one pair, no spread), or None."""
+    if d.size == 0:
+        return "n=0, no data"
+    if not np.all(np.isfinite(d)):
+        return "non-finite values, no interval"
+    if d.size == 1:
+        return "n=1, no interval"
+    if _zero_spread(d):
+        return "zero variance, no interval"
+    return None
+
+
 def paired_t(diffs: Sequence[float], level: float = 0.95) -> Interval:
     """Mean of per-seed differences MTL - STL (same seed on both sides) with a t(n-1) interval.
 
@@ -96,14 +109,9 @@ def paired_t(diffs: Sequence[float], level: float = 0.95) -> Interval:
     n = int(d.size)
     method = "paired t"
     mean = _mean(d)
-    if n == 0:
-        return Interval(mean, 0, None, None, method, "n=0, no data")
-    if not np.all(np.isfinite(d)):
-        return Interval(mean, n, None, None, method, "non-finite values, no interval")
-    if n == 1:
-        return Interval(mean, 1, None, None, method, "n=1, no interval")
-    if _zero_spread(d):
-        return Interval(mean, n, None, None, method, "zero variance, no interval")
+    why = _no_interval(d)
+    if why:
+        return Interval(mean, n, None, None, method, why)
     se = float(np.std(d, ddof=1)) / math.sqrt(n)
     q = float(stats.t.ppf((1.0 + level) / 2.0, n - 1))
     return Interval(mean, n, mean - q * se, mean + q * se, method)
@@ -199,14 +207,9 @@ def paired_bootstrap(err_a: Sequence[float], err_b: Sequence[float], reps: int =
     n = int(d.size)
     method = "paired bootstrap (images)"
     mean = _mean(d)
-    if n == 0:
-        return Interval(mean, 0, None, None, method, "n=0, no data")
-    if not np.all(np.isfinite(d)):
-        return Interval(mean, n, None, None, method, "non-finite values, no interval")
-    if n == 1:
-        return Interval(mean, 1, None, None, method, "n=1, no interval")
-    if _zero_spread(d):
-        return Interval(mean, n, None, None, method, "zero variance, no interval")
+    why = _no_interval(d)
+    if why:
+        return Interval(mean, n, None, None, method, why)
     reps = int(reps)
     if reps < 2:
         return Interval(mean, n, None, None, method, f"reps={reps}, no interval")

@@ -84,3 +84,24 @@ def test_command_line_mistakes_are_one_line_exit_2(tool: str, argv: list[str], c
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"mtl-{tool}: error: ") and f"(see mtl-{tool} --help)" in err, err
+
+
+@pytest.mark.parametrize("text", ["name: 2024-01-01\n", "seed: 2024-01-01 10:00:00\n", "data: {root: 2024-01-01}\n"])
+def test_a_yaml_date_in_a_config_file_is_one_line(text: str, tmp_path: Path, capsys) -> None:
+    """YAML reads 2024-01-01 as a date: a type error in one line, exit 2 (it used to be 'internal error')."""
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(text)
+    assert train_main(["--config", str(cfg), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mtl-train: error: ") and "expected" in err and "date" in err, err
+    assert err.count("\n") == 1 and "internal error" not in err
+
+
+def test_nan_before_any_checkpoint_says_so(tmp_path: Path) -> None:
+    """The NaN message names the checkpoint that is kept, or says there is none yet (not 'kept' regardless)."""
+    run = tmp_path / "run"
+    res = run_cli(train_cmd(run, "--set", "lr_rate=1e30", "--set", "epoch=1", "--set", "image_size=64",
+                            "--set", "steps_per_epoch=5", "--set", "data.synthetic_train_size=32",
+                            "--set", "data.synthetic_eval_size=8"))
+    assert res.returncode != 0
+    assert "no checkpoint was written yet" in res.stderr and "checkpoint kept" not in res.stderr, res.stderr

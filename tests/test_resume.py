@@ -77,6 +77,22 @@ def test_sigusr2_checkpoints_exits_75_and_resumes(reference: Path, tmp_path: Pat
     _same_results(reference, run)
 
 
+def test_ctrl_c_leaves_the_run_resumable_not_failed(reference: Path, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT -> KeyboardInterrupt) is the user stopping, not a crash: state interrupted, the last
+    checkpoint stands, and the same command resumes to the uninterrupted run's numbers."""
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for_checkpoint(proc, run, "ckpt-e0000-s000002.pt")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "interrupted" and "Ctrl-C" in status["reason"], status
+    res = run_cli(train_cmd(run, *FREQUENT))
+    assert res.returncode == 0, res.stderr
+    _same_results(reference, run)
+
+
 def _catches(pid: int, sig: signal.Signals) -> bool:
     """The process has a handler for ``sig`` (its SigCgt mask in /proc)."""
     try:

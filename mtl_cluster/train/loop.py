@@ -273,9 +273,12 @@ class Trainer:
                         losses[t] = task_loss(t, outs[t], y)
                     total = sum(self.weights[t] * losses[t] for t in losses)
                 if not torch.isfinite(total):
+                    kept = list_checkpoints(self.rd.checkpoints)
                     raise TrainingFailed(f"loss is {float(total.detach())} at epoch {s.epoch + 1} step {step + 1} "
                                          f"(task losses {({t: float(v.detach()) for t, v in losses.items()})}); "
-                                         f"lower lr_rate or check the data; last good checkpoint kept")
+                                         f"lower lr_rate or check the data; "
+                                         + (f"last good checkpoint {kept[-1].name} kept" if kept else
+                                            "no checkpoint was written yet"))
                 self.opt.zero_grad(set_to_none=True)
                 total.backward()
                 self.opt.step()
@@ -401,11 +404,11 @@ class Trainer:
             raise Interrupted(f"{early.name} received before training began; start again to resume")
         self.attempt = (count_field(status, "attempts") or 0) + 1
         with _file_log(self.rd.log_file):
-            self.rd.update_status(state="running", attempts=self.attempt, reason=None, epochs=self.cfg.epoch,
-                                  signature=self.sig, started_at=status.get("started_at") or now_iso(),
-                                  attempt_started_at=now_iso())
-            log.info("attempt %d of run %s (%s) in %s", self.attempt, self.cfg.name, self.sig, self.rd.path)
             try:
+                self.rd.update_status(state="running", attempts=self.attempt, reason=None, epochs=self.cfg.epoch,
+                                      signature=self.sig, started_at=status.get("started_at") or now_iso(),
+                                      attempt_started_at=now_iso())
+                log.info("attempt %d of run %s (%s) in %s", self.attempt, self.cfg.name, self.sig, self.rd.path)
                 with stop_signals(handle_signals) as stop:
                     self._build()
                     self._resume_or_init()

@@ -1,0 +1,80 @@
+"""The layer rules the docstrings state, checked on the import graph and the source (not claimed):
+
+- ``train/`` (the job) imports no launch, collect or CLI module: it runs on a compute node alone;
+- the collect side (collect, compare, tables, plots, imagetests, stats) imports nothing of the launch side;
+- only ``cli*.py`` and ``ui.py`` print or exit; ``tasks.py``, ``config.py``, ``hubcache.py`` and the
+  collect side never import torch (the launcher and the collector start fast and run where torch is not).
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "mtl_cluster"
+LAUNCH = {"launch", "plan", "ledger", "clusters", "experiments", "grid", "status"}
+COLLECT = {"collect", "compare", "tables", "plots", "imagetests", "stats"}
+CLI = {"cli", "cli_launch", "cli_collect", "ui"}
+NO_TORCH = {"tasks", "config", "hubcache", "yamlio", "errors", *COLLECT}
+
+
+def _modules() -> dict[str, Path]:
+    return {".".join(p.relative_to(PKG).with_suffix("").parts): p for p in PKG.rglob("*.py")}
+
+
+def _imports(path: Path, name: str) -> set[str]:
+    """Absolute names of what a module imports (relative imports resolved against its package)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = name.split(".")[:-1] if path.name != "__init__.py" else name.split(".")
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            mod = ".".join(["mtl_cluster", *base, *(node.module.split(".") if node.module else [])]) \
+                if node.level else (node.module or "")
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names}
+    return out
+
+
+def _internal(imports: set[str]) -> set[str]:
+    return {i.split(".")[1] for i in imports if i.startswith("mtl_cluster.") and len(i.split(".")) > 1}
+
+
+MODULES = _modules()
+
+
+# train/__main__.py is ``python -m mtl_cluster.train``: the job's command line, an adapter onto cli.py.
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("train") and n != "train.__main__"))
+def test_the_job_imports_no_launch_collect_or_cli_code(name: str) -> None:
+    bad = _internal(_imports(MODULES[name], name)) & (LAUNCH | COLLECT | CLI)
+    assert not bad, f"mtl_cluster/{name}.py imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("name", sorted(COLLECT))
+def test_the_collect_side_imports_nothing_of_the_launch_side(name: str) -> None:
+    bad = _internal(_imports(MODULES[name], name)) & (LAUNCH | CLI | {"train"})
+    assert not bad, f"mtl_cluster/{name}.py imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("name", sorted(NO_TORCH))
+def test_light_modules_do_not_import_torch(name: str) -> None:
+    heavy = {i for i in _imports(MODULES[name], name) if i.split(".")[0] in ("torch", "torchvision", "submitit")}
+    assert not heavy, f"mtl_cluster/{name}.py imports {sorted(heavy)}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.split(".")[-1] not in CLI))
+def test_only_the_cli_and_ui_print_or_exit(name: str) -> None:
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    calls = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            called = f.id if isinstance(f, ast.Name) else f"{getattr(f.value, 'id', '?')}.{f.attr}" \
+                if isinstance(f, ast.Attribute) else ""
+            if called in ("print", "exit", "quit", "sys.exit", "os._exit"):
+                calls.append(f"{called} at line {node.lineno}")
+    assert not calls, f"mtl_cluster/{name}.py: {calls}"
