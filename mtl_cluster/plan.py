@@ -114,9 +114,13 @@ def preflight(rows: Sequence[PlanRow], prof: ClusterProfile, folders: Sequence[t
     weights = imagenet_weights()
     if not weights.is_file() and any(r.spec.config.backbone_weights == "imagenet" for r in rows if submits(r.action)):
         problems.append(missing_weights_message(weights))
-    root = Path(prof.data_root).expanduser()
-    if not root.is_dir() and any(data_paths(r.spec.config) for r in rows if submits(r.action)):
-        return problems + [f"clusters.{prof.name}.data_root {root} does not exist on this host"]
+    roots = {Path(r.spec.config.data.root).expanduser() for r in rows
+             if submits(r.action) and data_paths(r.spec.config)}    # each run's own root: --set data.root= wins
+    absent = sorted(root for root in roots if not root.is_dir())
+    if absent:
+        profile_root = Path(prof.data_root).expanduser()
+        return problems + [f"clusters.{prof.name}.data_root {root} does not exist on this host" if root == profile_root
+                           else f"data.root {root} does not exist on this host" for root in absent]
     missing: dict[Path, str] = {}
     for row in rows:
         if submits(row.action):

@@ -189,3 +189,21 @@ def test_fine_tunes_follow_their_pretraining_array_task_by_task(tmp_path):
         f"{n}-IMDB-WIKI-pretrained seed=0" for n in
         ("AlexNet-Age", "AlexNet-Age-100-class-10-classes-crossentropy", "AlexNet-Age-10-classes-crossentropy")}
     assert sorted(len(g.rows) for g in groups) == [2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 24]
+
+
+def test_preflight_checks_the_data_root_the_runs_use(tmp_path, capsys, monkeypatch):
+    """The profile's data_root may not exist on this host when --set data.root= points every run elsewhere:
+    preflight checks the root each run will read, not the profile's (a launch used to be refused)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    (tmp_path / "data" / "CVPR_GENDER_5_points").mkdir(parents=True)
+    base = [str(REPO / "experiments.yaml"), "--cluster", "narvi", "--dry-run", "--only", "AlexNet-Gender",
+            "--set", "backbone_weights=none", *_dirs(tmp_path)]
+    assert launch_main(base + ["--set", f"data.root={tmp_path / 'data'}"]) == 0
+    err = capsys.readouterr().err
+    assert "does not exist" not in err and "not found" not in err, err
+    assert launch_main(base + ["--set", f"data.root={tmp_path / 'nowhere'}"]) == 0
+    err = capsys.readouterr().err
+    assert f"data.root {tmp_path / 'nowhere'} does not exist on this host" in err and "/sgn-data" not in err
+    assert launch_main(base) == 0
+    assert "clusters.narvi.data_root /sgn-data/MLG/yi/MultitaskLearningFace/data does not exist" in \
+        capsys.readouterr().err

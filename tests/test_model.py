@@ -83,3 +83,18 @@ def test_epsilon_error_known_values() -> None:
                         torch.tensor([3.0, 3.0, 3.0, 3.0]))
     expected = torch.tensor([0.0, 1 - math.exp(-0.5), 1 - math.exp(-0.5), 1.0])
     assert torch.allclose(eps, expected, atol=1e-6)
+
+
+def test_fine_tune_never_writes_into_its_parents_folder(tmp_path: Path) -> None:
+    """A damaged newest checkpoint in the pretraining run's folder: the fine-tune initialises from the one
+    before and leaves the parent's files exactly as they were (it used to rename them *.damaged)."""
+    from mtl_cluster.train.checkpoint import load_init, save_checkpoint
+    folder = tmp_path / "parent" / "checkpoints"
+    folder.mkdir(parents=True)
+    older = save_checkpoint(folder, {"epoch": 1, "step": 0, "model": {"features.0.bias": torch.ones(3)}})
+    newest = save_checkpoint(folder, {"epoch": 2, "step": 0, "model": {"features.0.bias": torch.zeros(3)}})
+    newest.write_bytes(newest.read_bytes()[:100])
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    state = load_init(tmp_path / "parent")
+    assert torch.equal(state["features.0.bias"], torch.ones(3)) and older.exists()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -124,10 +124,11 @@ def clear_partial(folder: Path) -> list[str]:
     return gone
 
 
-def load_latest(folder: Path, signature: str | None) -> tuple[dict[str, Any], Path] | None:
+def load_latest(folder: Path, signature: str | None, own: bool = True) -> tuple[dict[str, Any], Path] | None:
     """The newest readable checkpoint, or None if there is none.
 
-    Damaged files are renamed aside and skipped; a checkpoint of another config is refused
+    Damaged files are skipped, and renamed aside when the folder is the run's ``own`` (a fine-tune reads
+    its parent's folder and must never write there); a checkpoint of another config is refused
     (``signature`` None accepts any, for initialising from another run).
     """
     for path in reversed(list_checkpoints(folder)):
@@ -135,10 +136,14 @@ def load_latest(folder: Path, signature: str | None) -> tuple[dict[str, Any], Pa
             state = _read(path)
         except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, wrong content: all "damaged"
             aside = path.with_name(path.name + ".damaged")
-            log.warning("checkpoint %s is damaged (%s: %s); moved to %s, trying the previous one",
-                        path.name, type(exc).__name__, str(exc).splitlines()[0][:120] if str(exc) else "",
-                        aside.name)
-            path.replace(aside)
+            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+            if own:
+                log.warning("checkpoint %s is damaged (%s); moved to %s, trying the previous one",
+                            path.name, why, aside.name)
+                path.replace(aside)
+            else:
+                log.warning("checkpoint %s is damaged (%s); left as it is (not this run's folder), trying the "
+                            "previous one", path, why)
             continue
         if signature is not None and state.get("signature") != signature:
             raise CheckpointError(
@@ -152,7 +157,7 @@ def load_init(source: Path) -> dict[str, torch.Tensor]:
     """Model weights to initialise from: a run folder (its newest checkpoint) or a checkpoint file."""
     source = Path(source).expanduser()
     if source.is_dir():
-        found = load_latest(source / "checkpoints" if (source / "checkpoints").is_dir() else source, None)
+        found = load_latest(source / "checkpoints" if (source / "checkpoints").is_dir() else source, None, own=False)
         if found is None:
             raise CheckpointError(f"init_checkpoint: no readable checkpoint in {source}; "
                                   f"has that run trained yet?")
