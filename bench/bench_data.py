@@ -7,12 +7,14 @@ the path for data that does not fit the cache): per sample, PIL decode of a 250 
 224, random crop with padding, flip, normalise (``TaskView``). New: the split decoded once into the
 memory-mapped cache (build time reported apart: it is paid once per data set and size), then per
 batch of 32 a gather from the cache and ``augment_batch``. Also FER2013-style 48 px grey faces
-upsampled to 224, the seed's worst case.
+upsampled to 224, the seed's worst case. And [1c]: drawing synthetic faces (the --debug and demo data,
+made at every run start) against that per-sample JPEG path: synthetic data must never be the slower one.
 """
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ from common import figure, timed, write_jpegs
 
 from mtl_cluster.train.data.base import ArrayImages, FileImages, ImageSet
 from mtl_cluster.train.data.cache import open_cache
+from mtl_cluster.train.data.synthetic import synthetic_sample
 from mtl_cluster.train.data.transforms import CachedView, TaskView
 from mtl_cluster.train.sampling import EpochBatches
 
@@ -80,6 +83,12 @@ def main(argv: list[str] | None = None) -> list[str]:
         lines.append(figure("1b", f"data path, FER 48 px grey upsampled to {args.size}, per core", new / base, 10,
                             f"cache + batched augmentation {new:.0f} img/s vs per-sample PIL {base:.0f} img/s; "
                             f"one-time cache build {build:.0f} img/s"))
+        base, _, _ = measure(jpegs, 64, tmp / "cache64", rounds=1)
+        t0 = time.perf_counter()
+        synthetic_sample(11, args.images, 64, "train")
+        drawn = args.images / (time.perf_counter() - t0)
+        lines.append(figure("1c", "synthetic faces drawn at 64 px vs per-sample JPEG loading at 64 px, per core",
+                            drawn / base, 1, f"synthetic {drawn:.0f} img/s vs JPEG {base:.0f} img/s"))
     torch.set_num_threads(threads)   # run_all goes on in this process
     for line in lines:
         print(line, flush=True)

@@ -102,7 +102,7 @@ def _launch(args: argparse.Namespace) -> int:
     if args.dry_run:
         rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
         return _dry_run(rows, prof, args, out, err)
-    launch.check_cluster_choice(prof, args.debug)
+    launch.check_cluster_choice(prof)
     with ledger.launch_lock(args.jobs_dir):
         rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
         todo = [r for r in rows if submits(r.action)]

@@ -171,7 +171,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp)).replace("typing.", "")
 
 
-def _coerce(where: str, value: Any, default: Any, annotation: str) -> Any:
+def _coerce(where: str, value: Any, annotation: str) -> Any:
     """Check one value against its field's declared type; ints are accepted where floats are."""
     optional = "None" in annotation
     if value is None:
@@ -224,8 +224,7 @@ def build_checked(cls: type, raw: Mapping[str, Any], where: str) -> Any:
         elif name == "data_cache" and isinstance(value, bool):   # YAML 1.1 reads on/off as booleans
             kwargs[name] = "on" if value else "off"
         else:
-            default = f.default if f.default is not dataclasses.MISSING else None
-            kwargs[name] = _coerce(key, value, default, str(f.type))
+            kwargs[name] = _coerce(key, value, str(f.type))
     return cls(**kwargs)
 
 
@@ -238,7 +237,7 @@ def _loss_weights(where: str, value: Any) -> tuple[float, float, float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != len(TASKS):
         raise ConfigError(f"{where}: expected 4 weights in the order {', '.join(TASKS)} "
                           f"(or a mapping task: weight), got {value!r}")
-    out = tuple(_coerce(f"{where}[{i}]", v, 0.0, "float") for i, v in enumerate(value))
+    out = tuple(_coerce(f"{where}[{i}]", v, "float") for i, v in enumerate(value))
     return out  # type: ignore[return-value]
 
 

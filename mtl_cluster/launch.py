@@ -291,7 +291,7 @@ def run_here(rows: Sequence[PlanRow], on_event: Event | None = None) -> dict[Pat
     return results
 
 
-def check_cluster_choice(prof: ClusterProfile, debug: bool) -> None:
+def check_cluster_choice(prof: ClusterProfile) -> None:
     """A Slurm profile needs srun/sbatch on this host (--debug alone uses the local profile)."""
     if not prof.is_slurm:
         return

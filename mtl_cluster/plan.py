@@ -13,7 +13,8 @@ from typing import Sequence
 from .clusters import ClusterProfile
 from .config import TrainConfig
 from .grid import RunSpec
-from .ledger import latest_jobs, slurm_states
+from .hubcache import imagenet_weights, missing_weights_message
+from .ledger import latest_jobs, partition_exists, reachable, slurm_states
 from .status import RunStatus, action, grid_status, submits
 
 
@@ -98,8 +99,6 @@ def preflight(rows: Sequence[PlanRow], prof: ClusterProfile, folders: Sequence[t
               ) -> list[str]:
     """Problems that would only show after hours in the queue: missing data, no Slurm, no partition,
     ``folders`` (``(what, path)``: results, jobs, logs) that cannot be written."""
-    from .ledger import partition_exists, reachable
-    from .hubcache import imagenet_weights, missing_weights_message
     problems = []
     for what, folder in folders:
         why = not_writable(folder)

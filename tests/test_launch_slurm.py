@@ -4,6 +4,8 @@ test_faults.py (the fault matrix).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mtl_cluster.cli_launch import launch_main, status_main
@@ -18,6 +20,17 @@ def cluster() -> None:
     require_cluster()
 
 
+def _sbatch_scripts(yaml_file: Path, tmp: Path) -> int:
+    """How many sbatch calls the dry run plans for the debug grid on the test cluster."""
+    from contextlib import redirect_stdout
+    from io import StringIO
+    buf = StringIO()
+    with redirect_stdout(buf):
+        assert launch_main([str(yaml_file), "--debug", "--cluster", "test", "--dry-run", "--no-preflight",
+                            *dirs(tmp)]) == 0
+    return buf.getvalue().count("# ---- sbatch script ")
+
+
 def test_debug_grid_as_arrays_then_nothing_then_status(tmp_path, capsys):
     """The repo's debug grid on the test cluster: arrays, fine-tunes after their pretraining, idempotent."""
     yaml_file = REPO / "experiments.yaml"
@@ -30,7 +43,8 @@ def test_debug_grid_as_arrays_then_nothing_then_status(tmp_path, capsys):
     wait(lambda: all_completed(runs), 300, "the debug grid to complete")
 
     jobs = latest_jobs(tmp_path / "jobs")
-    assert len({j.job_id.split("_")[0] for j in jobs.values()}) < len(runs)       # arrays, not 17 sbatch
+    planned = _sbatch_scripts(yaml_file, tmp_path / "dry")
+    assert len({j.job_id.split("_")[0] for j in jobs.values()}) == planned < len(runs)   # one sbatch per array
     # every fine-tune started after its pretraining run ended
     for s in runs:
         if s.init_run_dir is None:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import REPO, TINY, run_cli, sets, train_cmd
 from mtl_cluster.train.stop import spawn_shielded
@@ -176,9 +177,14 @@ def test_completed_run_is_not_trained_again(reference: Path) -> None:
 
 def test_nan_loss_fails_with_reason_and_keeps_checkpoint(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    res = run_cli(train_cmd(run, *sets(*TINY, "lr_rate=1e12", "epoch=4")))
+    res = run_cli(train_cmd(run, *sets(*TINY, "lr_rate=1e12", "epoch=4", "checkpoint_every_min=0.0001")))
     assert res.returncode == 1
     assert "loss is" in res.stderr and "Traceback" not in res.stderr
     status = json.loads((run / "status.json").read_text())
     assert status["state"] == "failed" and "loss is" in status["reason"]
     assert not (run / "summary.json").exists()
+    kept = sorted((run / "checkpoints").glob("ckpt-*.pt"))        # the last good checkpoint is there, whole
+    assert kept and f"last good checkpoint {kept[-1].name} kept" in status["reason"], (kept, status["reason"])
+    from mtl_cluster.train.checkpoint import load_latest
+    state, path = load_latest(run / "checkpoints", status["signature"])
+    assert path == kept[-1] and all(torch.isfinite(v).all() for v in state["model"].values())

@@ -213,7 +213,6 @@ class Trainer:
             "signature": self.sig, "epoch": s.epoch, "step": s.step, "data": self.data_ids,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict(),
-            "rng": {"torch": torch.get_rng_state()},
             "run": dataclasses.asdict(s),
         })
 
@@ -273,6 +272,7 @@ class Trainer:
                         losses[t] = task_loss(t, outs[t], y)
                     total = sum(self.weights[t] * losses[t] for t in losses)
                 if not torch.isfinite(total):
+                    self.writer.wait()   # a checkpoint still being written is kept too: name it
                     kept = list_checkpoints(self.rd.checkpoints)
                     raise TrainingFailed(f"loss is {float(total.detach())} at epoch {s.epoch + 1} step {step + 1} "
                                          f"(task losses {({t: float(v.detach()) for t, v in losses.items()})}); "
