@@ -13,7 +13,6 @@ from typing import Callable, NoReturn, Sequence
 
 from .errors import EXIT_FAILED, EXIT_USAGE, MtlError
 
-
 # Everything str.splitlines() breaks at: a message quoting user text (a key with a \r in it) stays one line.
 _BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
 

@@ -85,6 +85,7 @@ def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
             wanted = " or ".join(t.__name__ for t in _TYPES[key])
             raise ConfigError(f"{where}.{key}: expected {wanted}, got {type(value).__name__} {value!r}")
         if key == "setup":
+            assert isinstance(value, (list, tuple))   # _TYPES["setup"] checked just above
             if not all(isinstance(x, str) for x in value):
                 raise ConfigError(f"{where}.setup: expected a list of shell lines (strings)")
             value = tuple(value)

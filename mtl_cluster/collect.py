@@ -271,8 +271,8 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
         datasets = _datasets_from_data_json(rd)
     pretrained = bool(cfg.get("load_IMDB_WIKI_pretrained_model", False))
     epoch = summary.get("best_epoch") if select == "best" else summary.get("epochs")
-    budget = summary.get("budget") if isinstance(summary.get("budget"), dict) else {}
-    data_cfg = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+    budget: dict[str, Any] = summary["budget"] if isinstance(summary.get("budget"), dict) else {}
+    data_cfg: dict[str, Any] = cfg["data"] if isinstance(cfg.get("data"), dict) else {}
     group = {k: v for k, v in cfg.items()   # a key added later, at its default, is the old runs' config
              if k not in _NOT_GROUPING and not (k in LATER_KEYS_DEFAULTS and v == LATER_KEYS_DEFAULTS[k])}
     if isinstance(group.get("data"), dict):
@@ -289,7 +289,7 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
         "best_rule": summary.get("best_rule") if select == "best" else None,
         "protocol": protocol, "synthetic": cfg["dataset"] == "synthetic" or data_cfg.get("synthetic") is True,
         "steps": budget.get("steps") if _number(budget.get("steps")) else None,
-        "budget_images": _key(budget.get("images")) if isinstance(budget.get("images"), dict) else None,
+        "budget_images": _key(budget["images"]) if isinstance(budget.get("images"), dict) else None,
         "budget_rule": str(budget.get("rule", "")),
         **{m: metrics.get(m, math.nan) for m in METRIC_KEYS},
         **{f"ds_{t}": (str(datasets.get(t)) if datasets.get(t) else "unknown") if t in tasks else None
@@ -304,17 +304,16 @@ Numbers = tuple[dict[str, float], dict[str, Any], dict[str, str]]   # metrics, e
 
 def _v2_numbers(summary: dict[str, Any], tasks: tuple[str, ...], age_loss: str | None, select: str) -> Numbers:
     """Protocol 2: each task's test metrics at the epoch its own validation loss chose (or the final one)."""
-    splits_all = summary.get("splits") if isinstance(summary.get("splits"), dict) else {}
+    splits_all = _mapping(summary.get("splits"))
     metrics, epochs, splits = {}, {}, {}
     for t in tasks:
         if select == "best":
-            sel = (summary.get("selection") or {}).get("tasks", {}).get(t) if isinstance(
-                summary.get("selection"), dict) else None
-            rec = sel.get("test") if isinstance(sel, dict) else None
-            epochs[t] = sel.get("epoch") if isinstance(sel, dict) else None
+            sel = _mapping(_mapping(_mapping(summary.get("selection")).get("tasks")).get(t))
+            rec = sel.get("test")
+            epochs[t] = sel.get("epoch")
             where = f"selection.tasks.{t}.test"
         else:
-            rec = (summary.get("final") or {}).get("test") if isinstance(summary.get("final"), dict) else None
+            rec = _mapping(summary.get("final")).get("test")
             epochs[t] = summary.get("epochs")
             where = "final.test"
         if not isinstance(rec, dict):
@@ -324,9 +323,13 @@ def _v2_numbers(summary: dict[str, Any], tasks: tuple[str, ...], age_loss: str |
                 raise _Bad("damaged", f"summary.json: {where} {m.key} is {rec.get(m.key)!r}, not a number")
             metrics[m.key] = float(rec[m.key])
         metrics.update({m.key: float(rec[m.key]) for m in TASK_METRICS[t] if m.optional and _number(rec.get(m.key))})
-        part = splits_all.get(t) if isinstance(splits_all.get(t), dict) else {}
-        splits[t] = str(part.get("test", "test"))
+        splits[t] = str(_mapping(splits_all.get(t)).get("test", "test"))
     return metrics, epochs, splits
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a mapping, else an empty one: summary.json may be hand-damaged anywhere."""
+    return value if isinstance(value, dict) else {}
 
 
 def _v1_numbers(summary: dict[str, Any], tasks: tuple[str, ...], age_loss: str | None, select: str) -> Numbers:
@@ -346,7 +349,7 @@ def _v1_numbers(summary: dict[str, Any], tasks: tuple[str, ...], age_loss: str |
     if "age" in tasks and age_loss == "age_10_cls_loss":     # protocol 1 wrote the group accuracy as age_acc
         metrics["age_group_acc"] = metrics.pop("age_acc")
     epoch = val.get("epoch", summary.get("best_epoch") if which == "best" else summary.get("epochs"))
-    splits = summary.get("eval_splits") if isinstance(summary.get("eval_splits"), dict) else {}
+    splits: dict[str, Any] = summary["eval_splits"] if isinstance(summary.get("eval_splits"), dict) else {}
     return metrics, {t: epoch for t in tasks}, {t: str(splits.get(t, "val")) for t in tasks}
 
 

@@ -162,7 +162,9 @@ def _section(sec: str, dataset: str, df: pd.DataFrame, stat: str,
     groups = [g for _, g in df.groupby("group", sort=False)]
     groups.sort(key=_row_order)
     labels = _labels(groups)
-    rows, refs, by_group = [], [], {}
+    rows: list[Row] = []
+    refs: list[Reference] = []
+    by_group: dict[int, pd.DataFrame] = {}
     for g, label in zip(groups, labels):
         g = g.sort_values(["seed", "path"], key=lambda s: s.map(_sortable))
         nums = list(range(len(refs) + 1, len(refs) + 1 + len(g)))

@@ -237,8 +237,8 @@ def _loss_weights(where: str, value: Any) -> tuple[float, float, float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != len(TASKS):
         raise ConfigError(f"{where}: expected 4 weights in the order {', '.join(TASKS)} "
                           f"(or a mapping task: weight), got {value!r}")
-    out = tuple(_coerce(f"{where}[{i}]", v, "float") for i, v in enumerate(value))
-    return out  # type: ignore[return-value]
+    g, s, e, a = (_coerce(f"{where}[{i}]", v, "float") for i, v in enumerate(value))
+    return g, s, e, a
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
@@ -263,7 +263,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"age_loss_type: unknown {cfg.age_loss_type!r}; valid: {', '.join(AGE_LOSS_TYPES)}")
     need(cfg.backbone_weights in BACKBONE_CHOICES or cfg.backbone_weights.endswith((".pth", ".pt")),
          f"backbone_weights: {cfg.backbone_weights!r} is neither none, imagenet nor a .pth/.pt file path")
-    need(not cfg.load_IMDB_WIKI_pretrained_model or cfg.init_checkpoint,
+    need(not cfg.load_IMDB_WIKI_pretrained_model or bool(cfg.init_checkpoint),
          "load_IMDB_WIKI_pretrained_model: true needs init_checkpoint (the run folder or checkpoint "
          "of an IMDB-WIKI run)")
     need(cfg.lr_scheduler in LR_SCHEDULERS,

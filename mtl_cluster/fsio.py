@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import IO, Any, Callable
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -24,7 +24,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write(fileobj)`` on a temp file, then atomically replace ``path`` with it.
 
     On any failure (disk full included) the temp file is removed and ``path`` keeps its old content.

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from . import stats
@@ -81,7 +80,7 @@ def _test(delta: Row, metric: str, against: str, mtl: Runs, stl: Runs) -> ImageT
         return None
     name = delta.label
     if field == "correct":
-        mc = stats.mcnemar(np.asarray(a_all, bool), np.asarray(b_all, bool))
+        mc = stats.mcnemar([bool(v) for v in a_all], [bool(v) for v in b_all])
         return ImageTest(name, against, metric, seeds, mc.n, mc.diff, f"McNemar ({mc.method})", p_value=mc.p_value,
                          note=f"b={mc.b} c={mc.c}" + (f"; {mc.note}" if mc.note else ""))
     iv = stats.paired_bootstrap(a_all, b_all)

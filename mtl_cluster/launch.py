@@ -30,8 +30,8 @@ from submitit.core.utils import DelayedSubmission
 from .clusters import ClusterProfile, chunks, sbatch_parameters, with_resources
 from .errors import EXIT_INTERRUPTED, ConfigError, MtlError
 from .grid import RunSpec
-from .rundir import read_json
 from .plan import PlanRow
+from .rundir import read_json
 from .status import submits
 from .train.stop import spawn_shielded
 
@@ -133,7 +133,7 @@ class ArrayGroup:
 
     rows: list[PlanRow]
     prof: ClusterProfile
-    corr: "ArrayGroup | None" = None
+    corr: ArrayGroup | None = None
     dependency: str | None = None
     job_id: str | None = None
 
@@ -256,7 +256,7 @@ def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *,
             with ex.batch():
                 jobs = [ex.submit(RunJob(_job_config(r.spec), str(r.spec.run_dir)))
                         for r in group.rows]
-        except Exception as exc:  # noqa: BLE001 - sbatch said no: one line, what was submitted stays recorded
+        except Exception as exc:  # sbatch said no: one line, what was submitted stays recorded
             msg = str(exc).strip().splitlines()
             raise MtlError(f"sbatch failed for array {n}/{len(groups)}: {msg[-1] if msg else exc}") from exc
         for r, job in zip(group.rows, jobs):

@@ -51,7 +51,7 @@ def read_json(path: Path) -> Any:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """Every complete JSON line of an append-only file (a torn last line is ignored)."""
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:

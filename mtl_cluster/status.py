@@ -56,7 +56,8 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunS
     status = rd.read_status()
     vals = [r for r in read_jsonl(rd.metrics_file) if r.get("split") == "val"]
     job_id = job.job_id if job else status.get("job_id")
-    base = dict(epoch=count_field(status, "epoch"), epochs=count_field(status, "epochs") or spec.config.epoch,
+    base: dict[str, Any] = dict(
+                epoch=count_field(status, "epoch"), epochs=count_field(status, "epochs") or spec.config.epoch,
                 step=count_field(status, "step"), steps=count_field(status, "steps"),
                 metrics=vals[-1] if vals else {}, job_id=str(job_id) if job_id else None,
                 job_state=job_state, attempts=count_field(status, "attempts") or 0,

@@ -59,7 +59,7 @@ def cell_text(metric: str, cell: Cell | None, kind: str = "result") -> str:
         if cell.ci_low is not None and cell.ci_high is not None:
             return f"{_signed(cell.mean, p)} [{_signed(cell.ci_low, p)}, {_signed(cell.ci_high, p)}] ({n})"
         why = cell.note.replace(f"n={cell.n}, ", "") if cell.note else "no interval"
-        return f"{_signed(cell.mean, p)} ({n}, {why})" if not why.startswith("n=") else f"{_signed(cell.mean, p)} ({why})"
+        return f"{_signed(cell.mean, p)} ({why if why.startswith('n=') else f'{n}, {why}'})"
     if cell.n > 1 and cell.std is not None:
         return f"{cell.mean:.{p}f} ± {cell.std:.{p}f} ({cell.n})"
     return f"{cell.mean:.{p}f}"
@@ -132,10 +132,9 @@ def to_markdown(report: Report) -> str:
         lines += [x for w in sec.warnings for x in (f"> {w}", "")]
         grid = [[c.replace("|", "\\|") for c in r] for r in _grid(sec)]
         widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
-        fmt = lambda r: " | ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-        lines.append(fmt(grid[0]))
+        lines.append(_padded(grid[0], widths))
         lines.append(" | ".join("-" * w for w in widths))
-        lines += [fmt(r) for r in grid[1:]]
+        lines += [_padded(r, widths) for r in grid[1:]]
         if any(r.kind == "delta" for r in sec.rows):
             lines += ["", delta_note(report)]
         if sec.image_tests:
@@ -148,6 +147,10 @@ def to_markdown(report: Report) -> str:
         lines += [f"- {p.path}: {p.state}: {p.reason}" for p in report.problems]
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _padded(row: list[str], widths: list[int]) -> str:
+    return " | ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
 
 
 # -- CSV and JSON ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from .tasks import METRIC_BY_KEY, METRICS
 
+
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
@@ -27,7 +28,7 @@ def setup_logging(verbose: bool = False) -> None:
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     handler.addFilter(lambda record: not getattr(record, "file_only", False))
-    handler._mtl_console = True  # type: ignore[attr-defined]
+    handler._mtl_console = True  # type: ignore[attr-defined]  # our mark: set up once per process
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
 
@@ -39,9 +40,10 @@ def summary_table(summary: dict[str, Any]) -> Table:
         return _v1_summary_table(summary)
     table = Table(title=f"{summary['name']}  ({summary['signature']}, {summary['epochs']} epochs, "
                         f"{summary.get('budget', {}).get('steps', '?')} steps)")
-    for name, justify in (("metric", "left"), ("dataset / test split", "left"), ("selected epoch", "right"),
-                          ("test at selected", "right"), (f"test at final (epoch {summary['epochs']})", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("metric")
+    table.add_column("dataset / test split")
+    for name in ("selected epoch", "test at selected", f"test at final (epoch {summary['epochs']})"):
+        table.add_column(name, justify="right")
     final = summary["final"].get("test") or {}
     for key in summary.get("metrics", []):
         m = METRIC_BY_KEY.get(key)

@@ -166,5 +166,5 @@ def load_init(source: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"init_checkpoint: no such file or run folder {source}")
     try:
         return _read(source)["model"]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
         raise CheckpointError(f"init_checkpoint: cannot read {source} ({type(exc).__name__})") from None

@@ -139,7 +139,8 @@ class Trainer:
         if cfg.steps_per_epoch:
             return cfg.steps_per_epoch, {"rule": "steps_per_epoch (given)"}
         if cfg.total_steps:
-            return math.ceil(cfg.total_steps / cfg.epoch), {"rule": f"total_steps {cfg.total_steps} / {cfg.epoch} epochs"}
+            rule = f"total_steps {cfg.total_steps} / {cfg.epoch} epochs"
+            return math.ceil(cfg.total_steps / cfg.epoch), {"rule": rule}
         sizes: dict[str, int | None] = {t: len(d.train) for t, d in self.data.items()}
         if cfg.budget == "dataset":
             sizes = {**train_sizes(cfg), **sizes}
@@ -245,6 +246,7 @@ class Trainer:
             seeds = seeds[ok] if seeds is not None else None
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:   # a cached batch for the GPU: augmented there
+            assert seeds is not None, "a cached batch carries its augmentation seeds"
             x = augment_batch(x, seeds.tolist())
         return self.perf.layout(x), y, idx
 
@@ -259,8 +261,8 @@ class Trainer:
         last_save = last_progress = time.monotonic()
         for step in range(s.step, self.steps):
             torch.manual_seed(mix(cfg.seed, s.epoch, step, 7))  # dropout: same masks however we got here
-            batches = {t: self._keep_readable(t, "train", next(iters[t])) for t in self.weights}
-            batches = {t: b for t, b in batches.items() if b is not None}
+            drawn = {t: self._keep_readable(t, "train", next(iters[t])) for t in self.weights}
+            batches = {t: b for t, b in drawn.items() if b is not None}
             if batches:
                 xs = [x for x, _, _ in batches.values()]
                 with self.perf.autocast(self.device):
@@ -270,7 +272,7 @@ class Trainer:
                         outs[t] = self.model.heads[t](feats[start:start + len(x)])
                         start += len(x)
                         losses[t] = task_loss(t, outs[t], y)
-                    total = sum(self.weights[t] * losses[t] for t in losses)
+                    total = torch.stack([self.weights[t] * losses[t] for t in losses]).sum()
                 if not torch.isfinite(total):
                     self.writer.wait()   # a checkpoint still being written is kept too: name it
                     kept = list_checkpoints(self.rd.checkpoints)
@@ -420,8 +422,8 @@ class Trainer:
                 self.rd.update_status(state="completed", finished_at=now_iso())
                 log.info("completed: %s", _brief(summary["final"]["test"] or {}))
                 return summary
-            except BaseException as exc:
-                raise self._finish_as(exc)
+            except BaseException as exc:  # noqa: BLE001 - every ending is recorded, then re-raised
+                raise self._finish_as(exc)  # noqa: B904 - exc itself, or its one-line translation
             finally:
                 self._join_writer()
 

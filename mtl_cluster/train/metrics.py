@@ -76,12 +76,12 @@ class TaskMeter:
         self.s["n"] += n
         self.s["loss"] += float(loss.detach()) * n
         with torch.no_grad():
+            right: torch.Tensor | None = None
             if self.task != "age":
                 right = logits[self.task].argmax(1) == labels.long()
                 self.s["correct"] += float(right.sum())
                 self._keep(index, right, None, None)
                 return
-            right = None
             if "age" in logits:
                 right = logits["age"].argmax(1) == age_class(labels)
                 self.s["correct"] += float(right.sum())

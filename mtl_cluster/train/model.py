@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchvision import models
 
-from ..errors import ConfigError, CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..hubcache import missing_weights_message
 from ..tasks import AGE_CLASSES, AGE_GROUPS, AGE_HEADS, NUM_CLASSES
 
@@ -48,7 +48,7 @@ class Head(nn.Module):
         return {name: layer(self.own[name](x) if name in self.own else h) for name, layer in self.out.items()}
 
 
-class MTL_AlexNet_model(nn.Module):  # noqa: N801 - the seed's name, kept so old users recognise it
+class MTL_AlexNet_model(nn.Module):  # the seed's class name (not PascalCase), kept so old users recognise it
     """Shared AlexNet ``features`` trunk and a head per active task."""
 
     def __init__(self, tasks: tuple[str, ...], age_loss_type: str = "age_cls_loss"):

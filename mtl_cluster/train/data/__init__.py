@@ -1,6 +1,7 @@
 """Per-task data for a run: which dataset serves which task, loaded only for the active tasks."""
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from ...config import DATASETS, TrainConfig
@@ -57,8 +58,12 @@ def train_sizes(cfg: TrainConfig) -> dict[str, int | None]:
             from .fer2013 import fer2013_train_size
             sizes[task] = _size_or_none(lambda: fer2013_train_size(cfg.data))
         else:
-            sizes[task] = _size_or_none(lambda: len(load_task(task, cfg).train))
+            sizes[task] = _size_or_none(functools.partial(_train_len, task, cfg))
     return sizes
+
+
+def _train_len(task: str, cfg: TrainConfig) -> int:
+    return len(load_task(task, cfg).train)
 
 
 def _size_or_none(count: Callable[[], int]) -> int | None:

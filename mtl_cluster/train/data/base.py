@@ -5,9 +5,9 @@ A loader only finds files and labels; decoding, resizing and augmentation happen
 """
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 import hashlib
 import os
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -76,7 +76,8 @@ class ImageSet(ABC):
 class FileImages(ImageSet):
     """Images stored one per file (JPEG/PNG trees)."""
 
-    def __init__(self, paths: Sequence[Path], labels: Sequence[float], sigma: Sequence[float] | None = None):
+    def __init__(self, paths: Sequence[Path], labels: Sequence[float] | np.ndarray,
+                 sigma: Sequence[float] | np.ndarray | None = None):
         if len(paths) != len(labels) or (sigma is not None and len(sigma) != len(labels)):
             raise ValueError("paths, labels and sigma differ in length")
         self.paths = [Path(p) for p in paths]
@@ -101,7 +102,7 @@ class FileImages(ImageSet):
 class ArrayImages(ImageSet):
     """Images held in memory as uint8 arrays: (N, H, W) grey (replicated to RGB) or (N, H, W, 3)."""
 
-    def __init__(self, pixels: np.ndarray, labels: Sequence[float]):
+    def __init__(self, pixels: np.ndarray, labels: Sequence[float] | np.ndarray):
         if pixels.dtype != np.uint8 or pixels.ndim not in (3, 4):
             raise ValueError(f"expected uint8 (N,H,W) or (N,H,W,3) pixels, got {pixels.dtype} {pixels.shape}")
         if len(pixels) != len(labels):
@@ -137,7 +138,7 @@ class TaskData:
 
 def _unit(key: str, salt: str) -> int:
     """64-bit blake2b of ``salt NUL key``: the same on every run, machine and Python (unlike hash())."""
-    return int.from_bytes(hashlib.blake2b(f"{salt}\0{key}".encode("utf-8"), digest_size=8).digest(), "big")
+    return int.from_bytes(hashlib.blake2b(f"{salt}\0{key}".encode(), digest_size=8).digest(), "big")
 
 
 def in_holdout(key: str, fraction: float, salt: str = "holdout") -> bool:

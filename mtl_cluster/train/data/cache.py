@@ -6,9 +6,9 @@ holds exactly what the per-sample path computes before its float steps (``transf
 using it never changes results.
 
 Pixels are stored planar, N x 3 x size x size: crops, flips and the float cast then copy whole rows of
-one channel (vectorised) instead of 3-byte pixels. Files: ``<cache_dir>/<key>.npy`` (the pixels) and ``<key>.json`` (meta, written
-last: a cache without it, or whose pixel file has the wrong length, is rebuilt, never trusted). The
-key hashes the source (file paths, sizes, mtimes; or the pixel bytes of in-memory data), the size
+one channel (vectorised) instead of 3-byte pixels. Files: ``<cache_dir>/<key>.npy`` (the pixels) and
+``<key>.json`` (meta, written last: a cache without it, or whose pixel file has the wrong length, is rebuilt,
+never trusted). The key hashes the source (file paths, sizes, mtimes; or the pixel bytes of in-memory data), the size
 and ``CACHE_VERSION``, so changed data gets a new cache. Both files are written to temp names and
 renamed, so two array tasks building the same cache at once each produce a whole, identical file.
 """
@@ -141,7 +141,7 @@ def _build(images: ImageSet, size: int, cache_dir: Path, key: str, report: Repor
                 if report:
                     report(min(start + CHUNK, n), n)
         pixels.flush()
-        pixels = None   # unmap before the fsync and rename
+        pixels = None   # type: ignore[assignment]  # unmap before the fsync and rename
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         _shareable(Path(tmp))

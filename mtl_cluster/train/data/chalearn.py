@@ -158,7 +158,7 @@ def _official_split(root: Path, split: str) -> tuple[FileImages, int]:
     _need_images(kept, f"ChaLearn age (official) {split}: none of the {len(rows)} rows of {gt} has a "
                        f"non-empty image in {folder}")
     images = FileImages([p for p, _, _ in kept], [age for _, age, _ in kept],
-                        [sd for _, _, sd in kept] if has_stdv else None)
+                        [float(sd or 0.0) for _, _, sd in kept] if has_stdv else None)
     return images, len(rows) - len(kept)
 
 

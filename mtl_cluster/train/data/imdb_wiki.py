@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -157,7 +158,7 @@ def read_imdb_wiki_mat(path: Path) -> dict:
                         f"expected {', '.join(MAT_FIELDS)}")
     record = struct.reshape(-1)[0]
     try:
-        fields = {f: np.asarray(record[f], dtype=np.float64).reshape(-1)
+        fields: dict[str, Any] = {f: np.asarray(record[f], dtype=np.float64).reshape(-1)
                   for f in MAT_FIELDS if f != "full_path"}
     except (TypeError, ValueError):
         raise DataError(f"{path}: fields {', '.join(MAT_FIELDS[:2] + MAT_FIELDS[3:])} of {key} must be "

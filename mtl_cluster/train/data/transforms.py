@@ -8,7 +8,7 @@ bit-identical inputs to the per-sample PIL path, and switching between them neve
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ def decode(images: ImageSet, i: int, size: int) -> np.ndarray:
     """
     im = images.image(i)
     if im.size != (size, size):
-        im = im.resize((size, size), Image.BILINEAR)
+        im = im.resize((size, size), Image.Resampling.BILINEAR)
     return np.array(im, dtype=np.uint8)   # a writable copy: torch.from_numpy wants one
 
 
@@ -191,6 +191,6 @@ class CachedView(Dataset):
                 torch.tensor(seeds, dtype=torch.int64))
 
 
-def whole_batch(batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+def whole_batch(batch: Any) -> Any:
     """``collate_fn`` of a CachedView loader: the batch is already collated."""
     return batch
