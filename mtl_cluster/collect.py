@@ -32,7 +32,7 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-from .config import LATER_DATA_KEYS, LATER_KEYS_DEFAULTS, NON_RESULT_DATA_KEYS, NON_RESULT_KEYS
+from .config import result_delta
 from .errors import ConfigError
 from .mounts import on_network_fs
 from .rundir import SELECT_RULE, RunDir
@@ -45,8 +45,6 @@ METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
 # Protocol 1 summaries recorded these per task (age_acc was the 10-group accuracy for age_10_cls_loss runs).
 _V1_REQUIRED = {"gender": ("gender_acc",), "smile": ("smile_acc",), "emotion": ("emotion_acc",),
                 "age": ("age_acc", "age_mae")}
-# Config keys that say nothing about which experiment a run is (seed apart): left out of the group key.
-_NOT_GROUPING = (set(NON_RESULT_KEYS) - {"name"}) | {"seed", "signature"}
 # ... and, on top, what may differ between a multitask run and its single-task counterpart.
 _NOT_COMPARED = {"name", "loss_weights", "age_loss_type", "init_from"}
 
@@ -273,12 +271,10 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
     epoch = summary.get("best_epoch") if select == "best" else summary.get("epochs")
     budget: dict[str, Any] = summary["budget"] if isinstance(summary.get("budget"), dict) else {}
     data_cfg: dict[str, Any] = cfg["data"] if isinstance(cfg.get("data"), dict) else {}
-    group = {k: v for k, v in cfg.items()   # a key added later, at its default, is the old runs' config
-             if k not in _NOT_GROUPING and not (k in LATER_KEYS_DEFAULTS and v == LATER_KEYS_DEFAULTS[k])}
-    if isinstance(group.get("data"), dict):
-        group["data"] = {k: v for k, v in group["data"].items() if k not in NON_RESULT_DATA_KEYS
-                         and not (k in LATER_DATA_KEYS and v == LATER_DATA_KEYS[k])}
-    group["protocol"] = protocol   # runs of another evaluation protocol are never one row, nor compared
+    # One row = the same name and result keys (the signature's difference from its base, so a key added later
+    # at its default groups with the runs from before it), seeds apart; another protocol is another row.
+    group = {k: v for k, v in result_delta(cfg, keep=("name",)).items() if k != "seed"}
+    group["protocol"] = protocol
     compare = {k: v for k, v in group.items() if k not in _NOT_COMPARED}
     return {
         "path": shown, "folder": str(folder), "signature": str(sig or summary.get("signature") or ""),

@@ -1,8 +1,8 @@
 """Counted runs -> the comparison report: sections, one row per experiment, mean ± std over seeds, and
 multitask-minus-single-task deltas with 95% confidence intervals. Pure: no files, no printing.
 
-Grouping: runs whose configs are equal once seed, signature and the keys that never change results
-(``config.NON_RESULT_KEYS`` bar ``name``, ``data.root``) are removed form one row. The row's section
+Grouping: runs with the same name, protocol and result keys (``config.result_delta``: the keys that differ
+from the signature's base, so paths, workers and devices never split a row) form one row, seeds apart. The row's section
 comes from the config: dataset IMDB-WIKI -> pretraining; else load_IMDB_WIKI_pretrained_model
 False/True (a dataset other than the seed's, e.g. synthetic, gets its own section of that kind).
 

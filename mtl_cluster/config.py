@@ -143,27 +143,48 @@ DEMO: dict[str, Any] = {
 NON_RESULT_KEYS = frozenset({"name", "num_workers", "checkpoint_every_min", "device", "init_checkpoint",
                              "data_cache", "channels_last", "compile", "pin_memory"})
 NON_RESULT_DATA_KEYS = frozenset({"root", "cache_dir", "cache_max_gb"})
-# Result keys added after runs existed: left out of the hash at their default, so old folders keep their
-# name (a relaunch resumes them instead of starting over in a new folder), and collect groups them as one.
-LATER_KEYS_DEFAULTS: dict[str, Any] = {"amp": "none"}
-LATER_DATA_KEYS: dict[str, Any] = {"synthetic": False}
+# The signature hashes a run's difference from this base: every result key's value when protocol 2 began
+# (flattened, data.* dotted). A key added later goes here at its default, so a config that leaves it at the
+# default keeps its signature and every existing run folder keeps its name (tests/test_config.py adds a key
+# and checks); a value here is never edited (that would rename every folder that used it). The collector
+# groups runs by the same difference, so a config.yaml written before a key existed groups with the new ones.
+SIGNATURE_BASE: dict[str, Any] = {
+    "model": "MTL_AlexNet_model", "dataset": "CVPR_16_ChaLearn", "loss_weights": [1.0, 1.0, 1.0, 1.0],
+    "age_loss_type": "age_cls_loss", "backbone_weights": "none", "load_IMDB_WIKI_pretrained_model": False,
+    "init_from": None, "image_size": 224, "batch_size": 8, "epoch": 40, "lr_rate": 0.001, "lr_schedule": 8,
+    "lr_scheduler": "plateau", "lr_patience": 10, "weight_decay": 1e-06, "momentum": 0.9, "seed": 0,
+    "steps_per_epoch": None, "budget": "dataset", "total_steps": None, "amp": "none",
+    "data.chalearn_layout": "imagefolder", "data.chalearn_gender": "CVPR_GENDER_5_points",
+    "data.chalearn_smile": "CVPR_SMILE_5_points", "data.chalearn_age": "CVPR_AGE_5_points",
+    "data.chalearn_official": "ChaLearn_LAP_2016_age", "data.fer2013": "fer2013/fer2013.csv",
+    "data.fer2013_eval_split": "PrivateTest", "data.imdb_wiki_layout": "aligned", "data.imdb_wiki": "imdb_wiki",
+    "data.imdb_wiki_mat": "imdb_crop/imdb.mat", "data.imdb_wiki_val_fraction": 0.05, "data.holdout_fraction": 0.1,
+    "data.synthetic_train_size": 1024, "data.synthetic_eval_size": 256, "data.synthetic": False,
+}
+_NOT_HASHED = {"signature", *NON_RESULT_KEYS, *(f"data.{k}" for k in NON_RESULT_DATA_KEYS)}
+
+
+def flatten(raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as one level of dotted keys (``data.root``); tuples as lists."""
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        if isinstance(v, Mapping):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def result_delta(raw: Mapping[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The result keys of a config (a TrainConfig's dict or a run folder's config.yaml) that differ from
+    SIGNATURE_BASE; a key the config lacks counts as at its base value. ``keep``: non-result keys to keep."""
+    return {k: v for k, v in flatten(raw).items()
+            if k in keep or (k not in _NOT_HASHED and (k not in SIGNATURE_BASE or SIGNATURE_BASE[k] != v))}
 
 
 def signature(cfg: TrainConfig) -> str:
     """Short stable hash of the result-relevant config: same config, same run folder."""
-    d = cfg.to_dict()
-    for k in NON_RESULT_KEYS:
-        d.pop(k, None)
-    for k in NON_RESULT_DATA_KEYS:
-        d["data"].pop(k, None)
-    for k, default in LATER_DATA_KEYS.items():
-        if d["data"].get(k) == default:
-            d["data"].pop(k)
-    for k, default in LATER_KEYS_DEFAULTS.items():
-        if d.get(k) == default:
-            d.pop(k)
-    d["protocol"] = PROTOCOL
-    blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    blob = json.dumps({"protocol": PROTOCOL, **result_delta(cfg.to_dict())}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -10,6 +10,8 @@ from mtl_cluster.config import (DataConfig, TrainConfig, apply_overrides, load_t
 from mtl_cluster.errors import ConfigError
 from mtl_cluster.tasks import active_tasks, folder_sub_name
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.mark.parametrize("raw, needle", [
     ({"loss_weights": {"gender": 1, "beauty": 1}}, "beauty: unknown task; valid tasks: gender, smile, emotion, age"),
@@ -83,3 +85,38 @@ def test_yaml_errors_name_file_and_line(tmp_path: Path) -> None:
         load_train_config(bad)
     with pytest.raises(ConfigError, match="no such file"):
         load_train_config(tmp_path / "missing.yaml")
+
+
+def test_every_result_key_has_a_base_value() -> None:
+    """A new config key must be added to SIGNATURE_BASE at its default, or it would rename every folder."""
+    from mtl_cluster.config import _NOT_HASHED, SIGNATURE_BASE, flatten
+    keys = set(flatten(TrainConfig().to_dict())) - _NOT_HASHED
+    assert keys == set(SIGNATURE_BASE), (keys ^ set(SIGNATURE_BASE))
+
+
+def test_adding_a_key_keeps_every_folder_name(monkeypatch) -> None:
+    """Add a key at its default (as a later change would): every run of the study, the debug grid and the
+    embedded default keeps its signature; only a run that sets the key to something else gets a new one."""
+    import dataclasses
+
+    from mtl_cluster import config as config_mod
+    from mtl_cluster.experiments import load_experiments
+    from mtl_cluster.grid import expand
+    exps = load_experiments(REPO / "experiments.yaml")
+    configs = [s.config for debug in (False, True) for s in expand(exps, Path("results"), debug=debug)]
+    configs.append(config_mod.load_train_config(None))
+    before = [config_mod.signature(c) for c in configs]
+    Later = dataclasses.make_dataclass("Later", [("new_knob", int, dataclasses.field(default=3))],
+                                       bases=(TrainConfig,), frozen=True)
+    monkeypatch.setitem(config_mod.SIGNATURE_BASE, "new_knob", 3)
+    later = [Later(**{f.name: getattr(c, f.name) for f in dataclasses.fields(TrainConfig)}) for c in configs]
+    assert [config_mod.signature(c) for c in later] == before
+    changed = dataclasses.replace(later[0], new_knob=4)
+    assert config_mod.signature(changed) != before[0]
+    assert len(set(before)) == len(before)             # distinct runs, distinct folders
+
+
+def test_signature_known_answer() -> None:
+    """The hash itself is pinned: a change to how signatures are computed renames folders and must be seen."""
+    assert signature(TrainConfig()) == "fbe45dbb2bae"
+    assert signature(load_train_config(None)) == "481319890ae6"
