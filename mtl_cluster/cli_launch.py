@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .cli import _run
 from .errors import EXIT_FAILED, ConfigError
+from .states import State
 
 PLAIN_WIDTH = 200   # rich wraps at 80 columns when not on a terminal: keep one run per line in logs
 
@@ -82,8 +83,9 @@ def plan_table(rows: Sequence[Any], title: str) -> Table:
         table.add_column(col, overflow="fold")
     for r in rows:
         st = r.status
-        state = st.state + (f" ({st.detail})" if st.detail and st.state in ("died", "failed", "unknown") else "")
-        act = r.action
+        state = st.state + (f" ({st.detail})" if st.detail and st.state in (State.DIED, State.FAILED, State.UNKNOWN)
+                            else "")
+        act = str(r.action)
         if r.after or r.after_runs:
             act += " after " + ", ".join([*r.after, *(s.label for s in r.after_runs)])
         table.add_row(escape(r.spec.label), r.spec.signature, escape(state), escape(act))
@@ -125,7 +127,7 @@ def _launch(args: argparse.Namespace) -> int:
             results = _run_here(rows, err)
             failed = sum(1 for rc, _ in results.values() if rc != 0)
         record["runs"] = [{"name": r.spec.name, "label": r.spec.label, "signature": r.spec.signature,
-                           "run_dir": str(r.spec.run_dir), "action": r.action, "job_id": r.job_id,
+                           "run_dir": str(r.spec.run_dir), "action": str(r.action), "job_id": r.job_id,
                            "log": r.log, "depends_on": r.after + [str(s.run_dir) for s in r.after_runs]}
                           for r in todo]
         if not prof.is_slurm:
@@ -214,7 +216,7 @@ def _run_here(rows: Sequence[Any], err: Console) -> dict[Path, tuple[int, str]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as bar:
-        task = bar.add_task("runs", total=sum(1 for r in rows if r.action and not r.action.startswith("skip")))
+        task = bar.add_task("runs", total=sum(1 for r in rows if r.action.submits))
 
         def rich_event(kind: str, i: dict[str, Any]) -> None:
             if kind == "run_start":
@@ -266,13 +268,13 @@ def status_table(statuses: Sequence[Any], title: str) -> Table:
     table = Table(title=escape(title), title_justify="left")
     for col in ("run", "state", "epoch", "last validation", "job", "attempts", "log"):
         table.add_column(col, overflow="fold")
-    style = {"completed": "green", "failed": "red", "died": "red", "running": "cyan", "queued": "blue",
-             "interrupted": "yellow", "unknown": "magenta"}
+    style = {State.COMPLETED: "green", State.FAILED: "red", State.DIED: "red", State.RUNNING: "cyan",
+             State.QUEUED: "blue", State.INTERRUPTED: "yellow", State.UNKNOWN: "magenta"}
     for st in statuses:
-        epoch = f"{st.epoch or 0}/{st.epochs}" if st.state != "new" else ""
-        if st.state in ("running", "died", "interrupted") and st.step and st.steps:
+        epoch = f"{st.epoch or 0}/{st.epochs}" if st.state != State.NEW else ""
+        if st.state in (State.RUNNING, State.DIED, State.INTERRUPTED) and st.step and st.steps:
             epoch += f" +{st.step}/{st.steps}"
-        state = st.state + (f": {st.detail}" if st.detail and st.state not in ("completed",) else "")
+        state = st.state + (f": {st.detail}" if st.detail and st.state != State.COMPLETED else "")
         job = st.job_id or ""
         if st.job_state and st.job_id:
             job += f" {st.job_state}"

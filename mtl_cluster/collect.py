@@ -36,6 +36,7 @@ from .config import result_delta
 from .errors import ConfigError
 from .mounts import on_network_fs
 from .rundir import SELECT_RULE, RunDir
+from .states import State
 from .tasks import METRICS, TASK_METRICS, TASKS, active_tasks, run_metrics
 from .yamlio import MAX_YAML_NODES, expanded_size
 
@@ -206,9 +207,9 @@ def _read_run(folder: Path, shown: str, select: str) -> tuple[dict[str, Any] | N
     cfg = _load(rd.config_file, "config.yaml", _parse_yaml)
     if cfg is None:
         state = (status or {}).get("state")
-        raise _Bad(str(state) if state in ("running", "failed") else "damaged", "config.yaml is missing")
+        raise _Bad(str(state) if state in (State.RUNNING, State.FAILED) else "damaged", "config.yaml is missing")
     state = (status or {}).get("state")
-    if state is not None and state != "completed":   # running, interrupted, failed, or a newer word
+    if state is not None and state != State.COMPLETED:   # running, interrupted, failed, or a newer word
         raise _Bad(str(state), _state_reason(status or {}))
     summary = _load(rd.summary_file, "summary.json", json.loads)
     if summary is None:
@@ -231,7 +232,7 @@ def _state_reason(status: dict[str, Any]) -> str:
     parts = []
     if status.get("reason"):
         parts.append(str(status["reason"]))
-    if state == "running" or not parts:
+    if state == State.RUNNING or not parts:
         if status.get("epoch") is not None and status.get("epochs"):
             parts.append(f"epoch {status['epoch']}/{status['epochs']} done")
         if status.get("updated_at"):

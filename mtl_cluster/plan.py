@@ -15,6 +15,7 @@ from .config import TrainConfig
 from .grid import RunSpec
 from .hubcache import imagenet_weights, missing_weights_message
 from .ledger import latest_jobs, partition_exists, reachable, slurm_states
+from .states import LIVE_STATES, Action, Kind, State
 from .status import RunStatus, action, grid_status, submits
 
 
@@ -23,7 +24,7 @@ class PlanRow:
     """One run of the plan: its state now, what this launch does, and the jobs it must wait for."""
 
     status: RunStatus
-    action: str
+    action: Action
     after: list[str] = field(default_factory=list)         # job ids (afterok)
     after_runs: list[RunSpec] = field(default_factory=list)  # runs submitted in this launch
     wave: int = 0
@@ -51,10 +52,10 @@ def plan(specs: Sequence[RunSpec], jobs_dir: Path, *, retry_failed: bool = False
         if submits(parent.action):
             row.after_runs.append(parent.spec)
             row.wave = parent.wave + 1
-        elif parent.status.state in ("queued", "running") and parent.status.job_id:
+        elif parent.status.state in LIVE_STATES and parent.status.job_id:
             row.after.append(parent.status.job_id)
-        elif parent.status.state != "completed":
-            row.action = f"skip: waits for {parent.spec.label} ({parent.status.state})"
+        elif parent.status.state != State.COMPLETED:
+            row.action = Action(Kind.SKIP, f"waits for {parent.spec.label} ({parent.status.state})")
     return rows
 
 

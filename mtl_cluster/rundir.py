@@ -28,7 +28,6 @@ from .config import TrainConfig, signature
 from .fsio import append_line, atomic_write_json, atomic_write_text
 from .tasks import folder_sub_name
 
-STATES = ("running", "interrupted", "completed", "failed")
 BEST_RULE = "lowest validation loss (weighted sum of the task losses); ties -> earlier epoch"
 SELECT_RULE = ("per task, the epoch of that task's own lowest validation loss (ties -> earlier), in multitask "
                "and single-task runs alike; that epoch's test-split metrics are reported")

@@ -15,10 +15,8 @@ from typing import Any, Mapping, Sequence
 from .grid import RunSpec
 from .ledger import GONE, LIVE, UNKNOWN, JobRef
 from .rundir import RunDir, count_field, read_jsonl
+from .states import LIVE_STATES, Action, Kind, State
 from .tasks import METRICS
-
-# state -> what the next mtl-launch does with it (see ``action``)
-STATES = ("new", "queued", "running", "completed", "failed", "interrupted", "died", "unknown")
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,7 @@ class RunStatus:
     """One row of mtl-status and of the launch plan."""
 
     spec: RunSpec
-    state: str
+    state: State
     detail: str = ""
     epoch: int | None = None
     epochs: int | None = None
@@ -65,27 +63,28 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunS
     run_state = status.get("state")
     reason = str(status.get("reason") or "")
     if job_state in LIVE:
-        state = "running" if job_state in ("RUNNING", "COMPLETING", "CONFIGURING") else "queued"
+        state = State.RUNNING if job_state in ("RUNNING", "COMPLETING", "CONFIGURING") else State.QUEUED
         return RunStatus(spec, state, f"job {job_state.lower()}" + (f"; last: {reason}" if reason else ""), **base)
-    if run_state == "completed":
-        return RunStatus(spec, "completed", "", **base)
-    if run_state == "failed":
-        return RunStatus(spec, "failed", reason, **base)
-    if run_state == "interrupted":
-        return RunStatus(spec, "interrupted", reason + (f" (job {job_state})" if job_state else ""), **base)
-    if run_state == "running":
+    if run_state == State.COMPLETED:
+        return RunStatus(spec, State.COMPLETED, "", **base)
+    if run_state == State.FAILED:
+        return RunStatus(spec, State.FAILED, reason, **base)
+    if run_state == State.INTERRUPTED:
+        return RunStatus(spec, State.INTERRUPTED, reason + (f" (job {job_state})" if job_state else ""), **base)
+    if run_state == State.RUNNING:
         if job is None and _local_alive(status):
-            return RunStatus(spec, "running", f"local pid {status['pid']}", **base)
+            return RunStatus(spec, State.RUNNING, f"local pid {status['pid']}", **base)
         if job_state == UNKNOWN:
-            return RunStatus(spec, "unknown", "status.json says running; Slurm cannot be asked", **base)
+            return RunStatus(spec, State.UNKNOWN, "status.json says running; Slurm cannot be asked", **base)
         how = f"job {job_state}" if job_state and job_state != GONE else "no live job"
-        return RunStatus(spec, "died", f"{how} while status.json says running: resumes from its checkpoint",
+        return RunStatus(spec, State.DIED, f"{how} while status.json says running: resumes from its checkpoint",
                          **base)
     if job is not None:
         if job_state == UNKNOWN:
-            return RunStatus(spec, "unknown", f"job {job.job_id}: Slurm cannot be asked", **base)
-        return RunStatus(spec, "died", f"job {job.job_id} {job_state or 'ended'} before training started", **base)
-    return RunStatus(spec, "new", "", **base)
+            return RunStatus(spec, State.UNKNOWN, f"job {job.job_id}: Slurm cannot be asked", **base)
+        return RunStatus(spec, State.DIED, f"job {job.job_id} {job_state or 'ended'} before training started",
+                         **base)
+    return RunStatus(spec, State.NEW, "", **base)
 
 
 def grid_status(specs: Sequence[RunSpec], jobs: Mapping[str, JobRef],
@@ -98,23 +97,23 @@ def grid_status(specs: Sequence[RunSpec], jobs: Mapping[str, JobRef],
     return out
 
 
-def action(st: RunStatus, retry_failed: bool = False, force: bool = False) -> str:
+def action(st: RunStatus, retry_failed: bool = False, force: bool = False) -> Action:
     """What a launch does with a run: submit, resume, retry, or ``skip: why``."""
-    if st.state in ("queued", "running"):
-        return f"skip: {st.state}"          # even with --force: two jobs on one folder would collide
-    if st.state == "unknown":
-        return "skip: job state unknown"
-    if st.state == "completed":
-        return "rerun" if force else "skip: completed"
-    if st.state == "failed":
-        return "retry" if retry_failed or force else "skip: failed (--retry-failed)"
-    if st.state in ("interrupted", "died"):
-        return "resume"
-    return "submit"
+    if st.state in LIVE_STATES:
+        return Action(Kind.SKIP, st.state)   # even with --force: two jobs on one folder would collide
+    if st.state == State.UNKNOWN:
+        return Action(Kind.SKIP, "job state unknown")
+    if st.state == State.COMPLETED:
+        return Action(Kind.RERUN) if force else Action(Kind.SKIP, "completed")
+    if st.state == State.FAILED:
+        return Action(Kind.RETRY) if retry_failed or force else Action(Kind.SKIP, "failed (--retry-failed)")
+    if st.state in (State.INTERRUPTED, State.DIED):
+        return Action(Kind.RESUME)
+    return Action(Kind.SUBMIT)
 
 
-def submits(act: str) -> bool:
-    return not act.startswith("skip")
+def submits(act: Action) -> bool:
+    return act.submits
 
 
 def last_metrics_text(metrics: Mapping[str, Any]) -> str:

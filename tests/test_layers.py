@@ -78,3 +78,20 @@ def test_only_the_cli_and_ui_print_or_exit(name: str) -> None:
             if called in ("print", "exit", "quit", "sys.exit", "os._exit"):
                 calls.append(f"{called} at line {node.lineno}")
     assert not calls, f"mtl_cluster/{name}.py: {calls}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n != "states"))
+def test_run_states_are_named_not_spelled(name: str) -> None:
+    """Run states live in states.py: no module compares with, or writes, a state as a bare string."""
+    from mtl_cluster.states import State
+    words = {s.value for s in State}
+    found = []
+    for node in ast.walk(ast.parse(MODULES[name].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Compare):
+            parts = [node.left, *node.comparators]
+            parts += [e for p in parts if isinstance(p, (ast.Tuple, ast.List, ast.Set)) for e in p.elts]
+            found += [f"line {node.lineno}: {p.value!r}" for p in parts
+                      if isinstance(p, ast.Constant) and p.value in words]
+        elif isinstance(node, ast.keyword) and node.arg == "state" and isinstance(node.value, ast.Constant):
+            found.append(f"state={node.value.value!r}")
+    assert not found, f"mtl_cluster/{name}.py: {found}"

@@ -25,6 +25,7 @@ from ..config import PROTOCOL, TrainConfig, signature
 from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
 from ..rundir import BEST_RULE, SELECT_RULE, RunDir, count_field, now_iso, read_json, read_jsonl
+from ..states import State
 from ..tasks import AGE_HEADS, METRICS, SPLITS, TASKS, run_metrics
 from .checkpoint import CheckpointWriter, clear_partial, list_checkpoints, load_init, load_latest
 from .data import load_tasks, train_sizes
@@ -398,7 +399,7 @@ class Trainer:
         """
         self._check_folder()
         status = self.rd.read_status()
-        if status.get("state") == "completed" and self.rd.summary_file.exists():
+        if status.get("state") == State.COMPLETED and self.rd.summary_file.exists():
             log.info("%s already completed; nothing to do", self.rd.path)
             return read_json(self.rd.summary_file)
         early = pending()
@@ -407,7 +408,7 @@ class Trainer:
         self.attempt = (count_field(status, "attempts") or 0) + 1
         with _file_log(self.rd.log_file):
             try:
-                self.rd.update_status(state="running", attempts=self.attempt, reason=None, epochs=self.cfg.epoch,
+                self.rd.update_status(state=State.RUNNING, attempts=self.attempt, reason=None, epochs=self.cfg.epoch,
                                       signature=self.sig, started_at=status.get("started_at") or now_iso(),
                                       attempt_started_at=now_iso())
                 log.info("attempt %d of run %s (%s) in %s", self.attempt, self.cfg.name, self.sig, self.rd.path)
@@ -419,7 +420,7 @@ class Trainer:
                     self.writer.wait()
                     summary = self._summary()
                     atomic_write_json(self.rd.summary_file, summary)
-                self.rd.update_status(state="completed", finished_at=now_iso())
+                self.rd.update_status(state=State.COMPLETED, finished_at=now_iso())
                 log.info("completed: %s", _brief(summary["final"]["test"] or {}))
                 return summary
             except BaseException as exc:  # noqa: BLE001 - every ending is recorded, then re-raised
@@ -442,17 +443,17 @@ class Trainer:
     def _finish_as(self, exc: BaseException) -> BaseException:
         """Record how the attempt ended in status.json (interrupted, failed) and return what to raise."""
         if isinstance(exc, Interrupted):
-            self.rd.update_status(state="interrupted", reason=str(exc), epoch=self.state.epoch,
+            self.rd.update_status(state=State.INTERRUPTED, reason=str(exc), epoch=self.state.epoch,
                                   step=self.state.step)
             log.warning("%s", exc, extra=FILE_ONLY)
             return exc
         if isinstance(exc, KeyboardInterrupt):   # Ctrl-C: the last checkpoint stands, the next start resumes
-            self.rd.update_status(state="interrupted", reason="interrupted by Ctrl-C; start again to resume",
+            self.rd.update_status(state=State.INTERRUPTED, reason="interrupted by Ctrl-C; start again to resume",
                                   epoch=self.state.epoch, step=self.state.step)
             log.warning("interrupted by Ctrl-C", extra=FILE_ONLY)
             return exc
         if isinstance(exc, MtlError):
-            self.rd.update_status(state="failed", reason=str(exc))
+            self.rd.update_status(state=State.FAILED, reason=str(exc))
             log.error("%s", exc, extra=FILE_ONLY)
             return exc
         if isinstance(exc, OSError) and exc.errno in DISK_FULL:
@@ -465,7 +466,7 @@ class Trainer:
     def _record_failure(self, reason: str) -> None:
         """status.json says failed and why, even on a full disk (a status file is tiny next to a checkpoint)."""
         try:
-            self.rd.update_status(state="failed", reason=reason)
+            self.rd.update_status(state=State.FAILED, reason=reason)
         except OSError as exc:
             log.error("could not record the failure in status.json: %s", exc)
         log.error("%s", reason, extra=FILE_ONLY)
