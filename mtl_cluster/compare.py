@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import stats
 from .collect import Problem, Runs
+from .config import flatten
 from .tasks import AGE_LOSS_TYPES, METRIC_BY_KEY, TASK_METRICS, TASKS
 
 SECTION_ORDER = ("imdb_wiki", "pretrained_false", "pretrained_true")
@@ -278,21 +279,11 @@ def _labels(groups: list[pd.DataFrame]) -> list[str]:
         if not twins:
             out.append(name)
             continue
-        mine = _flat(g["config"].iloc[0])
-        differ = sorted(k for t in twins for k, v in _flat(t["config"].iloc[0]).items()
+        mine = flatten(g["config"].iloc[0])
+        differ = sorted(k for t in twins for k, v in flatten(t["config"].iloc[0]).items()
                         if k not in ("seed", "signature") and k in mine and mine[k] != v)
         keys = sorted(set(differ))
         out.append(f"{name} ({', '.join(f'{k}={mine.get(k)!r}' for k in keys)})" if keys else name)
-    return out
-
-
-def _flat(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in cfg.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = tuple(v) if isinstance(v, list) else v
     return out
 
 
