@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
-def _run(prog: str, argv: Sequence[str] | None, build: Callable[[argparse.ArgumentParser], None],
+def run(prog: str, argv: Sequence[str] | None, build: Callable[[argparse.ArgumentParser], None],
          action: Callable[[argparse.Namespace], int]) -> int:
     parser = _Parser(prog=prog)
     build(parser)
@@ -102,11 +102,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def train_main(argv: Sequence[str] | None = None) -> int:
     """``mtl-train`` / ``python -m mtl_cluster.train``."""
-    return _run("mtl-train", argv, _train_args, _train)
+    return run("mtl-train", argv, _train_args, _train)
 
 
 def entry_train() -> None:
-    from .train.stop import install_early
+    from .signals import install_early
 
     install_early()   # first thing: a time-limit signal while torch loads must not kill the process
     sys.exit(train_main())

@@ -1,7 +1,7 @@
 """``mtl-collect [results/]``: run folders -> the multitask-vs-single-task comparison table.
 
 A thin adapter over ``collect.load_runs`` -> ``compare.build_report`` -> ``tables`` / ``plots``; errors go
-through ``cli._run`` (one line, exit code, --traceback). Never writes into the results root unless told
+through ``cli.run`` (one line, exit code, --traceback). Never writes into the results root unless told
 to with --out/--plots pointing there.
 
 Exit codes: 0 table printed (runs that are not in it are listed, which is not an error);
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .cli import _run
+from .cli import run
 from .collect import SELECTS
 from .compare import STATS
 from .errors import EXIT_FAILED, ConfigError
@@ -105,7 +105,7 @@ def _collect(args: argparse.Namespace) -> int:
 
 def collect_main(argv: Sequence[str] | None = None) -> int:
     """``mtl-collect``: returns the exit code (tests call this in-process)."""
-    return _run(PROG, argv, _args, _collect)
+    return run(PROG, argv, _args, _collect)
 
 
 def entry_collect() -> None:

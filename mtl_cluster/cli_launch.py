@@ -1,5 +1,5 @@
 """``mtl-launch`` and ``mtl-status``: thin adapters over experiments/grid/launch/status. They print; the
-library does not. Errors are one line ``mtl-launch: error: ...`` (exit 2 for bad input), via ``cli._run``.
+library does not. Errors are one line ``mtl-launch: error: ...`` (exit 2 for bad input), via ``cli.run``.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import _run
+from .cli import run
 from .errors import EXIT_FAILED, ConfigError
 from .states import State
 
@@ -248,7 +248,7 @@ def _cancel(specs: Sequence[Any], args: argparse.Namespace, out: Console) -> int
 
 def launch_main(argv: Sequence[str] | None = None) -> int:
     """``mtl-launch``."""
-    return _run("mtl-launch", argv, _launch_args, _launch)
+    return run("mtl-launch", argv, _launch_args, _launch)
 
 
 def entry_launch() -> None:
@@ -304,7 +304,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def status_main(argv: Sequence[str] | None = None) -> int:
     """``mtl-status``."""
-    return _run("mtl-status", argv, _status_args, _status)
+    return run("mtl-status", argv, _status_args, _status)
 
 
 def entry_status() -> None:

@@ -32,8 +32,8 @@ from .errors import EXIT_INTERRUPTED, ConfigError, MtlError
 from .grid import RunSpec
 from .plan import PlanRow
 from .rundir import read_json
+from .signals import spawn_shielded
 from .status import submits
-from .train.stop import spawn_shielded
 
 Event = Callable[[str, dict[str, Any]], None]
 GRACE_S = 120.0     # how long checkpoint() waits for the trainer to save and exit

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import REPO, TINY, run_cli, sets, train_cmd
-from mtl_cluster.train.stop import spawn_shielded
+from mtl_cluster.signals import spawn_shielded
 
 FREQUENT = sets(*TINY, "checkpoint_every_min=0.0001")  # a checkpoint at every step boundary
 

@@ -25,6 +25,7 @@ from ..config import PROTOCOL, TrainConfig, signature
 from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
 from ..rundir import BEST_RULE, SELECT_RULE, RunDir, count_field, now_iso, read_json, read_jsonl
+from ..signals import StopRequest, pending, stop_signals
 from ..states import State
 from ..tasks import AGE_HEADS, METRICS, SPLITS, TASKS, run_metrics
 from .checkpoint import CheckpointWriter, clear_partial, list_checkpoints, load_init, load_latest
@@ -36,7 +37,6 @@ from .metrics import TaskMeter, epoch_record, task_loss
 from .model import MTL_AlexNet_model, load_backbone, load_init_state
 from .perf import cache_decision, cache_folder, resolve
 from .sampling import EpochBatches, InOrder, default_steps, mix
-from .stop import StopRequest, pending, stop_signals
 
 log = logging.getLogger("mtl_cluster.train")
 
