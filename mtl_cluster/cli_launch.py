@@ -230,16 +230,16 @@ def _run_here(rows: Sequence[Any], err: Console) -> dict[Path, tuple[int, str]]:
 
 
 def _cancel(specs: Sequence[Any], args: argparse.Namespace, out: Console) -> int:
-    from . import ledger
+    from . import ledger, slurmq
 
     jobs = ledger.latest_jobs(args.jobs_dir)
-    mine = {str(s.run_dir): jobs[str(s.run_dir)].job_id for s in specs if str(s.run_dir) in jobs}
-    states = ledger.slurm_states(mine.values())
-    live = sorted({j for j in mine.values() if states.get(j) in ledger.LIVE})
+    mine = ledger.job_ids(jobs, (s.run_dir for s in specs))
+    states = slurmq.slurm_states(mine.values())
+    live = sorted({j for j in mine.values() if states.get(j) in slurmq.LIVE})
     if not live:
         out.print("no queued or running jobs in this grid")
         return 0
-    why = ledger.cancel(live)
+    why = slurmq.cancel(live)
     if why:
         raise ConfigError(f"scancel: {why}")
     out.print(f"cancelled {len(live)} job(s): {' '.join(live)}")
@@ -288,13 +288,13 @@ def status_table(statuses: Sequence[Any], title: str) -> Table:
 def _status(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from . import ledger
+    from . import ledger, slurmq
     from .status import grid_status
 
     exps, _prof, specs = _load(args)
     jobs = ledger.latest_jobs(args.jobs_dir)
-    ids = [jobs[str(s.run_dir)].job_id for s in specs if str(s.run_dir) in jobs]
-    statuses = grid_status(specs, jobs, ledger.slurm_states(ids))
+    ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
+    statuses = grid_status(specs, jobs, slurmq.slurm_states(ids.values()))
     counts = Counter(st.state for st in statuses)
     out = _console()
     out.print(status_table(statuses, f"{exps.path}{' (debug grid)' if args.debug else ''}: {len(specs)} runs"))

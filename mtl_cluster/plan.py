@@ -14,7 +14,8 @@ from .clusters import ClusterProfile
 from .config import TrainConfig
 from .grid import RunSpec
 from .hubcache import imagenet_weights, missing_weights_message
-from .ledger import latest_jobs, partition_exists, reachable, slurm_states
+from .ledger import job_ids, latest_jobs
+from .slurmq import partition_exists, reachable, slurm_states
 from .states import LIVE_STATES, Action, Kind, State
 from .status import RunStatus, action, grid_status, submits
 
@@ -40,8 +41,8 @@ def plan(specs: Sequence[RunSpec], jobs_dir: Path, *, retry_failed: bool = False
          use_slurm: bool = True) -> list[PlanRow]:
     """The state and action of every run, with the dependencies of fine-tune runs resolved."""
     jobs = latest_jobs(jobs_dir)
-    ids = [jobs[str(s.run_dir)].job_id for s in specs if str(s.run_dir) in jobs]
-    states = slurm_states(ids) if use_slurm else {}
+    ids = job_ids(jobs, (s.run_dir for s in specs))
+    states = slurm_states(ids.values()) if use_slurm else {}
     statuses = grid_status(specs, jobs, states)
     rows = [PlanRow(st, action(st, retry_failed, force)) for st in statuses]
     by_dir = {r.spec.run_dir: r for r in rows}

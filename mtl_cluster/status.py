@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from .grid import RunSpec
-from .ledger import GONE, LIVE, UNKNOWN, JobRef
+from .ledger import JobRef
 from .rundir import RunDir, count_field, read_jsonl
+from .slurmq import GONE, LIVE, UNKNOWN
 from .states import LIVE_STATES, Action, Kind, State
 from .tasks import METRICS
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mtl_cluster"
-LAUNCH = {"launch", "plan", "ledger", "clusters", "experiments", "grid", "status"}
+LAUNCH = {"launch", "plan", "ledger", "slurmq", "clusters", "experiments", "grid", "status"}
 COLLECT = {"collect", "compare", "tables", "plots", "imagetests", "stats"}
 CLI = {"cli", "cli_launch", "cli_collect", "ui"}
 NO_TORCH = {"tasks", "config", "hubcache", "yamlio", "errors", *COLLECT}
