@@ -105,3 +105,22 @@ def test_nan_before_any_checkpoint_says_so(tmp_path: Path) -> None:
                             "--set", "data.synthetic_eval_size=8"))
     assert res.returncode != 0
     assert "no checkpoint was written yet" in res.stderr and "checkpoint kept" not in res.stderr, res.stderr
+
+
+def test_a_failing_first_status_write_leaks_no_log_handler(tmp_path: Path) -> None:
+    """status.json cannot be written (a folder stands where it goes): the attempt ends with the error
+    recorded in log.txt and the run's log handler detached (it used to stay attached to every later run)."""
+    import logging
+
+    from conftest import TINY
+    from mtl_cluster.config import load_train_config
+    from mtl_cluster.train.loop import Trainer
+    run = tmp_path / "run"
+    (run / "status.json").mkdir(parents=True)
+    logger = logging.getLogger("mtl_cluster")
+    before = list(logger.handlers)
+    with pytest.raises(OSError):
+        Trainer(load_train_config(None, TINY), run).run(handle_signals=False)
+    assert logger.handlers == before
+    log = (run / "log.txt").read_text()
+    assert "could not record the failure" in log and "IsADirectoryError" in log
