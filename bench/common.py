@@ -39,7 +39,7 @@ def write_chalearn_tree(root: Path, task_dir: str, classes: tuple[str, ...], n_p
 
 
 def write_fer_csv(path: Path, n_train: int, n_test: int) -> None:
-    """A Kaggle-format fer2013.csv of 48x48 grey faces."""
+    """A Kaggle-format fer2013.csv of 48x48 grey faces; the ``n_test`` rows alternate PublicTest/PrivateTest."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def write_fer_csv(path: Path, n_train: int, n_test: int) -> None:
         w = csv.writer(f)
         w.writerow(["emotion", "pixels", "Usage"])
         for i in range(n_train + n_test):
-            usage = "Training" if i < n_train else "PrivateTest"
+            usage = "Training" if i < n_train else ("PublicTest", "PrivateTest")[(i - n_train) % 2]  # val, test
             w.writerow([int(rng.integers(0, 7)), " ".join(map(str, grey[i].mean(-1).astype(np.uint8).ravel())), usage])
 
 
