@@ -17,7 +17,9 @@ A run is *counted* when its summary.json holds the selected records and its stat
 else (running, interrupted, failed, damaged, duplicate copies) is returned as a ``Problem`` so the
 caller can list it under the table: nothing is dropped silently, and no bad folder raises.
 
-Grouping and the MTL-vs-STL comparison live in ``mtl_cluster.compare``.
+Each record carries its group key (name, protocol and ``config.result_delta``: the result keys that
+differ from the signature's base); forming rows from it, and the MTL-vs-STL comparison, live in
+``mtl_cluster.compare``.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """What a launch will do and whether it can: every run's state and action, fine-tune dependencies, and
 the preflight checks that catch in seconds what would otherwise fail after hours in the queue.
 
-No submitit here (``launch`` submits); a dry run and mtl-status plan without it.
+No submitit here (``launch`` submits): a dry run plans without it, and mtl-status uses its preflight.
 """
 from __future__ import annotations
 
