@@ -67,58 +67,61 @@ RESOURCE_KEYS = ("partition", "gres", "gpus_per_node", "cpus_per_task", "mem_gb"
 def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
     """Validate one profile; errors are ``where.key: problem; valid ...`` for the caller to locate."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of profile keys, got {type(raw).__name__}")
+        raise ConfigError(where=where, problem=f"expected a mapping of profile keys, got {type(raw).__name__}")
     if not PROFILE_NAME.match(name):
-        raise ConfigError(f"{where}: {name!r} is not a usable cluster name (letters, digits, _ . + -; it "
-                          f"names a folder under logs/)")
+        raise ConfigError(where=where, problem=f"{name!r} is not a usable cluster name (letters, digits, _ . + -; "
+                                               f"it names a folder under logs/)")
     defaults = {f.name: f.default for f in dataclasses.fields(ClusterProfile) if f.name != "name"}
     unknown = sorted(str(k) for k in raw if k not in _TYPES)
     if unknown:
         valid = ", ".join(f"{k} (default {v!r})" if not isinstance(v, dataclasses._MISSING_TYPE) else k
                           for k, v in sorted(defaults.items()))
-        raise ConfigError(f"{where}.{unknown[0]}: unknown key; valid keys: {valid}")
+        raise ConfigError(where=f"{where}.{unknown[0]}", problem=f"unknown key; valid keys: {valid}")
     kwargs: dict[str, Any] = {"name": name}
     for key, value in raw.items():
         if value is None:
             continue
         if not isinstance(value, _TYPES[key]) or isinstance(value, bool):
             wanted = " or ".join(t.__name__ for t in _TYPES[key])
-            raise ConfigError(f"{where}.{key}: expected {wanted}, got {type(value).__name__} {value!r}")
+            raise ConfigError(where=f"{where}.{key}",
+                              problem=f"expected {wanted}, got {type(value).__name__} {value!r}")
         if key == "setup":
             assert isinstance(value, (list, tuple))   # _TYPES["setup"] checked just above
             if not all(isinstance(x, str) for x in value):
-                raise ConfigError(f"{where}.setup: expected a list of shell lines (strings)")
+                raise ConfigError(where=f"{where}.setup", problem="expected a list of shell lines (strings)")
             value = tuple(value)
         if key == "additional":
             bad = [str(k) for k in value if not SBATCH_OPTION.match(str(k))]
             if bad:
-                raise ConfigError(f"{where}.additional: {bad[0]!r} is not an sbatch option name "
+                raise ConfigError(where=f"{where}.additional", problem=f"{bad[0]!r} is not an sbatch option name "
                                   f"(lower-case letters, digits and -, e.g. mail-type)")
             value = {str(k): str(v) for k, v in value.items()}
         kwargs[key] = value
     prof = ClusterProfile(**kwargs)
     if prof.executor not in EXECUTORS:
-        raise ConfigError(f"{where}.executor: {prof.executor!r}; valid: {', '.join(EXECUTORS)}")
+        raise ConfigError(where=f"{where}.executor", problem=f"{prof.executor!r}; valid: {', '.join(EXECUTORS)}")
     for key in ("timeout_min", "max_array_size", "array_parallelism", "gpus_per_node", "cpus_per_task"):
         if getattr(prof, key) is not None and getattr(prof, key) < 1:
-            raise ConfigError(f"{where}.{key}: must be >= 1, got {getattr(prof, key)}")
+            raise ConfigError(where=f"{where}.{key}", problem=f"must be >= 1, got {getattr(prof, key)}")
     if prof.mem_gb is not None and not (math.isfinite(prof.mem_gb) and prof.mem_gb > 0):
-        raise ConfigError(f"{where}.mem_gb: must be a number > 0, got {prof.mem_gb}")
+        raise ConfigError(where=f"{where}.mem_gb", problem=f"must be a number > 0, got {prof.mem_gb}")
     if prof.timeout_min > MAX_TIMEOUT_MIN:
-        raise ConfigError(f"{where}.timeout_min: must be <= {MAX_TIMEOUT_MIN} (a year), got {prof.timeout_min}")
+        raise ConfigError(where=f"{where}.timeout_min",
+                          problem=f"must be <= {MAX_TIMEOUT_MIN} (a year), got {prof.timeout_min}")
     for key in ("signal_delay_s", "max_requeues"):
         if getattr(prof, key) < 0:
-            raise ConfigError(f"{where}.{key}: must be >= 0, got {getattr(prof, key)}")
+            raise ConfigError(where=f"{where}.{key}", problem=f"must be >= 0, got {getattr(prof, key)}")
     return prof
 
 
 def with_resources(prof: ClusterProfile, raw: Any, where: str) -> ClusterProfile:
     """``prof`` with one experiment's ``resources:`` on top, validated like a profile."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of resource keys, got {type(raw).__name__}")
+        raise ConfigError(where=where, problem=f"expected a mapping of resource keys, got {type(raw).__name__}")
     unknown = sorted(str(k) for k in raw if k not in RESOURCE_KEYS)
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: not a per-experiment resource; valid: {', '.join(RESOURCE_KEYS)}")
+        raise ConfigError(where=f"{where}.{unknown[0]}",
+                          problem=f"not a per-experiment resource; valid: {', '.join(RESOURCE_KEYS)}")
     merged = {k: getattr(prof, k) for k in _TYPES if getattr(prof, k) is not None}
     merged["setup"] = list(prof.setup)
     merged.update(raw)

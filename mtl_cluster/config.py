@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -198,7 +198,7 @@ def _coerce(where: str, value: Any, annotation: str) -> Any:
     if value is None:
         if optional:
             return None
-        raise ConfigError(f"{where}: must not be empty (expected {annotation})")
+        raise ConfigError(where=where, problem=f"must not be empty (expected {annotation})")
     base = annotation.replace(" | None", "")
     if base == "bool":
         if isinstance(value, bool):
@@ -214,26 +214,26 @@ def _coerce(where: str, value: Any, annotation: str) -> Any:
                 pass
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(float(value)):
-                raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+                raise ConfigError(where=where, problem=f"must be a finite number, got {value!r}")
             return float(value)
     elif base == "str":
         if isinstance(value, str):
             return value
     else:  # pragma: no cover - only the types declared above are used
         return value
-    raise ConfigError(f"{where}: expected {base}, got {type(value).__name__} {value!r}")
+    raise ConfigError(where=where, problem=f"expected {base}, got {type(value).__name__} {value!r}")
 
 
 def build_checked(cls: type, raw: Mapping[str, Any], where: str) -> Any:
     """``cls`` from a mapping, each key known and each value of its type (one-line errors naming ``where``);
     the cross-key rules are ``validate``'s. The experiments file checks its entries through this too."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where or 'config'}: expected a mapping of keys, got {type(raw).__name__}")
+        raise ConfigError(where=where or "config", problem=f"expected a mapping of keys, got {type(raw).__name__}")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
-        raise ConfigError(
-            f"{where + '.' if where else ''}{unknown[0]}: unknown key; valid keys: {', '.join(sorted(known))}")
+        raise ConfigError(where=f"{where + '.' if where else ''}{unknown[0]}",
+                          problem=f"unknown key; valid keys: {', '.join(sorted(known))}")
     kwargs: dict[str, Any] = {}
     for name, value in raw.items():
         f = known[name]
@@ -253,10 +253,10 @@ def _loss_weights(where: str, value: Any) -> tuple[float, float, float, float]:
     if isinstance(value, Mapping):
         bad = sorted(set(map(str, value)) - set(TASKS))
         if bad:
-            raise ConfigError(f"{where}.{bad[0]}: unknown task; valid tasks: {', '.join(TASKS)}")
+            raise ConfigError(where=f"{where}.{bad[0]}", problem=f"unknown task; valid tasks: {', '.join(TASKS)}")
         value = [value.get(t, 0) for t in TASKS]
     if not isinstance(value, (list, tuple)) or len(value) != len(TASKS):
-        raise ConfigError(f"{where}: expected 4 weights in the order {', '.join(TASKS)} "
+        raise ConfigError(where=where, problem=f"expected 4 weights in the order {', '.join(TASKS)} "
                           f"(or a mapping task: weight), got {value!r}")
     g, s, e, a = (_coerce(f"{where}[{i}]", v, "float") for i, v in enumerate(value))
     return g, s, e, a
@@ -265,8 +265,10 @@ def _loss_weights(where: str, value: Any) -> tuple[float, float, float, float]:
 def validate(cfg: TrainConfig) -> TrainConfig:
     """Cross-field checks; raises ConfigError with one line naming the key and the fix."""
     def need(ok: bool, msg: str) -> None:
+        """Every rule's message is written ``key: problem``: the key becomes the error's ``where``."""
         if not ok:
-            raise ConfigError(msg)
+            where, _, problem = msg.partition(": ")
+            raise ConfigError(where=where, problem=problem)
 
     need(bool(RUN_NAME.match(cfg.name)) and len(cfg.name.encode()) <= MAX_NAME_BYTES,
          f"name: {cfg.name!r} is not a usable run name: it names the run folder, so letters, digits, "
@@ -349,18 +351,35 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), parsed
 
 
+def set_dotted(target: dict[str, Any], path: Sequence[str], value: Any) -> str | None:
+    """Set ``target[a][b]... = value`` for the key path ``a.b...``, creating mappings on the way; returns
+    the part that is not a mapping when one is in the way (nothing is set then), else None."""
+    node = target
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return part
+        node = child
+    node[path[-1]] = value
+    return None
+
+
+def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"data.root": x}`` -> ``{"data": {"root": x}}``: the inverse of ``flatten``."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        set_dotted(out, str(key).split("."), value)
+    return out
+
+
 def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``raw`` with ``key=value`` overrides applied (nested by dots)."""
     out: dict[str, Any] = copy.deepcopy(dict(raw))   # not through JSON: a YAML date must reach the type check
     for text in overrides:
         path, value = parse_override(text)
-        node = out
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {text!r}: {part} is not a mapping")
-            node = child
-        node[path[-1]] = value
+        blocked = set_dotted(out, path, value)
+        if blocked is not None:
+            raise ConfigError(f"--set {text!r}: {blocked} is not a mapping")
     return out
 
 

@@ -18,9 +18,23 @@ class MtlError(Exception):
 
 
 class ConfigError(MtlError):
-    """A configuration value is missing, unknown or of the wrong type."""
+    """A configuration value is missing, unknown or of the wrong type.
+
+    ``where`` (the key path, e.g. ``data.root`` or ``experiments[3].lr_rate``) and ``problem`` are kept as
+    fields when the raiser knows them, so a caller re-anchors the message (file, line, YAML path) without
+    parsing its text; the message is then ``where: problem``.
+    """
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, message: str = "", *, where: str | None = None, problem: str | None = None):
+        super().__init__(message or f"{where}: {problem}")
+        self.where, self.problem = where, problem
+
+    def parts(self) -> tuple[str, str]:
+        """(where, problem): the fields, or for a message without them ("", the message)."""
+        return (self.where, self.problem) if self.where is not None and self.problem is not None \
+            else ("", str(self))
 
 
 class DataError(MtlError):

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import yaml
 
 from .clusters import ClusterProfile, profile_from_dict, with_resources
-from .config import RUN_NAME, TrainConfig, build_checked
+from .config import RUN_NAME, TrainConfig, build_checked, nested
 from .errors import ConfigError
 from .yamlio import read_text, safe_parse
 
@@ -54,7 +54,7 @@ class Experiments:
 
     def error(self, where: str, problem: str) -> ConfigError:
         """A ConfigError ``file:line: where: problem`` with the line of ``where`` (or its nearest parent)."""
-        return ConfigError(f"{self.path}{_line_suffix(self.lines, where)}: {where}: {problem}")
+        return _Ctx(self.path, self.lines).error(where, problem)
 
     def ids(self) -> list[str]:
         return [e.id for e in self.experiments]
@@ -112,8 +112,7 @@ def _check_train_keys(exp_: _Ctx, where: str, raw: Any, extra: tuple[str, ...] =
     try:
         build_checked(TrainConfig, {k: v for k, v in raw.items() if k not in extra}, where)
     except ConfigError as exc:
-        key, _, problem = str(exc).partition(": ")
-        raise exp_.error(key, problem) from None
+        raise exp_.error(*exc.parts()) from None
     return dict(raw)
 
 
@@ -131,16 +130,10 @@ def _check_grid(exp_: _Ctx, where: str, raw: Any) -> dict[str, list[Any]]:
         if not isinstance(values, list) or not values:
             raise exp_.error(sub, f"expected a non-empty list of values, got {values!r}")
         for i, v in enumerate(values):
-            nested: dict[str, Any] = {}
-            node = nested
-            parts = str(key).split(".")
-            for p in parts[:-1]:
-                node = node.setdefault(p, {})
-            node[parts[-1]] = v
             try:
-                build_checked(TrainConfig, nested, "")
+                build_checked(TrainConfig, nested({str(key): v}), "")
             except ConfigError as exc:
-                raise exp_.error(f"{sub}[{i}]", str(exc).partition(": ")[2]) from None
+                raise exp_.error(f"{sub}[{i}]", exc.parts()[1]) from None
         axes[str(key)] = list(values)
     return axes
 
@@ -151,7 +144,9 @@ class _Ctx:
     lines: dict[str, int]
 
     def error(self, where: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.path}{_line_suffix(self.lines, where)}: {where}: {problem}")
+        """The one place that locates an error in the file: ``file:line: where: problem``."""
+        return ConfigError(f"{self.path}{_line_suffix(self.lines, where)}: {where}: {problem}", where=where,
+                           problem=problem)
 
 
 def load_experiments(path: Path) -> Experiments:
@@ -193,8 +188,7 @@ def load_experiments(path: Path) -> Experiments:
         try:
             with_resources(ClusterProfile(), resources, f"{where}.resources")
         except ConfigError as exc:
-            key, _, problem = str(exc).partition(": ")
-            raise ctx.error(key, problem) from None
+            raise ctx.error(*exc.parts()) from None
         seen[exp_id] = i
         experiments.append(Experiment(exp_id, over, i, dict(resources)))
 
@@ -213,8 +207,7 @@ def load_experiments(path: Path) -> Experiments:
         try:
             clusters[str(name)] = profile_from_dict(str(name), prof, f"clusters.{name}")
         except ConfigError as exc:
-            key, _, problem = str(exc).partition(": ")
-            raise ctx.error(key, problem) from None
+            raise ctx.error(*exc.parts()) from None
 
     debug_raw = raw.get("debug") or {}
     if not isinstance(debug_raw, Mapping):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import TrainConfig, apply_overrides, build_checked, signature, train_config_from_dict
+from .config import TrainConfig, apply_overrides, build_checked, nested, signature, train_config_from_dict
 from .errors import ConfigError
 from .experiments import Experiment, Experiments
 from .rundir import default_run_dir
@@ -54,17 +54,6 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
             out[key] = _merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
-    return out
-
-
-def _nested(point: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in point.items():
-        node = out
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
     return out
 
 
@@ -118,7 +107,7 @@ def expand(exps: Experiments, results: Path, *, debug: bool = False, only: Seque
         for point in points:
             pkey = json.dumps(point, sort_keys=True, default=str)
             raw = _merge(exps.defaults, exp.overrides)
-            raw = _merge(raw, _nested(point))
+            raw = _merge(raw, nested(point))
             if debug:
                 raw = _merge(raw, exps.debug)
             if data_root is not None:
@@ -131,7 +120,7 @@ def expand(exps: Experiments, results: Path, *, debug: bool = False, only: Seque
             try:
                 cfg = train_config_from_dict(raw)
             except ConfigError as exc:
-                key, _, problem = str(exc).partition(": ")
+                key, problem = exc.parts()
                 where = f"experiments[{exp.index}].{key}" if f"experiments[{exp.index}].{key}" in exps.lines \
                     else f"experiments[{exp.index}]"
                 at = f" (grid point {', '.join(f'{k}={v}' for k, v in point.items())})" if point else ""

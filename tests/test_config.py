@@ -120,3 +120,21 @@ def test_signature_known_answer() -> None:
     """The hash itself is pinned: a change to how signatures are computed renames folders and must be seen."""
     assert signature(TrainConfig()) == "fbe45dbb2bae"
     assert signature(load_train_config(None)) == "481319890ae6"
+
+
+def test_config_errors_carry_where_and_problem(tmp_path: Path) -> None:
+    """Callers re-anchor an error (file, line, YAML path) from its fields, never by parsing its text."""
+    from mtl_cluster.config import train_config_from_dict
+    from mtl_cluster.experiments import load_experiments
+    with pytest.raises(ConfigError) as bad_type:
+        train_config_from_dict({"data": {"holdout_fraction": "lots"}})
+    assert (bad_type.value.where, bad_type.value.problem) == ("data.holdout_fraction", "expected float, got str 'lots'")
+    with pytest.raises(ConfigError) as bad_rule:
+        train_config_from_dict({"batch_size": 0})
+    assert bad_rule.value.parts() == ("batch_size", "must be >= 1, got 0")
+    exp = tmp_path / "experiments.yaml"
+    exp.write_text("experiments:\n  - name: a\n    lr_rate: fast\n")
+    with pytest.raises(ConfigError) as located:
+        load_experiments(exp)
+    assert located.value.where == "experiments[0].lr_rate" and located.value.problem.startswith("expected float")
+    assert str(located.value) == f"{exp}:3: experiments[0].lr_rate: {located.value.problem}"
