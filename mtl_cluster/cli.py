@@ -72,6 +72,33 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set epoch=2 --set data.root=/scratch/data")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--worker", action="store_true",
+                   help="train the runs named on stdin, one JSON line each ({\"config\": FILE, \"run_dir\": DIR}), "
+                        "one after the other in this process (mtl-launch runs local grids so: torch loads once)")
+
+
+def _work(args: argparse.Namespace) -> int:
+    """``mtl-train --worker``: each stdin line is one run, trained exactly as ``mtl-train --config FILE --run-dir
+    DIR`` would in a fresh process (tests/test_launch_local.py compares the bytes). Stops after a run that was
+    interrupted (Ctrl-C, SIGTERM, SIGUSR2): the stop is for the whole worker, as it is for a job."""
+    import contextlib
+    import io
+    import json
+
+    from .errors import EXIT_INTERRUPTED, WORKER_DONE
+    from .signals import pending
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        argv = ["--config", str(req["config"]), "--run-dir", str(req["run_dir"])]
+        with contextlib.redirect_stdout(io.StringIO()):   # the summary table: the launcher shows its own
+            rc = train_main(argv + (["--traceback"] if args.traceback else []))
+        print(WORKER_DONE + json.dumps({"rc": rc}), file=sys.stderr, flush=True)
+        if rc in (EXIT_INTERRUPTED, 130) or pending() is not None:
+            return rc
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -81,6 +108,8 @@ def _train(args: argparse.Namespace) -> int:
     from .rundir import default_run_dir
     from .ui import EpochPrinter, setup_logging, stderr_console, stdout_console, summary_table
 
+    if args.worker:
+        return _work(args)
     cfg = load_train_config(args.config, args.overrides)
     if args.print_config:
         print(yaml.safe_dump({"signature": signature(cfg), **cfg.to_dict()}, sort_keys=False), end="")

@@ -41,6 +41,9 @@ AMP_CHOICES = ("none", "bf16")
 LR_SCHEDULERS = {"plateau": "ReduceLROnPlateau on the validation total loss, /10 after lr_patience epochs "
                             "without improvement (the seed's)",
                  "step": "/10 every lr_schedule epochs"}
+OPTIMIZERS = {"sgd": "SGD with momentum and weight_decay (the seed's)",
+              "adam": "Adam (betas 0.9, 0.999; weight_decay as L2): escapes AlexNet's from-scratch plateau "
+                      "reliably, for the synthetic demo and known-answer study"}
 BUDGETS = {"dataset": "an epoch is the batches of the smallest training set among all the dataset's tasks "
                       "(the seed's: every row of a section trains the same steps)",
            "active": "the smallest training set among the run's active tasks only (before protocol 2)"}
@@ -70,6 +73,10 @@ class DataConfig:
     synthetic_train_size: int = 1024
     synthetic_eval_size: int = 256
     synthetic: bool = False   # draw synthetic images in place of the dataset's files (--debug), same tasks
+    # How the synthetic tasks relate (the planted answers of studies/known_answer.yaml; README "Synthetic data"):
+    synthetic_shared: tuple[str, ...] = ()      # tasks whose labels come from one shared latent (one cue drives all)
+    synthetic_task_sizes: dict[str, int] = field(default_factory=dict)    # task: its first n training images only
+    synthetic_label_noise: dict[str, float] = field(default_factory=dict)  # task: share of training labels randomised
     cache_dir: str = ".mtl_cache"      # pre-decoded image cache (data_cache); relative: under root
     cache_max_gb: float = 64.0         # data_cache: auto uses the cache for a split up to this size
 
@@ -101,6 +108,7 @@ class TrainConfig:
     lr_patience: int = 10              # plateau: epochs without a better validation loss before /10
     weight_decay: float = 1e-6
     momentum: float = 0.9
+    optimizer: str = "sgd"             # sgd (the seed's, with momentum) | adam (OPTIMIZERS)
     seed: int = 0
     steps_per_epoch: int | None = None
     budget: str = "dataset"            # how an epoch's steps are set when steps_per_epoch is empty (BUDGETS)
@@ -123,6 +131,7 @@ class TrainConfig:
         """A plain, YAML/JSON-safe mapping (tuples as lists) that ``load_train_config`` reads back."""
         d = dataclasses.asdict(self)
         d["loss_weights"] = list(self.loss_weights)
+        d["data"]["synthetic_shared"] = list(self.data.synthetic_shared)
         return d
 
 
@@ -160,7 +169,8 @@ SIGNATURE_BASE: dict[str, Any] = {
     "data.fer2013_eval_split": "PrivateTest", "data.imdb_wiki_layout": "aligned", "data.imdb_wiki": "imdb_wiki",
     "data.imdb_wiki_mat": "imdb_crop/imdb.mat", "data.imdb_wiki_val_fraction": 0.05, "data.holdout_fraction": 0.1,
     "data.synthetic_train_size": 1024, "data.synthetic_eval_size": 256, "data.synthetic": False,
-}
+    "data.synthetic_shared": [], "optimizer": "sgd",   # added after protocol 2 began (synthetic_task_sizes /
+}   # _label_noise too: at their default, empty mappings, they flatten to no key at all
 _NOT_HASHED = {"signature", *NON_RESULT_KEYS, *(f"data.{k}" for k in NON_RESULT_DATA_KEYS)}
 
 
@@ -242,6 +252,10 @@ def build_checked(cls: type, raw: Mapping[str, Any], where: str) -> Any:
             kwargs[name] = build_checked(DataConfig, value or {}, key)
         elif name == "loss_weights":
             kwargs[name] = _loss_weights(key, value)
+        elif name == "synthetic_shared":
+            kwargs[name] = _task_list(key, value)
+        elif str(f.type).startswith("dict[str, "):
+            kwargs[name] = _per_task(key, value, str(f.type)[len("dict[str, "):-1])
         elif name == "data_cache" and isinstance(value, bool):   # YAML 1.1 reads on/off as booleans
             kwargs[name] = "on" if value else "off"
         else:
@@ -260,6 +274,35 @@ def _loss_weights(where: str, value: Any) -> tuple[float, float, float, float]:
                           f"(or a mapping task: weight), got {value!r}")
     g, s, e, a = (_coerce(f"{where}[{i}]", v, "float") for i, v in enumerate(value))
     return g, s, e, a
+
+
+def _task_list(where: str, value: Any) -> tuple[str, ...]:
+    """A list of distinct task names (an empty list or nothing: none)."""
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(where=where, problem=f"expected a list of task names, got {value!r}")
+    for i, v in enumerate(value):
+        if v not in TASKS:
+            raise ConfigError(where=f"{where}[{i}]", problem=f"unknown task {v!r}; valid tasks: {', '.join(TASKS)}")
+    if len(set(value)) != len(value):
+        raise ConfigError(where=where, problem=f"a task is named twice in {list(value)}")
+    return tuple(value)
+
+
+def _per_task(where: str, value: Any, annotation: str) -> dict[str, Any]:
+    """A mapping task -> value of one type (an empty mapping or nothing: none)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(where=where, problem=f"expected a mapping task: {annotation}, e.g. {{smile: ...}}, "
+                          f"got {type(value).__name__} {value!r}")
+    out: dict[str, Any] = {}
+    for task, v in value.items():
+        if task not in TASKS:
+            raise ConfigError(where=f"{where}.{task}", problem=f"unknown task; valid tasks: {', '.join(TASKS)}")
+        out[task] = _coerce(f"{where}.{task}", v, annotation)
+    return out
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
@@ -291,6 +334,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          "of an IMDB-WIKI run)")
     need(cfg.lr_scheduler in LR_SCHEDULERS,
          f"lr_scheduler: {cfg.lr_scheduler!r}; valid: {', '.join(LR_SCHEDULERS)}")
+    need(cfg.optimizer in OPTIMIZERS, f"optimizer: {cfg.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
     need(cfg.budget in BUDGETS, f"budget: {cfg.budget!r}; valid: {', '.join(BUDGETS)}")
     need(cfg.total_steps is None or cfg.steps_per_epoch is None,
          "total_steps and steps_per_epoch: give one budget, not both")
@@ -331,6 +375,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          "data.synthetic_train_size / synthetic_eval_size: must be >= 1")
     for key, top in DATA_LIMITS.items():
         need(getattr(d, key) <= top, f"data.{key}: must be <= {top}, got {getattr(d, key)}")
+    need(len(d.synthetic_shared) != 1, f"data.synthetic_shared: one task shares with nothing; name two or more "
+                                       f"(e.g. [gender, smile]) or none, got {list(d.synthetic_shared)}")
+    for task, n in d.synthetic_task_sizes.items():
+        need(1 <= n <= d.synthetic_train_size, f"data.synthetic_task_sizes.{task}: must be between 1 and "
+                                               f"data.synthetic_train_size ({d.synthetic_train_size}), got {n}")
+    for task, p in d.synthetic_label_noise.items():
+        need(0 <= p < 1, f"data.synthetic_label_noise.{task}: must be in [0, 1), got {p}")
     return cfg
 
 

@@ -9,6 +9,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1          # a run failed (NaN loss, crash): needs a human
 EXIT_USAGE = 2           # bad input: config, flags, missing data
 EXIT_INTERRUPTED = 75    # EX_TEMPFAIL: checkpointed on a signal, requeue me
+WORKER_DONE = "mtl-worker-done "
+"""``mtl-train --worker``'s answer after each run: one stderr line, this prefix + JSON {"rc": exit code}. On
+stderr after the run's own lines, so the launcher knows which last line belongs to which run."""
 
 
 class MtlError(Exception):

@@ -28,7 +28,7 @@ import yaml
 from submitit.core.utils import DelayedSubmission
 
 from .clusters import ClusterProfile, chunks, sbatch_parameters, with_resources
-from .errors import EXIT_INTERRUPTED, ConfigError, MtlError
+from .errors import EXIT_INTERRUPTED, WORKER_DONE, ConfigError, MtlError
 from .grid import RunSpec
 from .plan import PlanRow
 from .rundir import read_json
@@ -270,24 +270,106 @@ def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *,
     return groups
 
 
+class LocalWorker:
+    """One ``mtl-train --worker`` child that trains the local runs one after the other, so torch loads once
+    per launch instead of once per run (and the synthetic images of a seed are drawn once). Each run is
+    trained as a fresh process would train it (tests/test_launch_local.py compares the bytes); the child
+    stays a separate process, so the trainer's signal handling is the one it has under Slurm."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen | None = None
+        self._lines: list[str] = []
+        self._cond = threading.Condition()
+
+    def _start(self) -> subprocess.Popen:
+        proc = spawn_shielded([sys.executable, "-m", "mtl_cluster.train", "--worker"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1,
+                              env=child_env())
+
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                with self._cond:
+                    self._lines.append(line)
+                    self._cond.notify()
+            proc.wait()
+            with self._cond:
+                self._lines.append("")   # end of stream
+                self._cond.notify()
+
+        threading.Thread(target=read, daemon=True).start()
+        return proc
+
+    def train(self, config: dict[str, Any], run_dir: str) -> tuple[int, str]:
+        """Train one run in the worker; returns (exit code, last stderr line), as ``RunJob.train`` does."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc, self._lines = self._start(), []
+        fd, cfg_file = tempfile.mkstemp(prefix="mtl-run-", suffix=".yaml")
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
+        last = ""
+        try:
+            assert self._proc.stdin is not None
+            try:
+                self._proc.stdin.write(json.dumps({"config": cfg_file, "run_dir": run_dir}) + "\n")
+                self._proc.stdin.flush()
+            except BrokenPipeError:
+                pass   # it died: the end of stream below says so
+            while True:
+                with self._cond:
+                    while not self._lines:
+                        self._cond.wait(0.5)   # a timeout keeps Ctrl-C deliverable in this thread
+                    line = self._lines.pop(0)
+                if not line:   # the worker exited without answering
+                    rc = self._proc.wait()
+                    self._proc = None
+                    return (rc if rc != 0 else 1), last
+                if line.startswith(WORKER_DONE):
+                    return int(json.loads(line[len(WORKER_DONE):])["rc"]), last
+                if line.strip():
+                    last = line.strip()
+        finally:
+            os.unlink(cfg_file)
+
+    def close(self) -> None:
+        """End the worker: its stdin closes, it finishes its loop and exits."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def run_here(rows: Sequence[PlanRow], on_event: Event | None = None) -> dict[Path, tuple[int, str]]:
-    """Run the submitting rows one after the other on this machine (--debug, cluster ``local``)."""
+    """Run the submitting rows one after the other on this machine (--debug, cluster ``local``), in one
+    worker process."""
     emit = on_event or (lambda _k, _i: None)
     results: dict[Path, tuple[int, str]] = {}
     todo = [r for r in rows if submits(r.action)]
-    for i, r in enumerate(todo, 1):
-        failed_parent = [s for s in r.after_runs if results.get(s.run_dir, (0, ""))[0] != 0]
-        if failed_parent:
-            results[r.spec.run_dir] = (-1, f"not run: {failed_parent[0].label} did not complete")
-            emit("run_end", {"i": i, "n": len(todo), "row": r, "rc": -1, "last": results[r.spec.run_dir][1],
-                             "seconds": 0.0})
-            continue
-        emit("run_start", {"i": i, "n": len(todo), "row": r})
-        t0 = time.monotonic()
-        rc, last = RunJob(_job_config(r.spec), str(r.spec.run_dir)).train(echo=False)
-        results[r.spec.run_dir] = (rc, last)
-        emit("run_end", {"i": i, "n": len(todo), "row": r, "rc": rc, "last": last,
-                         "seconds": time.monotonic() - t0})
+    worker = LocalWorker()
+    try:
+        for i, r in enumerate(todo, 1):
+            failed_parent = [s for s in r.after_runs if results.get(s.run_dir, (0, ""))[0] != 0]
+            if failed_parent:
+                results[r.spec.run_dir] = (-1, f"not run: {failed_parent[0].label} did not complete")
+                emit("run_end", {"i": i, "n": len(todo), "row": r, "rc": -1, "last": results[r.spec.run_dir][1],
+                                 "seconds": 0.0})
+                continue
+            emit("run_start", {"i": i, "n": len(todo), "row": r})
+            t0 = time.monotonic()
+            rc, last = worker.train(_job_config(r.spec), str(r.spec.run_dir))
+            results[r.spec.run_dir] = (rc, last)
+            emit("run_end", {"i": i, "n": len(todo), "row": r, "rc": rc, "last": last,
+                             "seconds": time.monotonic() - t0})
+    finally:
+        worker.close()
     return results
 
 

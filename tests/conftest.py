@@ -65,6 +65,7 @@ class CorpusTally:
 
 
 CORPUS = CorpusTally()
+KNOWN_ANSWER: list[str] = []   # tests/test_known_answer.py's verdicts, printed at the end of the session
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +79,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
 
     if CORPUS.tried:
         for line in CORPUS.lines():
+            terminalreporter.write_line(line)
+    if KNOWN_ANSWER:
+        terminalreporter.section("known-answer study (STUDIES.md)")
+        for line in KNOWN_ANSWER:
             terminalreporter.write_line(line)
     if faultmatrix.ROWS:
         terminalreporter.section("fault matrix (RELIABILITY.md)")

@@ -32,6 +32,15 @@ REPO = Path(__file__).resolve().parents[1]
     ({"dataset": "IMDB-WIKI", "loss_weights": [1, 1, 0, 1]}, "IMDB-WIKI has labels for gender and age only"),
     ({"load_IMDB_WIKI_pretrained_model": True}, "needs init_checkpoint"),
     ({"device": "tpu"}, "valid: auto, cpu, cuda"),
+    ({"data": {"synthetic_shared": ["gender"]}}, "data.synthetic_shared: one task shares with nothing"),
+    ({"data": {"synthetic_shared": ["gender", "beard"]}}, "data.synthetic_shared[1]: unknown task 'beard'"),
+    ({"data": {"synthetic_shared": ["smile", "smile"]}}, "a task is named twice"),
+    ({"data": {"synthetic_shared": "gender,smile"}}, "expected a list of task names"),
+    ({"data": {"synthetic_task_sizes": {"height": 3}}}, "data.synthetic_task_sizes.height: unknown task"),
+    ({"data": {"synthetic_task_sizes": {"smile": 0}}}, "must be between 1 and data.synthetic_train_size"),
+    ({"data": {"synthetic_task_sizes": {"smile": 2.5}}}, "data.synthetic_task_sizes.smile: expected int"),
+    ({"data": {"synthetic_task_sizes": [32]}}, "expected a mapping task: int"),
+    ({"data": {"synthetic_label_noise": {"age": 1.0}}}, "data.synthetic_label_noise.age: must be in [0, 1)"),
 ])
 def test_bad_values_are_one_line_errors(raw: dict, needle: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -58,6 +67,26 @@ def test_signature_ignores_paths_and_workers_but_not_hyperparameters() -> None:
     assert signature(base) != signature(TrainConfig(lr_rate=0.01))
     assert signature(base) != signature(TrainConfig(seed=1))
     assert len(signature(base)) == 12
+
+
+def test_planted_data_knobs_change_the_signature_only_when_set(tmp_path: Path) -> None:
+    """Empty knobs keep every folder name; each set knob is part of the run's identity, and survives the
+    round trip through a run folder's config.yaml."""
+    import yaml
+    base = TrainConfig()
+    empty = train_config_from_dict({"data": {"synthetic_shared": [], "synthetic_task_sizes": {},
+                                             "synthetic_label_noise": {}}})
+    assert signature(empty) == signature(base)
+    planted = [train_config_from_dict({"data": d}) for d in (
+        {"synthetic_shared": ["gender", "smile"]}, {"synthetic_shared": ["smile", "gender"]},
+        {"synthetic_task_sizes": {"smile": 32}}, {"synthetic_label_noise": {"smile": 0.2}})]
+    sigs = {signature(c) for c in planted} | {signature(base)}
+    assert len(sigs) == 5
+    path = tmp_path / "config.yaml"
+    for cfg in planted:
+        path.write_text(yaml.safe_dump(cfg.to_dict()))
+        back = load_train_config(path)
+        assert back == cfg and signature(back) == signature(cfg)
 
 
 def test_config_roundtrip_through_run_folder_yaml(tmp_path: Path) -> None:

@@ -207,3 +207,76 @@ def test_preflight_checks_the_data_root_the_runs_use(tmp_path, capsys, monkeypat
     assert launch_main(base) == 0
     assert "clusters.narvi.data_root /sgn-data/MLG/yi/MultitaskLearningFace/data does not exist" in \
         capsys.readouterr().err
+
+
+def _config_file(tmp: Path, name: str, *pairs: str) -> Path:
+    import yaml
+
+    from mtl_cluster.config import load_train_config
+    from conftest import TINY
+    cfg = load_train_config(None, [*TINY, *pairs])
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return path
+
+
+def test_the_worker_trains_each_run_as_a_fresh_process_would(tmp_path):
+    """mtl-launch's local runs share one `mtl-train --worker` process (torch loads once). A run trained there
+    after others (a failing one among them) is byte-identical to the same run in a process of its own."""
+    from conftest import run_cli, train_cmd
+    from mtl_cluster.errors import WORKER_DONE
+    a = _config_file(tmp_path, "a", "loss_weights=[1,1,1,1]", "seed=3")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lr_rate: -1\n")
+    b = _config_file(tmp_path, "b", "loss_weights=[0,1,1,0]", "seed=4", "optimizer=adam", "lr_rate=0.001")
+    runs = [(a, tmp_path / "w" / "a"), (bad, tmp_path / "w" / "bad"), (b, tmp_path / "w" / "b")]
+    stdin = "".join(json.dumps({"config": str(c), "run_dir": str(d)}) + "\n" for c, d in runs)
+    res = run_cli(train_cmd(tmp_path / "unused", "--worker"), input=stdin)
+    assert res.returncode == 0, res.stderr[-2000:]
+    answers = [json.loads(ln[len(WORKER_DONE):]) for ln in res.stderr.splitlines() if ln.startswith(WORKER_DONE)]
+    assert answers == [{"rc": 0}, {"rc": 2}, {"rc": 0}], res.stderr[-2000:]
+    assert "lr_rate: must be > 0" in res.stderr
+    assert res.stdout == ""                                 # the protocol is stderr; the tables are not shown
+    alone = tmp_path / "alone" / "b"
+    res = run_cli([sys.executable, "-m", "mtl_cluster.train", "--config", str(b), "--run-dir", str(alone)])
+    assert res.returncode == 0, res.stderr[-2000:]
+    for name in ("metrics.jsonl", "summary.json", "predictions.json"):
+        assert (tmp_path / "w" / "b" / name).read_bytes() == (alone / name).read_bytes(), name
+
+
+def test_ctrl_c_during_a_debug_launch_leaves_the_run_interrupted_and_the_next_launch_resumes_it(tmp_path):
+    """The terminal's SIGINT reaches mtl-launch and its worker together: the running run is `interrupted`
+    (resumable, not failed), and the next launch resumes it to the metrics of an undisturbed launch."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    longer = ["--only", "AlexNet-Smile", "--set", "epoch=3", "--set", "steps_per_epoch=12",
+              "--set", "checkpoint_every_min=0.0001"]
+    cmd = [str(Path(sys.executable).parent / "mtl-launch"), str(REPO / "experiments.yaml"), "--debug", *longer]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    undisturbed = tmp_path / "ref"
+    res = subprocess.run(cmd + _dirs(undisturbed), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (ref_run,) = _run_dirs(undisturbed).values()
+
+    proc = subprocess.Popen(cmd + _dirs(tmp_path / "cut"), cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "cut" / "results").rglob("ckpt-e0001-*.pt")):   # mid-way through epoch 2
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)     # what Ctrl-C does: the whole foreground process group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    (run,) = _run_dirs(tmp_path / "cut").values()
+    status = RunDir(run).read_status()
+    assert status["state"] == "interrupted" and "Ctrl-C" in status["reason"], status
+
+    res = subprocess.run(cmd + _dirs(tmp_path / "cut"), cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "resume" in res.stdout and "1 of 1 runs completed" in res.stdout, res.stdout
+    for name in ("metrics.jsonl", "summary.json", "predictions.json"):
+        assert (run / name).read_bytes() == (ref_run / name).read_bytes(), name

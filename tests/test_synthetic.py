@@ -21,6 +21,9 @@ from mtl_cluster.train.data.synthetic import (AGE_RANGE, DATASET, TEST_SPLIT, VA
 _generate = synthetic_sample.__wrapped__
 
 SMALL = DataConfig(synthetic_train_size=210, synthetic_eval_size=70)
+# Seed 0's first 8 training images and labels as drawn before the planted-answer knobs existed.
+PINNED_DEFAULT_DIGEST = "45579df6be7097f6"
+PINNED_DEFAULT_AGES = [32.0, 25.0, 9.0, 52.0]
 
 
 def _digests(pixels: np.ndarray) -> set[bytes]:
@@ -165,3 +168,72 @@ def test_synthetic_stand_in_keeps_the_dataset_and_its_tasks():
     assert list(a) == ["gender", "age"] and all(d.dataset == DATASET for d in a.values())
     assert data_paths(imdb) == [] and data_paths(chalearn) == []                  # preflight needs no files
     assert _digests(a["gender"].train.pixels).isdisjoint(_digests(b["gender"].train.pixels))
+
+
+# -- the planted-answer knobs (data.synthetic_shared / _task_sizes / _label_noise) ---------------------------
+def _mouth_open(pixels: np.ndarray) -> np.ndarray:
+    """Whether each 64 px face shows the open mouth (the smile cue): dark-red pixels in the mouth box."""
+    box = pixels[:, 41:53, 20:44].astype(int)
+    return ((box[..., 0] - box[..., 1] > 60) & (box[..., 1] < 90)).sum(axis=(1, 2)) > 34
+
+
+def test_shared_latent_ties_the_labels_and_only_the_first_tasks_cue_shows_it() -> None:
+    """[gender, smile]: smile's label is gender's, the hair cue carries it, and the mouth says nothing about it;
+    without the knob the mouth is the smile label (the detector below is checked on that case first)."""
+    px, lab = _generate(0, 400, 64, "train")
+    assert np.mean(_mouth_open(px) == lab["smile"]) >= 0.97
+    assert 0.4 <= np.mean(lab["gender"] == lab["smile"]) <= 0.6
+
+    px, lab = _generate(0, 400, 64, "train", ("gender", "smile"))
+    assert np.array_equal(lab["gender"], lab["smile"])
+    assert 0.4 <= np.mean(_mouth_open(px) == lab["smile"]) <= 0.6
+    tr_px, tr = _generate(0, 600, 64, "train", ("gender", "smile"))
+    ev_px, ev = _generate(0, 300, 64, VAL_SPLIT, ("gender", "smile"))
+    w = _ridge(_features(tr_px), np.eye(2)[tr["smile"].astype(int)])
+    assert np.mean(np.argmax(_features(ev_px) @ w, axis=1) == ev["smile"]) >= 0.9   # through the hair
+
+
+def test_shared_latent_maps_each_task_by_its_quantile() -> None:
+    _, lab = _generate(2, 300, 64, "train", ("age", "gender", "emotion"))
+    old = lab["age"] > 50.5
+    assert np.array_equal(lab["gender"] == 1, old)                     # u >= 0.5 on both
+    from_age = np.floor(7 * (lab["age"] - AGE_RANGE[0]) / 100)   # emotion = floor(7u), age = 1 + floor(100u)
+    assert np.all(np.abs(lab["emotion"] - from_age) <= 1) and np.mean(lab["emotion"] == from_age) >= 0.9
+    assert set(np.unique(lab["emotion"]).astype(int)) == set(range(len(EMOTIONS)))
+
+
+def test_a_data_poor_task_trains_on_the_first_n_images_and_evaluates_on_all() -> None:
+    data = DataConfig(synthetic_train_size=120, synthetic_eval_size=40, synthetic_task_sizes={"smile": 16})
+    smile, gender = load_synthetic("smile", data, 1, 64), load_synthetic("gender", data, 1, 64)
+    assert len(smile.train) == 16 and len(gender.train) == 120
+    assert np.array_equal(smile.train.pixels, gender.train.pixels[:16])
+    assert len(smile.val) == len(smile.test) == 40
+    from mtl_cluster.config import TrainConfig
+    from mtl_cluster.train.data import train_sizes
+    sizes = train_sizes(TrainConfig(dataset="synthetic", data=data))
+    assert sizes == {"gender": 120, "smile": 16, "emotion": 120, "age": 120}
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_label_noise_replaces_that_share_of_training_labels_with_wrong_ones(task: str) -> None:
+    noisy = DataConfig(synthetic_train_size=2000, synthetic_eval_size=50, synthetic_label_noise={task: 0.3})
+    clean = DataConfig(synthetic_train_size=2000, synthetic_eval_size=50)
+    a, b = load_synthetic(task, noisy, 3, 64), load_synthetic(task, clean, 3, 64)
+    changed = a.train.labels != b.train.labels
+    expect = 0.3 * (1 - 1 / 100) if task == "age" else 0.3     # a uniform age may redraw the same age
+    assert abs(changed.mean() - expect) < 0.04, changed.mean()
+    assert np.array_equal(a.train.pixels, b.train.pixels)
+    assert np.array_equal(a.val.labels, b.val.labels) and np.array_equal(a.test.labels, b.test.labels)
+    assert np.array_equal(a.train.labels, load_synthetic(task, noisy, 3, 64).train.labels)    # deterministic
+    lo, hi = (AGE_RANGE if task == "age" else (0, {"emotion": len(EMOTIONS)}.get(task, 2) - 1))
+    assert a.train.labels.min() >= lo and a.train.labels.max() <= hi
+    if task == "emotion":   # a replaced class is any other class, not always the next one
+        assert len(set((a.train.labels[changed] - b.train.labels[changed]) % 7)) == 6
+
+
+def test_empty_knobs_draw_the_images_of_earlier_versions() -> None:
+    """Pinned bytes: with no knob set, the generator is unchanged, so existing run folders stay reproducible."""
+    import hashlib
+    px, lab = _generate(0, 8, 64, "train")
+    assert hashlib.sha256(px.tobytes()).hexdigest()[:16] == PINNED_DEFAULT_DIGEST
+    assert lab["age"].tolist()[:4] == PINNED_DEFAULT_AGES

@@ -48,7 +48,7 @@ def train_sizes(cfg: TrainConfig) -> dict[str, int | None]:
     """
     tasks = DATASET_TASKS[cfg.dataset]
     if cfg.dataset == "synthetic" or cfg.data.synthetic:
-        return {task: cfg.data.synthetic_train_size for task in tasks}
+        return {task: cfg.data.synthetic_task_sizes.get(task, cfg.data.synthetic_train_size) for task in tasks}
     if cfg.dataset == "IMDB-WIKI":   # gender and age are the same files, cleaned and split the same way
         n = _size_or_none(lambda: len(load_task("age", cfg).train))
         return {task: n for task in tasks}

@@ -18,8 +18,22 @@ Cues (in face units, about pixels at 64 px; everything scales with ``image_size`
 * age (1..100 years): hair and beard greyness linear in age, plus wrinkles (cheek folds, crow's
   feet, under-eye and jowl lines) whose number, darkness and thickness grow with age.
 
-Labels are sampled independently per image, so no cue predicts another task's label. Horizontal
-flips keep every label (Disgust's one-sided brow and eye are asymmetric either way).
+By default labels are sampled independently per image, so no cue predicts another task's label.
+Horizontal flips keep every label (Disgust's one-sided brow and eye are asymmetric either way).
+
+How tasks relate is a knob, so that a study can plant a known answer (studies/known_answer.yaml):
+
+* ``data.synthetic_shared: [gender, smile]``: one latent u ~ U(0, 1) per image sets the labels of all
+  the named tasks through each task's quantile (gender = smile = [u >= 0.5], emotion = floor(7u),
+  age = 1 + floor(100u)). Only the first task's cue shows u; the others' own cues are drawn from
+  independent labels and carry nothing, so the one visual cue of the first task drives every named
+  label, and a model learns the others only by learning that cue;
+* ``data.synthetic_task_sizes: {smile: 32}``: that task trains on the first 32 training images only
+  (a data-poor task beside data-rich ones); val and test keep their size;
+* ``data.synthetic_label_noise: {smile: 0.2}``: that share of the task's *training* labels is replaced
+  by another class (age: a uniform age); val and test labels stay clean, so the table measures the task.
+
+With the knobs empty the images are byte-identical to those of earlier versions.
 
 Why the cues are this big: AlexNet trained from scratch on the summed losses tends to learn the
 tasks one after another, and a task whose cue is small or only colour-relative (hair shape on a
@@ -48,6 +62,8 @@ AGE_RANGE = (1, 100)
 # Separate seed streams per split: the same run seed never gives the same image in two splits.
 # train and val keep the streams they always had, so earlier runs' images are unchanged.
 _SPLIT_STREAM = {"train": 0, VAL_SPLIT: 1, TEST_SPLIT: 2}
+_NOISE_STREAM = 3   # the label-noise draws: their own stream, so noise never moves an image
+_LABEL_SPACE = {"gender": 2, "smile": 2, "emotion": len(EMOTIONS), "age": AGE_RANGE[1] - AGE_RANGE[0] + 1}
 
 RGB = tuple[int, int, int]
 
@@ -300,13 +316,21 @@ def _sample_labels(rng: np.random.Generator) -> tuple[int, int, int, int]:
             int(rng.integers(AGE_RANGE[0], AGE_RANGE[1] + 1)))
 
 
+def _quantile(task: str, u: float) -> int:
+    """The task's label at quantile u of its uniform label distribution (the shared-latent mapping)."""
+    k = min(int(u * _LABEL_SPACE[task]), _LABEL_SPACE[task] - 1)
+    return k + AGE_RANGE[0] if task == "age" else k
+
+
 @functools.lru_cache(maxsize=8)
-def synthetic_sample(seed: int, n: int, size: int, split: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def synthetic_sample(seed: int, n: int, size: int, split: str,
+                     shared: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """All four labels for ``n`` drawn images: (pixels uint8 (n,size,size,3), {task: float64 labels}).
 
     Cached so that the four tasks of one run share a single generation; the returned arrays are
-    read-only because they are shared. Image i depends only on (seed, split, i), so a larger ``n``
-    extends a smaller one instead of reshuffling it.
+    read-only because they are shared. Image i depends only on (seed, split, shared, i), so a larger
+    ``n`` extends a smaller one instead of reshuffling it. ``shared``: tasks whose labels are set by
+    one latent per image (module docstring).
     """
     if split not in _SPLIT_STREAM:
         raise ValueError(f"split must be one of {sorted(_SPLIT_STREAM)}, got {split!r}")
@@ -317,9 +341,15 @@ def synthetic_sample(seed: int, n: int, size: int, split: str) -> tuple[np.ndarr
     root = np.random.SeedSequence([int(seed), _SPLIT_STREAM[split]])
     for i, child in enumerate(root.spawn(n)):
         rng = np.random.default_rng(child)
-        g, sm, em, age = _sample_labels(rng)
+        drawn = dict(zip(TASKS, _sample_labels(rng)))
+        label = dict(drawn)
+        if shared:   # the first task's cue shows the latent; the others' cues stay independent (uninformative)
+            u = float(rng.uniform())
+            label.update({t: _quantile(t, u) for t in shared})
+            drawn[shared[0]] = label[shared[0]]
+        g, sm, em, age = (int(drawn[t]) for t in TASKS)
         pixels[i] = draw_face(g, sm, em, age, rng, size)
-        labels[i] = (g, sm, em, age)
+        labels[i] = tuple(label[t] for t in TASKS)
     pixels.setflags(write=False)
     out = {t: labels[:, j].copy() for j, t in enumerate(TASKS)}
     for v in out.values():
@@ -327,15 +357,38 @@ def synthetic_sample(seed: int, n: int, size: int, split: str) -> tuple[np.ndarr
     return pixels, out
 
 
+def noisy_labels(labels: np.ndarray, task: str, p: float, seed: int) -> np.ndarray:
+    """A copy of ``labels`` whose share ``p`` (each label independently) is replaced by a wrong class, or for
+    age by a uniform age; label i's fate depends only on (seed, task, i), like the images."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _NOISE_STREAM, TASKS.index(task)]))
+    hit, draw = rng.random(len(labels)) < p, rng.random(len(labels))
+    out = labels.copy()
+    k = _LABEL_SPACE[task]
+    if task == "age":
+        out[hit] = AGE_RANGE[0] + np.minimum((draw[hit] * k).astype(int), k - 1)
+    else:   # another class: shift by 1..k-1
+        out[hit] = (labels[hit] + 1 + np.minimum((draw[hit] * (k - 1)).astype(int), k - 2)) % k
+    out.setflags(write=False)
+    return out
+
+
 def load_synthetic(task: str, data: DataConfig, seed: int, image_size: int) -> TaskData:
     """One task's view of the shared synthetic generation: train, val and test from separate streams
     (val and test both ``data.synthetic_eval_size`` images)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
-    sets = {split: synthetic_sample(seed, n, image_size, split)
+    shared = tuple(data.synthetic_shared)
+    sets = {split: synthetic_sample(seed, n, image_size, split, shared)
             for split, n in (("train", data.synthetic_train_size), (VAL_SPLIT, data.synthetic_eval_size),
                              (TEST_SPLIT, data.synthetic_eval_size))}
     images = {split: ArrayImages(px, lab[task]) for split, (px, lab) in sets.items()}
+    n_train = data.synthetic_task_sizes.get(task, data.synthetic_train_size)
+    noise = data.synthetic_label_noise.get(task, 0.0)
+    if n_train < data.synthetic_train_size or noise > 0:   # else the four tasks keep sharing one array
+        train_px, train_labels = sets["train"][0][:n_train], sets["train"][1][task][:n_train]
+        if noise > 0:
+            train_labels = noisy_labels(train_labels, task, noise, seed)
+        images["train"] = ArrayImages(train_px, train_labels)
     classes = {"gender": dict(zip(GENDERS, range(2))), "smile": dict(zip(SMILES, range(2))),
                "emotion": {name: i for i, name in enumerate(EMOTIONS)}}.get(task, {})
     return TaskData(task=task, dataset=DATASET, train=images["train"], val=images[VAL_SPLIT],
