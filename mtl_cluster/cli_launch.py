@@ -158,7 +158,7 @@ def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Conso
 
     if not err.is_terminal:
         return launch.submit(rows, prof, args.logs_dir, array_parallelism=args.array_parallelism,
-                             on_event=lambda _k, i: err.print(line(i), markup=False))
+                             on_event=lambda _k, i: err.print(line(i), markup=False), study=_study(args))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     with Progress(TextColumn("sbatch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as bar:
@@ -167,7 +167,13 @@ def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Conso
         def event(_kind: str, i: dict[str, Any]) -> None:
             bar.update(task, total=i["of"], completed=i["n"])
             bar.console.print(line(i), markup=False)
-        return launch.submit(rows, prof, args.logs_dir, array_parallelism=args.array_parallelism, on_event=event)
+        return launch.submit(rows, prof, args.logs_dir, array_parallelism=args.array_parallelism, on_event=event,
+                             study=_study(args))
+
+
+def _study(args: argparse.Namespace) -> str:
+    """The study's name in job names: the experiments file's stem (experiments.yaml -> experiments)."""
+    return Path(args.experiments).stem
 
 
 def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -192,7 +198,7 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
                                f"runs would be {'submitted' if prof.is_slurm else 'run here'}"))
     if prof.is_slurm:
         for i, (group, script) in enumerate(launch.sbatch_scripts(rows, prof, args.logs_dir,
-                                                                  args.array_parallelism), 1):
+                                                                  args.array_parallelism, _study(args)), 1):
             out.print(f"\n# ---- sbatch script {i}: {len(group.rows)} runs: "
                       f"{', '.join(r.spec.label for r in group.rows[:4])}{' ...' if len(group.rows) > 4 else ''}",
                       markup=False)

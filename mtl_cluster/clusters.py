@@ -43,6 +43,10 @@ class ClusterProfile:
     qos: str | None = None
     constraint: str | None = None
     exclude: str | None = None
+    reservation: str | None = None
+    wckey: str | None = None           # none by default (submitit's own default, "submitit", some clusters reject)
+    mail_type: str | None = None       # e.g. END,FAIL (MAIL_TYPES)
+    mail_user: str | None = None
     setup: tuple[str, ...] = ()        # shell lines before the job (module load CUDA, conda activate...)
     python: str | None = None          # the job's interpreter command (shell, like setup); default: this one
     additional: dict[str, str] = field(default_factory=dict)   # any other #SBATCH --key=value
@@ -57,11 +61,16 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "cpus_per_task": (int,), "mem_gb": (int, float), "timeout_min": (int,), "signal_delay_s": (int,),
     "max_requeues": (int,), "max_array_size": (int,), "array_parallelism": (int,), "account": (str,),
     "qos": (str,), "constraint": (str,), "exclude": (str,), "setup": (list,), "additional": (dict,),
-    "python": (str,),
+    "python": (str,), "reservation": (str,), "wckey": (str,), "mail_type": (str,), "mail_user": (str,),
 }
+MAIL_TYPES = ("NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT", "TIME_LIMIT",
+              "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS")
+"""sbatch --mail-type's values (Slurm 22.05); a profile's ``mail_type`` is a comma-separated list of them."""
+JOB_NAME_MAX = 100   # squeue shows the start; a long name helps nobody and some sites cap it
 # What one experiment may ask for itself (``resources:``): the job's size, not where or how it runs.
 RESOURCE_KEYS = ("partition", "gres", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min",
-                 "signal_delay_s", "max_requeues", "account", "qos", "constraint", "exclude", "additional")
+                 "signal_delay_s", "max_requeues", "account", "qos", "constraint", "exclude", "reservation",
+                 "additional")
 
 
 def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
@@ -111,7 +120,24 @@ def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
     for key in ("signal_delay_s", "max_requeues"):
         if getattr(prof, key) < 0:
             raise ConfigError(where=f"{where}.{key}", problem=f"must be >= 0, got {getattr(prof, key)}")
+    if prof.mail_type is not None:
+        bad = [t for t in prof.mail_type.split(",") if t.strip().upper() not in MAIL_TYPES]
+        if bad:
+            raise ConfigError(where=f"{where}.mail_type", problem=f"{bad[0].strip()!r} is not a Slurm mail type; "
+                                                                  f"valid (comma-separated): {', '.join(MAIL_TYPES)}")
+    for key in ("reservation", "wckey", "mail_user", "constraint", "exclude", "account", "qos", "partition"):
+        value = getattr(prof, key)
+        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+            raise ConfigError(where=f"{where}.{key}", problem=f"expected one word without spaces, got {value!r}")
     return prof
+
+
+def job_name(study: str, experiments: list[str]) -> str:
+    """``mtl:<study>:<experiment>`` for an array of one experiment, ``mtl:<study>`` for a mixed one: what squeue
+    shows. Letters, digits and ``_ . + - :`` only, at most JOB_NAME_MAX characters."""
+    parts = ["mtl", study, *(dict.fromkeys(experiments) if len(set(experiments)) == 1 else [])]
+    name = ":".join(re.sub(r"[^A-Za-z0-9_.+-]+", "_", p) for p in parts)
+    return name[:JOB_NAME_MAX]
 
 
 def with_resources(prof: ClusterProfile, raw: Any, where: str) -> ClusterProfile:
@@ -144,12 +170,15 @@ def sbatch_parameters(prof: ClusterProfile, job_name: str, dependency: str | Non
         mem = float(prof.mem_gb)
         params["mem"] = f"{int(mem)}GB" if mem == int(mem) else f"{int(mem * 1024)}MB"
     for key in ("partition", "gres", "gpus_per_node", "cpus_per_task", "account", "qos", "constraint",
-                "exclude"):
+                "exclude", "mail_type", "mail_user"):
         if getattr(prof, key) is not None:
             params[key] = getattr(prof, key)
+    params["wckey"] = prof.wckey          # None: no --wckey line at all (submitit would write "submitit")
     if prof.setup:
         params["setup"] = list(prof.setup)
     additional = dict(prof.additional)
+    if prof.reservation is not None:
+        additional.setdefault("reservation", prof.reservation)
     if dependency:
         params["dependency"] = dependency
         # A pretraining run that failed would leave its fine-tune pending forever: drop it instead.

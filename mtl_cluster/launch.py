@@ -27,7 +27,7 @@ import submitit
 import yaml
 from submitit.core.utils import DelayedSubmission
 
-from .clusters import ClusterProfile, chunks, sbatch_parameters, with_resources
+from .clusters import ClusterProfile, chunks, job_name, sbatch_parameters, with_resources
 from .errors import EXIT_INTERRUPTED, WORKER_DONE, ConfigError, MtlError
 from .grid import RunSpec
 from .plan import PlanRow
@@ -225,23 +225,27 @@ def _job_config(spec: RunSpec) -> dict[str, Any]:
     return spec.config.to_dict()
 
 
+def _job_name(study: str, group: ArrayGroup) -> str:
+    return job_name(study, [r.spec.name for r in group.rows])
+
+
 def sbatch_scripts(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path,
-                   array_parallelism: int | None = None) -> list[tuple[ArrayGroup, str]]:
+                   array_parallelism: int | None = None, study: str = "study") -> list[tuple[ArrayGroup, str]]:
     """The sbatch script of every array this launch would submit (for --dry-run), exactly as submitted."""
     from submitit.slurm.slurm import _make_sbatch_string
     out = []
     folder = Path(logs_dir).absolute() / prof.name / "%j"
     for group in _groups(rows, prof):
         dep = _dependency(group, {}, placeholder=True)
-        params = sbatch_parameters(group.prof, "mtl", dep, array_parallelism)
+        params = sbatch_parameters(group.prof, _job_name(study, group), dep, array_parallelism)
         n = len(group.rows)
         out.append((group, _make_sbatch_string(command=_command(group.prof, folder), folder=folder,
                                                map_count=n if n > 1 else None, **params)))
     return out
 
 
-def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *,
-           array_parallelism: int | None = None, on_event: Event | None = None) -> list[ArrayGroup]:
+def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *, array_parallelism: int | None = None,
+           on_event: Event | None = None, study: str = "study") -> list[ArrayGroup]:
     """sbatch every run whose action submits: one array per wave and dependency set, parents first."""
     emit = on_event or (lambda _k, _i: None)
     folder = Path(logs_dir).absolute() / prof.name / "%j"
@@ -251,7 +255,7 @@ def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *,
         dep = _dependency(group, job_of)
         ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=group.prof.max_requeues,
                                     python=group.prof.python)
-        ex.update_parameters(**sbatch_parameters(group.prof, "mtl", dep, array_parallelism))
+        ex.update_parameters(**sbatch_parameters(group.prof, _job_name(study, group), dep, array_parallelism))
         try:
             with ex.batch():
                 jobs = [ex.submit(RunJob(_job_config(r.spec), str(r.spec.run_dir)))

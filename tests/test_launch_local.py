@@ -280,3 +280,42 @@ def test_ctrl_c_during_a_debug_launch_leaves_the_run_interrupted_and_the_next_la
     assert "resume" in res.stdout and "1 of 1 runs completed" in res.stdout, res.stdout
     for name in ("metrics.jsonl", "summary.json", "predictions.json"):
         assert (run / name).read_bytes() == (ref_run / name).read_bytes(), name
+
+
+def _study_with(tmp: Path, profile_extra: str) -> Path:
+    """experiments.yaml with the narvi profile's extra keys (two spaces of indent under it)."""
+    text = (REPO / "experiments.yaml").read_text()
+    text = text.replace("  narvi:                              # the seed's sbatch script (TUT Narvi)\n",
+                        "  narvi:\n" + profile_extra, 1)
+    assert profile_extra in text
+    path = tmp / "study_one.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_dry_run_shows_readable_job_names_mail_and_no_wckey_by_default(tmp_path, capsys, monkeypatch):
+    """squeue tells the study and experiment apart; no --wckey unless the profile asks; mail and reservation
+    reach the script; every key validated like the others (a bad mail type: one line, exit 2)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    yaml_file = _study_with(tmp_path, "    mail_type: END,FAIL\n    mail_user: yi@example.org\n"
+                                      "    reservation: gpu-week\n")
+    args = [str(yaml_file), "--cluster", "narvi", "--dry-run", "--no-preflight", *_dirs(tmp_path)]
+    assert launch_main(args + ["--only", "AlexNet-Smile"]) == 0
+    out = capsys.readouterr().out
+    assert "#SBATCH --job-name=mtl:study_one:AlexNet-Smile\n" in out
+    assert "--wckey" not in out
+    assert "#SBATCH --mail-type=END,FAIL" in out and "#SBATCH --mail-user=yi@example.org" in out
+    assert "#SBATCH --reservation=gpu-week" in out
+    assert launch_main(args) == 0      # the first array mixes experiments: the study's name alone
+    assert "#SBATCH --job-name=mtl:study_one\n" in capsys.readouterr().out
+
+    with_key = _study_with(tmp_path, "    wckey: mlg\n")
+    assert launch_main([str(with_key), "--cluster", "narvi", "--dry-run", "--no-preflight", "--only", "AlexNet-Smile",
+                        *_dirs(tmp_path)]) == 0
+    assert "#SBATCH --wckey=mlg" in capsys.readouterr().out
+
+    bad = _study_with(tmp_path, "    mail_type: SOMETIMES\n")
+    assert launch_main([str(bad), "--cluster", "narvi", "--dry-run", *_dirs(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "clusters.narvi.mail_type" in err and "'SOMETIMES' is not a Slurm mail type" in err
+    assert "BEGIN" in err and "Traceback" not in err
