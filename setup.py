@@ -24,7 +24,8 @@ setup(
     # statsmodels: a second reference for the McNemar test (tests/test_stats.py); ruff and mypy: the lint
     # and type gate of scripts/test.sh (ranges: a new release's new rules must not fail CI unannounced)
     extras_require={"test": ["pytest>=7.4", "hypothesis>=6.0", "statsmodels>=0.14", "ruff>=0.17,<0.18",
-                             "mypy>=2.4,<2.5"]},
+                             "mypy>=2.4,<2.5", "tensorboard>=2.14"],
+                    "tensorboard": ["tensorboard>=2.14"]},
     entry_points={"console_scripts": [
         "mtl-train=mtl_cluster.cli:entry_train",
         "mtl-collect=mtl_cluster.cli_collect:entry_collect",

@@ -188,3 +188,52 @@ def test_nan_loss_fails_with_reason_and_keeps_checkpoint(tmp_path: Path) -> None
     from mtl_cluster.train.checkpoint import load_latest
     state, path = load_latest(run / "checkpoints", status["signature"])
     assert path == kept[-1] and all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def _scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar tag's (step, value) list as TensorBoard's own reader sees the run's event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_resumed_runs_tensorboard_events_have_no_duplicated_steps(reference: Path, tmp_path: Path) -> None:
+    """SIGKILL in epoch 2, plus the events a dying attempt may have written past its last checkpoint (epochs 2
+    and 3, value 999): after the resume every tag has epochs 1, 2, 3 once each, with the resumed values."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = tmp_path / "run"
+    proc = _start(run)
+    _wait_for_checkpoint(proc, run, "ckpt-e0001-s000003.pt")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    stale = SummaryWriter(log_dir=str(run / "tensorboard"))
+    for step in (2, 3):
+        stale.add_scalar("val/loss", 999.0, step)
+    stale.close()
+    res = run_cli(train_cmd(run, *FREQUENT))
+    assert res.returncode == 0, res.stderr
+    _same_results(reference, run)        # the event files stay out of the byte-identical files
+    scalars = _scalars(run)
+    assert {"train/loss", "val/loss", "test/loss", "val/gender_acc", "run/lr", "run/train_images_per_s"} <= set(scalars)
+    for tag, points in scalars.items():
+        assert [s for s, _ in points] == [1, 2, 3], (tag, points)
+    val = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    want = [r["loss"] for r in val if r["split"] == "val"]
+    assert [v for _, v in scalars["val/loss"]] == pytest.approx(want, rel=1e-6)
+
+
+def test_without_tensorboard_one_line_says_how_to_turn_it_on(tmp_path: Path, monkeypatch, caplog) -> None:
+    import logging
+    import sys
+
+    from mtl_cluster.train.tboard import EventLog
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)   # as if the package were not installed
+    with caplog.at_level(logging.INFO, logger="mtl_cluster"):
+        events = EventLog(tmp_path, next_epoch=1)
+        events.epoch([{"epoch": 1, "split": "val", "loss": 1.0}], {"lr": 0.1})
+        events.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "TensorBoard events: off (pip install -e '.[tensorboard]' to write them)"]
+    assert not (tmp_path / "tensorboard").exists()

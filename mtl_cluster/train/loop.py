@@ -37,6 +37,7 @@ from .metrics import TaskMeter, epoch_record, task_loss
 from .model import MTL_AlexNet_model, load_backbone, load_init_state
 from .perf import cache_decision, cache_folder, resolve
 from .sampling import EpochBatches, InOrder, default_steps, mix
+from .tboard import EventLog
 
 log = logging.getLogger("mtl_cluster.train")
 
@@ -349,6 +350,7 @@ class Trainer:
             s.history.append(rec)
             self.rd.append_metrics(rec)
         n_img = sum(recs[0].get(f"{t}_n", 0) for t in self.weights)   # training images this epoch
+        self.events.epoch(recs, {"lr": lr, "train_images_per_s": n_img / max(seconds, 1e-9)})   # before the save
         if recs[1]["loss"] < s.best_loss:
             s.best_epoch, s.best_loss = s.epoch + 1, recs[1]["loss"]
         self._select(recs[1], test)
@@ -417,6 +419,7 @@ class Trainer:
                 with stop_signals(handle_signals) as stop:
                     self._build()
                     self._resume_or_init()
+                    self.events = EventLog(self.rd.path, next_epoch=self.state.epoch + 1)
                     self.rd.update_status(epoch=self.state.epoch, step=self.state.step, device=str(self.device))
                     self._epochs(stop)
                     self.writer.wait()
@@ -429,6 +432,8 @@ class Trainer:
                 raise self._finish_as(exc)  # noqa: B904 - exc itself, or its one-line translation
             finally:
                 self._join_writer()
+                if hasattr(self, "events"):
+                    self.events.close()
 
     def _epochs(self, stop: StopRequest) -> None:
         """Train, evaluate on val and test, record, checkpoint: epoch by epoch to the last one."""
