@@ -8,6 +8,7 @@ Datasets and run folders are in test_bad_input_files.py, the security checks in 
 """
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -201,7 +202,10 @@ def test_unicode_and_punctuated_names_are_accepted_inside_results(name: str, tmp
             assert s.run_dir.name.startswith(f"{s.config.name}_seed")
         for line in sbatch_lines(res.out):   # the name reaches no script line but the dry run's placeholder
             assert name not in line or line.startswith(("#SBATCH --dependency='afterok:<job of ",
-                                                        "#SBATCH --dependency='aftercorr:<array of ")), line
+                                                        "#SBATCH --dependency='aftercorr:<array of ",
+                                                        "#SBATCH --job-name=")), line
+            if line.startswith("#SBATCH --job-name="):   # ... and the job name, made of safe characters only
+                assert re.fullmatch(r"#SBATCH --job-name=mtl:experiments(:[A-Za-z0-9_.+-]+)?", line), line
         _nothing_written(tmp_path)
 
 

@@ -118,7 +118,7 @@ def test_no_yaml_value_reaches_the_sbatch_script_unquoted(tmp_path: Path, corpus
     doc["experiments"][0]["name"] = "Ålex"
     doc["experiments"][1]["init_from"] = "Ålex"
     doc["clusters"]["farm"] = {"executor": "slurm", "data_root": evil, **{k: evil for k in (
-        "partition", "gres", "account", "qos", "constraint", "exclude")},
+        "partition", "gres", "account", "qos", "constraint", "exclude", "reservation", "wckey", "mail_user")},
         "additional": {"mail-user": evil}, "setup": ["module load CUDA  # the user's own shell line"]}
     exp = tmp_path / "experiments.yaml"
     exp.write_text(yaml.safe_dump(doc, allow_unicode=True))
