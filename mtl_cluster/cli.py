@@ -106,6 +106,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from .config import load_train_config, signature
     from .rundir import default_run_dir
+    from .runlock import lock_run_folder
     from .ui import EpochPrinter, setup_logging, stderr_console, stdout_console, summary_table
 
     if args.worker:
@@ -116,13 +117,14 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     run_dir = args.run_dir or default_run_dir(args.results, cfg)
     setup_logging()
-    from .train.loop import run_training  # torch is imported only once the config is known good
+    with lock_run_folder(run_dir) as lock:   # before torch loads: a second trainer here is refused at once
+        from .train.loop import run_training  # torch is imported only once the config is known good
 
-    printer = EpochPrinter(stderr_console(), cfg.epoch)
-    try:
-        summary = run_training(cfg, run_dir, progress=printer)
-    finally:
-        printer.close()
+        printer = EpochPrinter(stderr_console(), cfg.epoch)
+        try:
+            summary = run_training(cfg, run_dir, progress=printer, lock=lock)
+        finally:
+            printer.close()
     out = stdout_console()
     out.print(summary_table(summary))
     out.print(f"run folder: {run_dir}")

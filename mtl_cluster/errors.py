@@ -62,3 +62,17 @@ class Interrupted(MtlError):
     """The run saved a checkpoint after SIGUSR2/SIGTERM and should be requeued."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class RunFolderBusy(MtlError):
+    """Another trainer holds the run folder's lock (mtl_cluster.runlock): this one wrote nothing there.
+
+    Exit 2, not 75: a duplicate must not be requeued by Slurm. ``holder_host``/``holder_pid`` name the holder
+    when its lock file says who it is.
+    """
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, holder_host: str | None = None, holder_pid: int | None = None):
+        super().__init__(message)
+        self.holder_host, self.holder_pid = holder_host, holder_pid

@@ -11,6 +11,7 @@ mtl-status, mtl-collect and the launcher.
   summary.json      budget, per-task selection, final and best-epoch metrics, written once at the end
   log.txt         human log of every attempt
   checkpoints/    the last two checkpoints
+  .lock           the trainer's lock (runlock.py): one trainer per folder; hidden, so collectors skip it
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 - ``train/`` (the job) imports no launch, collect or CLI module: it runs on a compute node alone;
 - the collect side (collect, compare, tables, plots, imagetests, stats) imports nothing of the launch side;
 - only ``cli*.py`` and ``ui.py`` print or exit; ``tasks.py``, ``config.py``, ``hubcache.py`` and the
-  collect side never import torch (the launcher and the collector start fast and run where torch is not).
+  collect side never import torch (the launcher and the collector start fast and run where torch is not);
+  nor does ``runlock.py`` (the run folder lock: plain os/fcntl, usable by any tool).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "mtl_cluster"
 LAUNCH = {"launch", "plan", "ledger", "slurmq", "clusters", "experiments", "grid", "status"}
 COLLECT = {"collect", "compare", "tables", "plots", "imagetests", "stats"}
 CLI = {"cli", "cli_launch", "cli_collect", "ui"}
-NO_TORCH = {"tasks", "config", "hubcache", "yamlio", "errors", *COLLECT}
+NO_TORCH = {"tasks", "config", "hubcache", "yamlio", "errors", "runlock", *COLLECT}
 
 
 def _modules() -> dict[str, Path]:

@@ -25,6 +25,7 @@ from ..config import PROTOCOL, TrainConfig, signature
 from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
 from ..rundir import BEST_RULE, SELECT_RULE, RunDir, count_field, now_iso, read_json, read_jsonl
+from ..runlock import RunLock, lock_run_folder
 from ..signals import StopRequest, pending, stop_signals
 from ..states import State
 from ..tasks import AGE_HEADS, METRICS, SPLITS, TASKS, run_metrics
@@ -92,7 +93,6 @@ class Trainer:
             raise CheckpointError(
                 f"{self.rd.path} holds a run of config signature {old}, not {self.sig}; "
                 f"give a new --run-dir for a changed config")
-        self.rd.path.mkdir(parents=True, exist_ok=True)
         self.rd.write_config(self.cfg)
 
     def _build(self) -> None:
@@ -395,12 +395,20 @@ class Trainer:
             "skipped_at_load": {t: d.skipped_at_load for t, d in self.data.items()},
         }
 
-    def run(self, handle_signals: bool = True) -> dict[str, Any]:
+    def run(self, handle_signals: bool = True, lock_wait_s: float | None = None,
+            lock: RunLock | None = None) -> dict[str, Any]:
         """Train (or resume) to the last epoch; returns the summary. Raises MtlError subclasses.
 
-        The run's life: check the folder, start the attempt, build and resume, the epochs, the summary;
-        ``_finish_as`` is the one place that decides the state status.json ends in.
+        The run's life: lock the folder before anything is written in it (``lock``: taken already by the
+        caller, e.g. the CLI before it loads torch; else taken here, waiting ``lock_wait_s`` for another
+        trainer to leave, see ``lock_run_folder``), check it, start the attempt, build and resume, the
+        epochs, the summary; ``_finish_as`` is the one place that decides the state status.json ends in.
+        The lock is released however the run ends.
         """
+        with lock if lock is not None else lock_run_folder(self.rd.path, lock_wait_s):
+            return self._run(handle_signals)
+
+    def _run(self, handle_signals: bool) -> dict[str, Any]:
         self._check_folder()
         status = self.rd.read_status()
         if status.get("state") == State.COMPLETED and self.rd.summary_file.exists():
@@ -538,6 +546,8 @@ def _file_log(path: Path) -> Iterator[None]:
 
 
 def run_training(cfg: TrainConfig, run_dir: Path, progress: Progress | None = None,
-                 handle_signals: bool = True) -> dict[str, Any]:
-    """Train one run in ``run_dir`` (resuming whatever is there); the library entry point."""
-    return Trainer(cfg, run_dir, progress).run(handle_signals)
+                 handle_signals: bool = True, lock_wait_s: float | None = None,
+                 lock: RunLock | None = None) -> dict[str, Any]:
+    """Train one run in ``run_dir`` (resuming whatever is there); the library entry point. Raises
+    RunFolderBusy when another trainer holds the folder (``lock``, ``lock_wait_s``: see ``Trainer.run``)."""
+    return Trainer(cfg, run_dir, progress).run(handle_signals, lock_wait_s, lock)
