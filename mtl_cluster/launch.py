@@ -10,6 +10,7 @@ as died and the next launch resumes it from its checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -21,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import submitit
 import yaml
@@ -52,6 +53,18 @@ def child_env() -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def config_file(config: dict[str, Any]) -> Iterator[str]:
+    """The run's config as a temporary YAML file for the trainer's ``--config``, removed afterwards."""
+    fd, path = tempfile.mkstemp(prefix="mtl-run-", suffix=".yaml")
+    try:
+        with os.fdopen(fd, "w") as f:
+            yaml.safe_dump(config, f, sort_keys=False)
+        yield path
+    finally:
+        os.unlink(path)
+
+
 class RunJob(submitit.helpers.Checkpointable):
     """Train one run folder in a child process; requeue-aware. Picklable: holds only plain data."""
 
@@ -67,13 +80,10 @@ class RunJob(submitit.helpers.Checkpointable):
 
     def train(self, echo: bool = True) -> tuple[int, str]:
         """Run the trainer to its exit; returns (exit code, last stderr line). ``echo``: pass its output on."""
-        fd, cfg_file = tempfile.mkstemp(prefix="mtl-run-", suffix=".yaml")
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(self.config, f, sort_keys=False)
         self._rc: int | None = None
         self._last = ""
         done = threading.Event()
-        try:
+        with config_file(self.config) as cfg_file:
             proc = spawn_shielded(self.command(cfg_file), stderr=subprocess.PIPE, text=True, bufsize=1,
                                   stdout=None if echo else subprocess.DEVNULL, env=child_env())
             self._proc = proc
@@ -93,8 +103,6 @@ class RunJob(submitit.helpers.Checkpointable):
             while not done.wait(0.5):   # interruptible: submitit's USR2 handler runs here
                 pass
             return int(self._rc if self._rc is not None else 1), self._last
-        finally:
-            os.unlink(cfg_file)
 
     def __call__(self) -> dict[str, Any]:
         rc, last = self.train()
@@ -308,11 +316,8 @@ class LocalWorker:
         """Train one run in the worker; returns (exit code, last stderr line), as ``RunJob.train`` does."""
         if self._proc is None or self._proc.poll() is not None:
             self._proc, self._lines = self._start(), []
-        fd, cfg_file = tempfile.mkstemp(prefix="mtl-run-", suffix=".yaml")
-        with os.fdopen(fd, "w") as f:
-            yaml.safe_dump(config, f, sort_keys=False)
         last = ""
-        try:
+        with config_file(config) as cfg_file:
             assert self._proc.stdin is not None
             try:
                 self._proc.stdin.write(json.dumps({"config": cfg_file, "run_dir": run_dir}) + "\n")
@@ -332,8 +337,6 @@ class LocalWorker:
                     return int(json.loads(line[len(WORKER_DONE):])["rc"]), last
                 if line.strip():
                     last = line.strip()
-        finally:
-            os.unlink(cfg_file)
 
     def close(self) -> None:
         """End the worker: its stdin closes, it finishes its loop and exits."""
