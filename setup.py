@@ -31,5 +31,6 @@ setup(
         "mtl-collect=mtl_cluster.cli_collect:entry_collect",
         "mtl-launch=mtl_cluster.cli_launch:entry_launch",
         "mtl-status=mtl_cluster.cli_launch:entry_status",
+        "mtl-data=mtl_cluster.cli_data:entry_data",
     ]},
 )

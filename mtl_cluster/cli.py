@@ -1,6 +1,6 @@
 """Thin command-line adapters: parse, call the library, map MtlError to one line and an exit code.
 
-With ``cli_launch.py``, ``cli_collect.py`` and ``ui.py``, the only modules that print or exit
+With ``cli_launch.py``, ``cli_collect.py``, ``cli_watch.py`` and ``ui.py``, the only modules that print or exit
 (tests/test_layers.py checks it).
 """
 from __future__ import annotations

@@ -39,9 +39,13 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="skip the paired per-image tests (McNemar, bootstrap) that read the Δ rows' predictions")
     p.add_argument("--reference", choices=("seed",), default=None,
                    help="seed: add the seed's published table values as rows marked 'published'")
+    p.add_argument("--cost", action="store_true",
+                   help="add cost columns (trainable parameters, GPU-hours, wall-hours, images/s, epochs recomputed "
+                        "after interruptions; mean per run), each multitask row's cost against its single-task "
+                        "rows, and a study total")
     p.add_argument("--format", choices=("table", *FORMATS),
-                   help="table (rich, terminal), md (the group's notes layout), csv (tidy numbers), json, latex; "
-                        "default: table, or from the --out suffix")
+                   help="table (rich, terminal), md (the group's notes layout), csv (tidy numbers), json, latex, "
+                        "html (one self-contained page with the curves); default: table, or from the --out suffix")
     p.add_argument("--out", type=Path, metavar="FILE", help="write the chosen format to FILE (the table still "
                                                             "shows on the terminal)")
     p.add_argument("--plots", type=Path, metavar="DIR",
@@ -53,7 +57,7 @@ def _args(p: argparse.ArgumentParser) -> None:
 def _format(args: argparse.Namespace) -> str:
     if args.format:
         if args.format == "table" and args.out:
-            raise ConfigError("--format table is for the terminal; write md, csv, json or latex to --out")
+            raise ConfigError("--format table is for the terminal; write md, csv, json, latex or html to --out")
         return args.format
     if args.out:
         return SUFFIXES.get(args.out.suffix.lower(), "md")
@@ -76,6 +80,10 @@ def _collect(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_FAILED
     report = build_report(runs, args.stat, args.reference)
+    if args.cost:
+        from .accounting import gpu_seconds
+        from .cost import add_cost
+        add_cost(report, runs.frame, gpu_seconds)   # sacct's figure beside the runs' own, where it answers
     if not args.no_image_tests:
         from .imagetests import add_image_tests
         add_image_tests(report, runs.frame)

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cli import run
-from .errors import EXIT_FAILED, ConfigError
+from .errors import EXIT_FAILED, ConfigError, MtlError
 from .states import State
 
 PLAIN_WIDTH = 200   # rich wraps at 80 columns when not on a terminal: keep one run per line in logs
@@ -34,6 +34,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true",
                    help="the debug grid (synthetic data, the `debug:` overrides), run here; with --cluster: "
                         "submitted there")
+    p.add_argument("--demo", action="store_true",
+                   help="the demo: the debug grid with the `demo:` overrides on top (learns; scripts/demo.sh)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="these experiments (and the runs they init from)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training key for every run, e.g. --set epoch=2")
@@ -47,6 +49,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
     from .grid import expand
 
     exps = load_experiments(args.experiments)
+    args.debug = args.debug or args.demo
     if args.cluster:
         prof = exps.cluster(args.cluster)        # --debug --cluster test: the debug grid on that cluster
     elif args.debug:
@@ -57,8 +60,8 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
         raise ConfigError(f"--cluster is required (or --debug); valid: {', '.join(sorted(exps.clusters))}")
     else:
         prof = None
-    specs = expand(exps, args.results, debug=args.debug, only=args.only, overrides=args.overrides,
-                   data_root=prof.data_root if prof else None)
+    specs = expand(exps, args.results, debug=args.debug, demo=args.demo, only=args.only,
+                   overrides=args.overrides, data_root=prof.data_root if prof else None)
     return exps, prof, specs
 
 
@@ -74,6 +77,8 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
                    help="resubmit every run without a live job (the trainer resumes or skips; nothing is deleted)")
     p.add_argument("--cancel", action="store_true", help="scancel the grid's queued and running jobs")
     p.add_argument("--array-parallelism", type=int, metavar="N", help="tasks of one array running at once")
+    p.add_argument("--parallel", type=int, default=1, metavar="N",
+                   help="runs trained at once here (--debug, --demo, cluster local), one thread each (default 1)")
     p.add_argument("--no-preflight", action="store_true", help="skip the data/Slurm checks before submitting")
 
 
@@ -93,21 +98,26 @@ def plan_table(rows: Sequence[Any], title: str) -> Table:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from . import launch, ledger
+    from . import journal, launch, ledger
     from .plan import plan, preflight
     from .status import submits
 
+    if args.parallel < 1:
+        raise ConfigError(f"--parallel: must be 1 or more (runs trained at once here), got {args.parallel}")
     exps, prof, specs = _load(args)
     out, err = _console(), _console(stderr=True)
     if args.cancel:
-        return _cancel(specs, args, out)
+        return _cancel(specs, args, out, err)
     if args.dry_run:
         rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
         return _dry_run(rows, prof, args, out, err)
     launch.check_cluster_choice(prof)
     with ledger.launch_lock(args.jobs_dir):
-        rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
+        settled = journal.reconcile(args.jobs_dir, launch.adopt)     # what launches that died left queued
+        _say(settled, err)
+        rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force, unsure=settled.unsure)
         todo = [r for r in rows if submits(r.action)]
+        _cancel_never(rows, err)
         out.print(plan_table(rows, f"{exps.path} on {prof.name}: {len(todo)} of {len(rows)} runs to "
                                    f"{'run here' if not prof.is_slurm else 'submit'}"))
         if not todo:
@@ -117,14 +127,24 @@ def _launch(args: argparse.Namespace) -> int:
             problems = preflight(rows, prof, _folders(args, prof))
             if problems:
                 raise ConfigError("preflight: " + "; ".join(problems) + " (--no-preflight to submit anyway)")
+            _warn_counts(rows, prof, err)
         record = _record(exps, prof, args)
         if prof.is_slurm:
-            groups = _submit(rows, prof, args, err)
+            jr = journal.Journal(args.jobs_dir, prof.name, str(Path(args.logs_dir).absolute() / prof.name / "%j"))
+            try:
+                groups = _submit(rows, prof, args, err, jr)
+            except (MtlError, KeyboardInterrupt) as exc:   # record what did reach Slurm before saying why
+                kept = journal.reconcile(args.jobs_dir, launch.adopt)
+                _say(kept, err)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                raise MtlError(f"{exc}; {kept.adopted_runs} run(s) queued before it are recorded; "
+                               f"run mtl-launch again to submit the rest") from exc
             record["arrays"] = [{"job_id": g.job_id, "size": len(g.rows), "dependency": g.dependency}
                                 for g in groups]
             failed = 0
         else:
-            results = _run_here(rows, err)
+            results = _run_here(rows, err, args.parallel)
             failed = sum(1 for rc, _ in results.values() if rc != 0)
         record["runs"] = [{"name": r.spec.name, "label": r.spec.label, "signature": r.spec.signature,
                            "run_dir": str(r.spec.run_dir), "action": str(r.action), "job_id": r.job_id,
@@ -134,12 +154,39 @@ def _launch(args: argparse.Namespace) -> int:
             for run in record["runs"]:
                 run["exit_code"], run["last_line"] = results.get(Path(run["run_dir"]), (None, ""))
         path = ledger.write_record(args.jobs_dir, record)
+        if prof.is_slurm:
+            jr.close()
     if prof.is_slurm:
         out.print(f"submitted {len(todo)} runs in {len(record['arrays'])} array(s); record {path}; "
-                  f"follow with: mtl-status {args.experiments}" + (" --debug" if args.debug else ""), markup=False)
+                  f"follow with: mtl-status {args.experiments}{_grid_flag(args)}", markup=False)
         return 0
     out.print(f"{len(todo) - failed} of {len(todo)} runs completed in {args.results}; record {path}", markup=False)
     return EXIT_FAILED if failed else 0
+
+
+def _cancel_never(rows: Sequence[Any], err: Console) -> None:
+    """scancel the grid's queued jobs that can never start (a dependency on a job that failed or was cancelled):
+    their runs are submitted again now, or wait for their parent's run; either way squeue keeps one job per
+    run and none that is dead."""
+    from . import slurmq
+
+    never = sorted({r.status.job_id for r in rows if r.status.job_state == slurmq.NEVER and r.status.job_id})
+    if not never:
+        return
+    why = slurmq.cancel(never)
+    if why:
+        raise MtlError(f"cannot cancel job(s) {', '.join(never)}, which can never start: {why}; cancel them by "
+                       f"hand (scancel), then launch again")
+    err.print(f"cancelled {len(never)} job(s) that could never start (the job they followed failed or was "
+              f"cancelled): {', '.join(never)}", markup=False)
+
+
+def _say(report: Any, err: Console) -> None:
+    """The journal's reconcile, one line per outcome (nothing when no launch was interrupted)."""
+    if report.busy:
+        err.print("note: a launch is in progress; its jobs show once it has recorded them", markup=False)
+    for line in report.lines():
+        err.print(f"journal: {line}", markup=False)
 
 
 def _folders(args: argparse.Namespace, prof: Any) -> list[tuple[str, Path]]:
@@ -148,7 +195,11 @@ def _folders(args: argparse.Namespace, prof: Any) -> list[tuple[str, Path]]:
     return out + [("logs", args.logs_dir)] if prof.is_slurm else out
 
 
-def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Console) -> list[Any]:
+def _grid_flag(args: argparse.Namespace) -> str:
+    return " --demo" if args.demo else " --debug" if args.debug else ""
+
+
+def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Console, jr: Any) -> list[Any]:
     """Submit the arrays with a rich bar on a terminal (a line per sbatch call otherwise)."""
     from . import launch
 
@@ -157,7 +208,7 @@ def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Conso
                 + (f", {i['dependency']})" if i["dependency"] else ")"))
 
     if not err.is_terminal:
-        return launch.submit(rows, prof, args.logs_dir, array_parallelism=args.array_parallelism,
+        return launch.submit(rows, prof, args.logs_dir, jr, array_parallelism=args.array_parallelism,
                              on_event=lambda _k, i: err.print(line(i), markup=False), study=_study(args))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     with Progress(TextColumn("sbatch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -167,8 +218,8 @@ def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Conso
         def event(_kind: str, i: dict[str, Any]) -> None:
             bar.update(task, total=i["of"], completed=i["n"])
             bar.console.print(line(i), markup=False)
-        return launch.submit(rows, prof, args.logs_dir, array_parallelism=args.array_parallelism, on_event=event,
-                             study=_study(args))
+        return launch.submit(rows, prof, args.logs_dir, jr, array_parallelism=args.array_parallelism,
+                             on_event=event, study=_study(args))
 
 
 def _study(args: argparse.Namespace) -> str:
@@ -180,7 +231,7 @@ def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
     import hashlib
 
     from .ledger import git_commit
-    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cluster": prof.name, "debug": args.debug,
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cluster": prof.name, "debug": args.debug, "demo": args.demo,
             "experiments": str(Path(args.experiments).absolute()),
             "config_hash": hashlib.sha256(exps.text.encode()).hexdigest()[:12],
             "git_commit": git_commit(Path(args.experiments).absolute().parent),
@@ -189,7 +240,7 @@ def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Console, err: Console) -> int:
-    from . import launch
+    from . import journal, launch
     from .plan import preflight
     from .status import submits
 
@@ -203,12 +254,26 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
                       f"{', '.join(r.spec.label for r in group.rows[:4])}{' ...' if len(group.rows) > 4 else ''}",
                       markup=False)
             out.print(script, markup=False, highlight=False, soft_wrap=True)
-    for problem in preflight(rows, prof, _folders(args, prof)) if not args.no_preflight else []:
-        err.print(f"mtl-launch: warning: {problem}", markup=False)
+    if not args.no_preflight:
+        for problem in preflight(rows, prof, _folders(args, prof)):
+            err.print(f"mtl-launch: warning: {problem}", markup=False)
+        _warn_counts(rows, prof, err)
+    if any(journal.folder(args.jobs_dir).glob("*.jsonl")):
+        err.print(f"mtl-launch: warning: {journal.folder(args.jobs_dir)} holds the journal of an interrupted "
+                  f"launch; this plan may list its queued runs as new (mtl-status or mtl-launch settles it)",
+                  markup=False)
     return 0
 
 
-def _run_here(rows: Sequence[Any], err: Console) -> dict[Path, tuple[int, str]]:
+def _warn_counts(rows: Sequence[Any], prof: Any, err: Console) -> None:
+    """A partial dataset copy under the default ``data_counts: warn`` (``refuse`` makes it a preflight problem)."""
+    from .plan import data_count_shortfalls
+
+    for line in data_count_shortfalls(rows, prof) if prof.data_counts == "warn" else []:
+        err.print(f"mtl-launch: warning: {line}", markup=False)
+
+
+def _run_here(rows: Sequence[Any], err: Console, parallel: int = 1) -> dict[Path, tuple[int, str]]:
     from . import launch
 
     if not err.is_terminal:
@@ -218,26 +283,33 @@ def _run_here(rows: Sequence[Any], err: Console) -> dict[Path, tuple[int, str]]:
             elif kind == "run_end":
                 what = f"done in {i['seconds']:.1f}s" if i["rc"] == 0 else f"FAILED (exit {i['rc']}): {i['last']}"
                 err.print(f"[{i['i']}/{i['n']}] {i['row'].spec.label}: {what}", markup=False)
-        return launch.run_here(rows, plain)
+        return launch.run_here(rows, plain, parallel)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as bar:
         task = bar.add_task("runs", total=sum(1 for r in rows if r.action.submits))
+        active: list[str] = []
 
         def rich_event(kind: str, i: dict[str, Any]) -> None:
+            label = i["row"].spec.label
             if kind == "run_start":
-                bar.update(task, description=f"training {i['row'].spec.label}")
+                active.append(label)
             elif kind == "run_end":
+                if label in active:
+                    active.remove(label)
                 bar.advance(task)
+            bar.update(task, description=f"training {', '.join(active)}" if active else "runs")
+            if kind == "run_end":
                 mark = "[green]✓[/]" if i["rc"] == 0 else "[red]✗[/]"
                 tail = f"{i['seconds']:.1f}s" if i["rc"] == 0 else f"exit {i['rc']}: {i['last']}"
                 bar.console.print(f"{mark} {escape(i['row'].spec.label)}  {escape(tail)}")
-        return launch.run_here(rows, rich_event)
+        return launch.run_here(rows, rich_event, parallel)
 
 
-def _cancel(specs: Sequence[Any], args: argparse.Namespace, out: Console) -> int:
-    from . import ledger, slurmq
+def _cancel(specs: Sequence[Any], args: argparse.Namespace, out: Console, err: Console) -> int:
+    from . import journal, ledger, slurmq
 
+    _say(journal.reconcile_if_idle(args.jobs_dir), err)   # orphans of a launch that died: adopted, held
     jobs = ledger.latest_jobs(args.jobs_dir)
     mine = ledger.job_ids(jobs, (s.run_dir for s in specs))
     states = slurmq.slurm_states(mine.values())
@@ -265,45 +337,81 @@ def entry_launch() -> None:
 def _status_args(p: argparse.ArgumentParser) -> None:
     p.description = "The state of every run of the grid: run folders plus squeue/sacct (with timeouts)."
     _common(p)
+    p.add_argument("--watch", nargs="?", type=_seconds, const=10.0, metavar="SECONDS",
+                   help="refresh every SECONDS (default 10) until every run has finished; a live table on a "
+                        "terminal, a line per run that changed otherwise (put it after the experiments file)")
     p.set_defaults(need_cluster=False)
 
 
-def status_table(statuses: Sequence[Any], title: str) -> Table:
+def _seconds(text: str) -> float:
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a refresh interval in seconds (above 0), e.g. --watch 10")
+    return value
+
+
+def status_table(statuses: Sequence[Any], title: str, log: bool = True) -> Table:
+    """mtl-status's table (``log``: the log file column; the live view leaves it out for room)."""
     from .status import last_metrics_text
 
     table = Table(title=escape(title), title_justify="left")
-    for col in ("run", "state", "epoch", "last validation", "job", "attempts", "log"):
+    for col in ("run", "state", "epoch", "ETA", "last validation", "job", "attempts", *(["log"] if log else [])):
         table.add_column(col, overflow="fold")
     style = {State.COMPLETED: "green", State.FAILED: "red", State.DIED: "red", State.RUNNING: "cyan",
              State.QUEUED: "blue", State.INTERRUPTED: "yellow", State.UNKNOWN: "magenta"}
     for st in statuses:
-        epoch = f"{st.epoch or 0}/{st.epochs}" if st.state != State.NEW else ""
-        if st.state in (State.RUNNING, State.DIED, State.INTERRUPTED) and st.step and st.steps:
-            epoch += f" +{st.step}/{st.steps}"
-        state = st.state + (f": {st.detail}" if st.detail and st.state != State.COMPLETED else "")
-        job = st.job_id or ""
-        if st.job_state and st.job_id:
-            job += f" {st.job_state}"
-        state = escape(state)
+        state = escape(state_text(st))
         table.add_row(escape(st.spec.label), f"[{style[st.state]}]{state}[/]" if st.state in style else state,
-                      escape(epoch), escape(last_metrics_text(st.metrics)), escape(job), str(st.attempts or ""),
-                      escape(st.log or ""))
+                      escape(epoch_text(st)), eta_text(st), escape(last_metrics_text(st.metrics)),
+                      escape(job_text(st)), str(st.attempts or ""), *([escape(st.log or "")] if log else []))
     return table
+
+
+def state_text(st: Any) -> str:
+    return st.state + (f": {st.detail}" if st.detail and st.state != State.COMPLETED else "")
+
+
+def epoch_text(st: Any) -> str:
+    """``2/40`` epochs done, ``+310/464`` steps into the next while it trains."""
+    epoch = f"{st.epoch or 0}/{st.epochs}" if st.state != State.NEW else ""
+    if st.state in (State.RUNNING, State.DIED, State.INTERRUPTED) and st.step and st.steps:
+        epoch += f" +{st.step}/{st.steps}"
+    return epoch
+
+
+def eta_text(st: Any) -> str:
+    from .ui import duration_text
+    return duration_text(st.eta_s, st.eta_rough) if st.state == State.RUNNING else ""
+
+
+def job_text(st: Any) -> str:
+    return (st.job_id or "") + (f" {st.job_state}" if st.job_state and st.job_id else "")
 
 
 def _status(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from . import ledger, slurmq
+    from . import journal, ledger, slurmq
     from .status import grid_status
 
     exps, _prof, specs = _load(args)
+    if any(journal.folder(args.jobs_dir).glob("*.jsonl")):   # a launch died: settle it first
+        from .launch import adopt
+        _say(journal.reconcile_if_idle(args.jobs_dir, adopt), _console(stderr=True))
+    if args.watch is not None:
+        from .cli_watch import watch
+        return watch(exps, specs, args)
     jobs = ledger.latest_jobs(args.jobs_dir)
     ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
     statuses = grid_status(specs, jobs, slurmq.slurm_states(ids.values()))
     counts = Counter(st.state for st in statuses)
     out = _console()
-    out.print(status_table(statuses, f"{exps.path}{' (debug grid)' if args.debug else ''}: {len(specs)} runs"))
+    which = " (demo grid)" if args.demo else " (debug grid)" if args.debug else ""
+    out.print(status_table(statuses, f"{exps.path}{which}: {len(specs)} runs"))
     out.print(", ".join(f"{n} {s}" for s, n in counts.most_common()))
     return 0
 

@@ -29,6 +29,7 @@ class ClusterProfile:
     name: str = "local"
     executor: str = "slurm"            # slurm | local (this machine, one run after the other)
     data_root: str = "data"            # data.root of every run (not part of the signature)
+    data_counts: str = "warn"          # a split far below its release count at launch: warn | refuse | off
     partition: str | None = None
     gres: str | None = None            # e.g. "gpu:1" (the seed's script asks for its GPU by gres)
     gpus_per_node: int | None = None
@@ -57,12 +58,20 @@ class ClusterProfile:
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "executor": (str,), "data_root": (str,), "partition": (str,), "gres": (str,), "gpus_per_node": (int,),
+    "executor": (str,), "data_root": (str,), "data_counts": (str,), "partition": (str,), "gres": (str,),
+    "gpus_per_node": (int,),
     "cpus_per_task": (int,), "mem_gb": (int, float), "timeout_min": (int,), "signal_delay_s": (int,),
     "max_requeues": (int,), "max_array_size": (int,), "array_parallelism": (int,), "account": (str,),
     "qos": (str,), "constraint": (str,), "exclude": (str,), "setup": (list,), "additional": (dict,),
     "python": (str,), "reservation": (str,), "wckey": (str,), "mail_type": (str,), "mail_user": (str,),
 }
+DATA_COUNTS: dict[str, str] = {
+    "warn": "mtl-launch warns about a split with far fewer images than its release count (the default: test "
+            "and demo copies are small)",
+    "refuse": "such a split is a preflight problem: nothing is submitted (--no-preflight overrides)",
+    "off": "no count check at launch",
+}
+"""A profile's ``data_counts``: what the launch preflight does with a partial copy (datacheck.shortfalls)."""
 MAIL_TYPES = ("NONE", "BEGIN", "END", "FAIL", "REQUEUE", "ALL", "INVALID_DEPEND", "STAGE_OUT", "TIME_LIMIT",
               "TIME_LIMIT_90", "TIME_LIMIT_80", "TIME_LIMIT_50", "ARRAY_TASKS")
 """sbatch --mail-type's values (Slurm 22.05); a profile's ``mail_type`` is a comma-separated list of them."""
@@ -90,6 +99,8 @@ def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
     for key, value in raw.items():
         if value is None:
             continue
+        if key == "data_counts" and value is False:      # YAML 1.1 reads an unquoted off as false
+            value = "off"
         if not isinstance(value, _TYPES[key]) or isinstance(value, bool):
             wanted = " or ".join(t.__name__ for t in _TYPES[key])
             raise ConfigError(where=f"{where}.{key}",
@@ -109,6 +120,9 @@ def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
     prof = ClusterProfile(**kwargs)
     if prof.executor not in EXECUTORS:
         raise ConfigError(where=f"{where}.executor", problem=f"{prof.executor!r}; valid: {', '.join(EXECUTORS)}")
+    if prof.data_counts not in DATA_COUNTS:
+        raise ConfigError(where=f"{where}.data_counts",
+                          problem=f"{prof.data_counts!r}; valid: {', '.join(DATA_COUNTS)}")
     for key in ("timeout_min", "max_array_size", "array_parallelism", "gpus_per_node", "cpus_per_task"):
         if getattr(prof, key) is not None and getattr(prof, key) < 1:
             raise ConfigError(where=f"{where}.{key}", problem=f"must be >= 1, got {getattr(prof, key)}")

@@ -148,7 +148,8 @@ def display_path(root: Path, folder: Path) -> str:
 # -- one run folder -------------------------------------------------------------------------------
 _COLUMNS = ["path", "folder", "signature", "name", "seed", "dataset", "pretrained", "section", "tasks",
             "loss_weights", "age_loss_type", "group", "compare", "config", "state", "epoch", "epochs",
-            "best_rule", "protocol", "synthetic", "steps", "budget_images", "budget_rule", *METRIC_KEYS,
+            "best_rule", "protocol", "synthetic", "steps", "budget_images", "budget_rule", "trainable_params",
+            *METRIC_KEYS,
             *(f"ds_{t}" for t in TASKS), *(f"split_{t}" for t in TASKS), *(f"epoch_{t}" for t in TASKS)]
 
 
@@ -290,6 +291,7 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
         "steps": budget.get("steps") if _number(budget.get("steps")) else None,
         "budget_images": _key(budget["images"]) if isinstance(budget.get("images"), dict) else None,
         "budget_rule": str(budget.get("rule", "")),
+        "trainable_params": summary["trainable_params"] if _number(summary.get("trainable_params")) else None,
         **{m: metrics.get(m, math.nan) for m in METRIC_KEYS},
         **{f"ds_{t}": (str(datasets.get(t)) if datasets.get(t) else "unknown") if t in tasks else None
            for t in TASKS},

@@ -120,6 +120,7 @@ class Report:
     stat: str = "paired"
     synthetic: bool = False           # any counted run on synthetic data: the table is a smoke test
     protocol_1: bool = False          # some rows are runs from before the test split (their meaning differs)
+    cost: Any = None                  # cost.CostReport, filled by cost.add_cost (mtl-collect --cost)
 
 
 def build_report(runs: Runs, stat: str = "paired", reference: str | None = None) -> Report:

@@ -37,6 +37,9 @@ MAX_NAME_BYTES = 150          # + "_seed<seed>_<signature>" stays under the file
 LIMITS = {"seed": 2**32 - 1, "batch_size": 4096, "num_workers": 64}
 DATA_LIMITS = {"synthetic_train_size": 100_000, "synthetic_eval_size": 100_000}
 DATA_CACHE_CHOICES = ("auto", "on", "off")
+SYNTHETIC_CUES = {"faces": "every label drawn as a facial feature (the default; test_learning.py's ~600 steps)",
+                  "bold": "faces plus two big cues: clothes' colour = emotion, background brightness = age, "
+                          "and a fifth of the lighting jitter (the demo: all four tasks learn in ~100 steps)"}
 AMP_CHOICES = ("none", "bf16")
 LR_SCHEDULERS = {"plateau": "ReduceLROnPlateau on the validation total loss, /10 after lr_patience epochs "
                             "without improvement (the seed's)",
@@ -77,8 +80,10 @@ class DataConfig:
     synthetic_shared: tuple[str, ...] = ()      # tasks whose labels come from one shared latent (one cue drives all)
     synthetic_task_sizes: dict[str, int] = field(default_factory=dict)    # task: its first n training images only
     synthetic_label_noise: dict[str, float] = field(default_factory=dict)  # task: share of training labels randomised
+    synthetic_cues: str = "faces"               # faces | bold (SYNTHETIC_CUES): how big the emotion and age cues are
     cache_dir: str = ".mtl_cache"      # pre-decoded image cache (data_cache); relative: under root
     cache_max_gb: float = 64.0         # data_cache: auto uses the cache for a split up to this size
+    stage_to: str | None = None        # node-local folder ($TMPDIR, expanded in the job) the cache is copied to
 
     def path(self, rel: str) -> Path:
         """Resolve a dataset path against the data root (absolute paths pass through)."""
@@ -151,7 +156,7 @@ DEMO: dict[str, Any] = {
 # and channels_last / compile / pin_memory change speed, not the experiment (like ``device``).
 NON_RESULT_KEYS = frozenset({"name", "num_workers", "checkpoint_every_min", "device", "init_checkpoint",
                              "data_cache", "channels_last", "compile", "pin_memory"})
-NON_RESULT_DATA_KEYS = frozenset({"root", "cache_dir", "cache_max_gb"})
+NON_RESULT_DATA_KEYS = frozenset({"root", "cache_dir", "cache_max_gb", "stage_to"})
 # The signature hashes a run's difference from this base: every result key's value when protocol 2 began
 # (flattened, data.* dotted). A key added later goes here at its default, so a config that leaves it at the
 # default keeps its signature and every existing run folder keeps its name (tests/test_config.py adds a key
@@ -170,7 +175,8 @@ SIGNATURE_BASE: dict[str, Any] = {
     "data.imdb_wiki_mat": "imdb_crop/imdb.mat", "data.imdb_wiki_val_fraction": 0.05, "data.holdout_fraction": 0.1,
     "data.synthetic_train_size": 1024, "data.synthetic_eval_size": 256, "data.synthetic": False,
     "data.synthetic_shared": [], "optimizer": "sgd",   # added after protocol 2 began (synthetic_task_sizes /
-}   # _label_noise too: at their default, empty mappings, they flatten to no key at all
+    "data.synthetic_cues": "faces",                    # _label_noise too: at their default, empty mappings,
+}                                                      # they flatten to no key at all)
 _NOT_HASHED = {"signature", *NON_RESULT_KEYS, *(f"data.{k}" for k in NON_RESULT_DATA_KEYS)}
 
 
@@ -361,6 +367,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     need(cfg.amp in AMP_CHOICES, f"amp: {cfg.amp!r}; valid: {', '.join(AMP_CHOICES)}")
     d = cfg.data
     need(d.cache_max_gb >= 0, f"data.cache_max_gb: must be >= 0, got {d.cache_max_gb}")
+    need(d.stage_to is None or (bool(d.stage_to.strip()) and d.stage_to.startswith(("/", "~", "$"))
+                                and not any(c in d.stage_to for c in "\0\n\r")),
+         f"data.stage_to: {d.stage_to!r} is not a folder path: give node-local scratch as an absolute path or "
+         f"one that starts with $VAR or ~ (expanded in the job, e.g. $TMPDIR), or leave it empty")
     need(d.chalearn_layout in CHALEARN_LAYOUTS,
          f"data.chalearn_layout: {d.chalearn_layout!r}; valid: {', '.join(CHALEARN_LAYOUTS)}")
     need(d.imdb_wiki_layout in IMDB_WIKI_LAYOUTS,
@@ -382,6 +392,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                                                f"data.synthetic_train_size ({d.synthetic_train_size}), got {n}")
     for task, p in d.synthetic_label_noise.items():
         need(0 <= p < 1, f"data.synthetic_label_noise.{task}: must be in [0, 1), got {p}")
+    need(d.synthetic_cues in SYNTHETIC_CUES,
+         f"data.synthetic_cues: {d.synthetic_cues!r}; valid: {', '.join(SYNTHETIC_CUES)}")
     return cfg
 
 

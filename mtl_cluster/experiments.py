@@ -1,4 +1,4 @@
-"""experiments.yaml -> a validated ``Experiments``: defaults, experiments, grid axes, cluster profiles, debug.
+"""experiments.yaml -> a validated ``Experiments``: defaults, experiments, grid axes, cluster profiles, debug, demo.
 
 Validated once, at load time, so a typo fails in a second on the login node and not after hours in the
 queue. Every error is one line ``file:line: yaml.path: problem; valid: ...`` (PyYAML's node marks give
@@ -18,7 +18,7 @@ from .config import RUN_NAME, TrainConfig, build_checked, nested
 from .errors import ConfigError
 from .yamlio import read_text, safe_parse
 
-TOP_KEYS = ("defaults", "experiments", "grid", "clusters", "debug")
+TOP_KEYS = ("defaults", "experiments", "grid", "clusters", "debug", "demo")
 ENTRY_KEYS = ("id", "resources")   # experiment keys beyond the training keys
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 _ID = RUN_NAME                # letters of any script, digits, _ . + -: it may name the run folder
@@ -51,6 +51,8 @@ class Experiments:
     debug: dict[str, Any]
     debug_grid: dict[str, list[Any]] | None
     lines: dict[str, int] = field(default_factory=dict, repr=False)
+    demo: dict[str, Any] = field(default_factory=dict)         # --demo: applied over ``debug``
+    demo_grid: dict[str, list[Any]] | None = None
 
     def error(self, where: str, problem: str) -> ConfigError:
         """A ConfigError ``file:line: where: problem`` with the line of ``where`` (or its nearest parent)."""
@@ -209,16 +211,24 @@ def load_experiments(path: Path) -> Experiments:
         except ConfigError as exc:
             raise ctx.error(*exc.parts()) from None
 
-    debug_raw = raw.get("debug") or {}
-    if not isinstance(debug_raw, Mapping):
-        raise ctx.error("debug", "expected a mapping of training keys (and an optional grid)")
-    debug = _check_train_keys(ctx, "debug", debug_raw, ("grid",))
-    debug_grid = _check_grid(ctx, "debug.grid", debug.pop("grid")) if "grid" in debug else None
-    for key in ("name", "init_from", "init_checkpoint"):
-        if key in debug:
-            raise ctx.error(f"debug.{key}", "cannot be overridden for the whole grid")
+    debug, debug_grid = _overrides(ctx, raw, "debug")
+    demo, demo_grid = _overrides(ctx, raw, "demo")
     return Experiments(path, text, defaults, experiments, _check_grid(ctx, "grid", raw.get("grid")),
-                       clusters, debug, debug_grid, lines)
+                       clusters, debug, debug_grid, lines, demo, demo_grid)
+
+
+def _overrides(ctx: _Ctx, raw: Mapping[str, Any], section: str) -> tuple[dict[str, Any], dict[str, list[Any]] | None]:
+    """A ``debug:``/``demo:`` section: training keys for every run (and an optional grid that replaces the
+    study's axes); nothing that names one run."""
+    section_raw = raw.get(section) or {}
+    if not isinstance(section_raw, Mapping):
+        raise ctx.error(section, "expected a mapping of training keys (and an optional grid)")
+    keys = _check_train_keys(ctx, section, section_raw, ("grid",))
+    grid = _check_grid(ctx, f"{section}.grid", keys.pop("grid")) if "grid" in keys else None
+    for key in ("name", "init_from", "init_checkpoint"):
+        if key in keys:
+            raise ctx.error(f"{section}.{key}", "cannot be overridden for the whole grid")
+    return keys, grid
 
 
 def _check_cycles(ctx: _Ctx, experiments: list[Experiment]) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder so a rename in it survives a crash (best effort: some file systems refuse)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -44,7 +45,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -91,14 +91,18 @@ def select(exps: Experiments, only: Sequence[str] | None) -> list[Experiment]:
 
 
 def expand(exps: Experiments, results: Path, *, debug: bool = False, only: Sequence[str] | None = None,
-           overrides: Sequence[str] = (), data_root: str | None = None) -> list[RunSpec]:
-    """Every run of the grid, with its resolved config, signature and run folder (absolute)."""
+           overrides: Sequence[str] = (), data_root: str | None = None, demo: bool = False) -> list[RunSpec]:
+    """Every run of the grid, with its resolved config, signature and run folder (absolute).
+
+    ``demo``: the debug grid with the ``demo:`` overrides on top (and its grid, if it has one)."""
+    debug = debug or demo
     results = Path(results).expanduser().absolute()
     try:                                        # a bad --set is the command line's fault, not the YAML's
         build_checked(TrainConfig, apply_overrides({}, list(overrides)), "")
     except ConfigError as exc:
         raise ConfigError(f"--set {exc}") from None
     axes = exps.debug_grid if debug and exps.debug_grid is not None else exps.grid
+    axes = exps.demo_grid if demo and exps.demo_grid is not None else axes
     points = grid_points(axes)
     specs: list[RunSpec] = []
     by_key: dict[tuple[str, str], int] = {}     # (experiment id, point) -> index in specs
@@ -110,6 +114,8 @@ def expand(exps: Experiments, results: Path, *, debug: bool = False, only: Seque
             raw = _merge(raw, nested(point))
             if debug:
                 raw = _merge(raw, exps.debug)
+            if demo:
+                raw = _merge(raw, exps.demo)
             if data_root is not None:
                 raw = _merge(raw, {"data": {"root": data_root}})
             raw = apply_overrides(raw, list(overrides))

@@ -28,9 +28,11 @@ import submitit
 import yaml
 from submitit.core.utils import DelayedSubmission
 
+from . import slurmq
 from .clusters import ClusterProfile, chunks, job_name, sbatch_parameters, with_resources
 from .errors import EXIT_INTERRUPTED, WORKER_DONE, ConfigError, MtlError
 from .grid import RunSpec
+from .journal import Journal
 from .plan import PlanRow
 from .rundir import read_json
 from .signals import spawn_shielded
@@ -237,24 +239,39 @@ def _job_name(study: str, group: ArrayGroup) -> str:
     return job_name(study, [r.spec.name for r in group.rows])
 
 
+def _parameters(group: ArrayGroup, study: str, dep: str | None, array_parallelism: int | None,
+                comment: str) -> dict[str, Any]:
+    """sbatch parameters of one array: the profile's, plus the journal's comment and a hold that the
+    launch lifts once submitit's pickles are in place (a launch killed before that leaves a held job
+    that the next reconcile completes, never one that starts without its pickle)."""
+    params = sbatch_parameters(group.prof, _job_name(study, group), dep, array_parallelism)
+    params["comment"] = comment
+    params["additional_parameters"] = {**params.get("additional_parameters", {}), "hold": True}
+    return params
+
+
 def sbatch_scripts(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path,
                    array_parallelism: int | None = None, study: str = "study") -> list[tuple[ArrayGroup, str]]:
     """The sbatch script of every array this launch would submit (for --dry-run), exactly as submitted."""
     from submitit.slurm.slurm import _make_sbatch_string
     out = []
     folder = Path(logs_dir).absolute() / prof.name / "%j"
-    for group in _groups(rows, prof):
+    for n, group in enumerate(_groups(rows, prof), 1):
         dep = _dependency(group, {}, placeholder=True)
-        params = sbatch_parameters(group.prof, _job_name(study, group), dep, array_parallelism)
+        params = _parameters(group, study, dep, array_parallelism, f"mtl-launch:<token>:{n}")
         n = len(group.rows)
         out.append((group, _make_sbatch_string(command=_command(group.prof, folder), folder=folder,
                                                map_count=n if n > 1 else None, **params)))
     return out
 
 
-def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *, array_parallelism: int | None = None,
-           on_event: Event | None = None, study: str = "study") -> list[ArrayGroup]:
-    """sbatch every run whose action submits: one array per wave and dependency set, parents first."""
+def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, journal: Journal, *,
+           array_parallelism: int | None = None, on_event: Event | None = None, study: str = "study"
+           ) -> list[ArrayGroup]:
+    """sbatch every run whose action submits: one array per wave and dependency set, parents first.
+
+    Each sbatch is written into ``journal`` before (the runs) and after (the job id, the release).
+    """
     emit = on_event or (lambda _k, _i: None)
     folder = Path(logs_dir).absolute() / prof.name / "%j"
     groups = _groups(rows, prof)
@@ -263,7 +280,9 @@ def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *, arr
         dep = _dependency(group, job_of)
         ex = submitit.SlurmExecutor(folder=folder, max_num_timeout=group.prof.max_requeues,
                                     python=group.prof.python)
-        ex.update_parameters(**sbatch_parameters(group.prof, _job_name(study, group), dep, array_parallelism))
+        tag = journal.intent(n, len(groups), [_intent_run(r.spec) for r in group.rows], group.prof.timeout_min,
+                             group.prof.max_requeues)
+        ex.update_parameters(**_parameters(group, study, dep, array_parallelism, tag))
         try:
             with ex.batch():
                 jobs = [ex.submit(RunJob(_job_config(r.spec), str(r.spec.run_dir)))
@@ -277,9 +296,40 @@ def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, *, arr
             job_of[r.spec.run_dir] = r.job_id
         group.dependency = dep
         group.job_id = str(jobs[0].job_id).split("_")[0]
+        journal.submitted(n, group.job_id)
+        problem = slurmq.release([group.job_id])
+        if problem:
+            raise MtlError(f"array {n}/{len(groups)} (job {group.job_id}) is queued held and "
+                           f"scontrol release failed: {problem}")
+        journal.released(n)
         emit("array", {"n": n, "of": len(groups), "job_id": group.job_id, "size": len(group.rows),
                        "dependency": dep})
     return groups
+
+
+def _intent_run(spec: RunSpec) -> dict[str, Any]:
+    """What the journal keeps of a run: enough to record it, and to rebuild its job's pickle."""
+    return {"name": spec.name, "label": spec.label, "signature": spec.signature, "run_dir": str(spec.run_dir),
+            "config": _job_config(spec)}
+
+
+def adopt(logs: str, job_id: str, runs: list[dict[str, Any]], timeout_min: int, max_requeues: int) -> list[str]:
+    """A queued job of a launch that died (``journal.reconcile``): write the pickle of every task that
+    lacks one, as submitit would have (a kill between sbatch and submitit moving its pickles leaves none),
+    and return each run's log path."""
+    from submitit.core.utils import JobPaths
+    out = []
+    for i, run in enumerate(runs):
+        paths = JobPaths(Path(logs), job_id=job_id if len(runs) == 1 else f"{job_id}_{i}", task_id=0)
+        if not paths.submitted_pickle.exists():
+            paths.submitted_pickle.parent.mkdir(parents=True, exist_ok=True)
+            delayed = DelayedSubmission(RunJob(run["config"], run["run_dir"]))
+            delayed.set_timeout(timeout_min, max_requeues)
+            tmp = paths.submitted_pickle.with_name(paths.submitted_pickle.name + ".tmp")
+            delayed.dump(tmp)
+            os.replace(tmp, paths.submitted_pickle)
+        out.append(str(paths.stdout))
+    return out
 
 
 class LocalWorker:
@@ -288,7 +338,8 @@ class LocalWorker:
     trained as a fresh process would train it (tests/test_launch_local.py compares the bytes); the child
     stays a separate process, so the trainer's signal handling is the one it has under Slurm."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self._env = env or {}
         self._proc: subprocess.Popen | None = None
         self._lines: list[str] = []
         self._cond = threading.Condition()
@@ -296,7 +347,7 @@ class LocalWorker:
     def _start(self) -> subprocess.Popen:
         proc = spawn_shielded([sys.executable, "-m", "mtl_cluster.train", "--worker"], stdin=subprocess.PIPE,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1,
-                              env=child_env())
+                              env={**child_env(), **self._env})
 
         def read() -> None:
             assert proc.stderr is not None
@@ -354,29 +405,78 @@ class LocalWorker:
                 proc.wait()
 
 
-def run_here(rows: Sequence[PlanRow], on_event: Event | None = None) -> dict[Path, tuple[int, str]]:
-    """Run the submitting rows one after the other on this machine (--debug, cluster ``local``), in one
-    worker process."""
+def run_here(rows: Sequence[PlanRow], on_event: Event | None = None, workers: int = 1) -> dict[Path, tuple[int, str]]:
+    """Run the submitting rows on this machine (--debug, cluster ``local``) in ``workers`` worker processes.
+
+    Runs start in plan order; a fine-tune waits for its parent. With more than one worker each trains with
+    one thread (``OMP_NUM_THREADS=1`` unless the user set it): small batches use one core each far better
+    than two cores together, and a run's numbers do not depend on the thread count (the worker test
+    compares the bytes).
+    """
     emit = on_event or (lambda _k, _i: None)
+    todo = list(enumerate((r for r in rows if submits(r.action)), 1))
+    mine = {r.spec.run_dir for _, r in todo}
     results: dict[Path, tuple[int, str]] = {}
-    todo = [r for r in rows if submits(r.action)]
-    worker = LocalWorker()
-    try:
-        for i, r in enumerate(todo, 1):
-            failed_parent = [s for s in r.after_runs if results.get(s.run_dir, (0, ""))[0] != 0]
-            if failed_parent:
-                results[r.spec.run_dir] = (-1, f"not run: {failed_parent[0].label} did not complete")
-                emit("run_end", {"i": i, "n": len(todo), "row": r, "rc": -1, "last": results[r.spec.run_dir][1],
-                                 "seconds": 0.0})
-                continue
-            emit("run_start", {"i": i, "n": len(todo), "row": r})
-            t0 = time.monotonic()
-            rc, last = worker.train(_job_config(r.spec), str(r.spec.run_dir))
+    cond = threading.Condition()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    env = {"OMP_NUM_THREADS": "1"} if workers > 1 and "OMP_NUM_THREADS" not in os.environ else {}
+
+    def ready(r: PlanRow) -> bool:
+        return all(s.run_dir in results or s.run_dir not in mine for s in r.after_runs)
+
+    def take() -> tuple[int, PlanRow] | None:
+        with cond:
+            while not stop.is_set():
+                pick = next((item for item in todo if ready(item[1])), None)
+                if pick is not None:
+                    todo.remove(pick)
+                    return pick
+                if not todo:
+                    return None
+                cond.wait(0.5)
+        return None
+
+    def finish(i: int, r: PlanRow, rc: int, last: str, t0: float) -> None:
+        with cond:
             results[r.spec.run_dir] = (rc, last)
-            emit("run_end", {"i": i, "n": len(todo), "row": r, "rc": rc, "last": last,
-                             "seconds": time.monotonic() - t0})
-    finally:
-        worker.close()
+            cond.notify_all()
+        emit("run_end", {"i": i, "n": len(mine), "row": r, "rc": rc, "last": last,
+                         "seconds": time.monotonic() - t0})
+
+    def work() -> None:
+        worker = LocalWorker(env)
+        try:
+            while (item := take()) is not None:
+                i, r = item
+                failed = [s for s in r.after_runs if results.get(s.run_dir, (0, ""))[0] != 0]
+                if failed:
+                    finish(i, r, -1, f"not run: {failed[0].label} did not complete", time.monotonic())
+                    continue
+                emit("run_start", {"i": i, "n": len(mine), "row": r})
+                t0 = time.monotonic()
+                rc, last = worker.train(_job_config(r.spec), str(r.spec.run_dir))
+                finish(i, r, rc, last, t0)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises it
+            errors.append(exc)
+            stop.set()
+        finally:
+            worker.close()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, min(workers, len(todo))))]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.5)   # a timeout keeps Ctrl-C deliverable in the main thread
+    except BaseException:
+        stop.set()            # no new run starts; the workers got the terminal's SIGINT themselves
+        for t in threads:
+            t.join(60)
+        raise
+    if errors:
+        raise errors[0]
     return results
 
 

@@ -5,6 +5,7 @@ What Slurm says about those jobs now is ``slurmq``'s.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import time
@@ -17,15 +18,24 @@ from .errors import ConfigError, MtlError
 from .fsio import atomic_write_json
 from .slurmq import run_command
 
-
 # -- records ---------------------------------------------------------------------------------------
-def write_record(jobs_dir: Path, record: dict[str, Any]) -> Path:
-    """Save one launch record atomically as ``jobs/<time>-<cluster>-<pid>.json``."""
+_SEQ = itertools.count()   # this process's records, in the order written
+
+
+def write_record(jobs_dir: Path, record: dict[str, Any], suffix: str = "") -> Path:
+    """Save one launch record atomically as ``jobs/<time>-<cluster>-<pid>-<n><suffix>.json``, never over another.
+
+    ``n`` numbers this process's records: one launch can write several in one second (the interrupted
+    launch's jobs it adopts at its start, its own, those it adopts after its own sbatch failed), and each
+    must stay, in the order written (``read_records`` sorts by name; the newest record of a run wins).
+    """
     jobs_dir = Path(jobs_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = jobs_dir / f"{stamp}-{record.get('cluster', 'x')}-{os.getpid()}.json"
-    atomic_write_json(path, record)
-    return path
+    while True:
+        path = jobs_dir / f"{stamp}-{record.get('cluster', 'x')}-{os.getpid()}-{next(_SEQ):04d}{suffix}.json"
+        if not path.exists():       # another process has another pid: only a record of this one can be here
+            atomic_write_json(path, record)
+            return path
 
 
 def read_records(jobs_dir: Path) -> list[dict[str, Any]]:
@@ -95,6 +105,24 @@ def launch_lock(jobs_dir: Path, wait_s: float = 60.0) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def launch_running(jobs_dir: Path) -> bool:
+    """Whether an mtl-launch holds ``jobs/.lock`` now: it is submitting, or running a local grid whose runs not
+    yet started still look new (mtl-status --watch goes on meanwhile). A brief shared lock, released at once."""
+    try:
+        f = open(Path(jobs_dir) / ".lock")
+    except OSError:
+        return False
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
 
 
 def git_commit(repo: Path) -> str | None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .clusters import ClusterProfile
 from .config import TrainConfig
+from .datacheck import shortfalls
+from .datacount import parts_of
 from .grid import RunSpec
 from .hubcache import imagenet_weights, missing_weights_message
 from .ledger import job_ids, latest_jobs
@@ -38,13 +40,20 @@ class PlanRow:
 
 
 def plan(specs: Sequence[RunSpec], jobs_dir: Path, *, retry_failed: bool = False, force: bool = False,
-         use_slurm: bool = True) -> list[PlanRow]:
-    """The state and action of every run, with the dependencies of fine-tune runs resolved."""
+         use_slurm: bool = True, unsure: Mapping[str, str] | None = None) -> list[PlanRow]:
+    """The state and action of every run, with the dependencies of fine-tune runs resolved.
+
+    ``unsure``: run folder -> why an interrupted launch may have queued it (``journal.Report.unsure``):
+    skipped, never submitted a second time on a guess.
+    """
     jobs = latest_jobs(jobs_dir)
     ids = job_ids(jobs, (s.run_dir for s in specs))
     states = slurm_states(ids.values()) if use_slurm else {}
     statuses = grid_status(specs, jobs, states)
     rows = [PlanRow(st, action(st, retry_failed, force)) for st in statuses]
+    for row in rows:
+        if unsure and str(row.spec.run_dir) in unsure and submits(row.action):
+            row.action = Action(Kind.SKIP, f"an interrupted launch's job is unknown: {unsure[str(row.spec.run_dir)]}")
     by_dir = {r.spec.run_dir: r for r in rows}
     for row in rows:                                    # specs are in dependency order
         parent = by_dir.get(row.spec.init_run_dir) if row.spec.init_run_dir else None
@@ -63,20 +72,17 @@ def plan(specs: Sequence[RunSpec], jobs_dir: Path, *, retry_failed: bool = False
 # -- preflight --------------------------------------------------------------------------------------
 def data_paths(cfg: TrainConfig) -> list[Path]:
     """The dataset files and folders this run reads (none for synthetic data)."""
-    d = cfg.data
-    if cfg.dataset == "synthetic" or d.synthetic:
+    return [part.path for part in parts_of(cfg)]
+
+
+def data_count_shortfalls(rows: Sequence[PlanRow], prof: ClusterProfile) -> list[str]:
+    """Splits of the submitted runs' data with far fewer images than the release has (a partial copy), by
+    counting files and label rows only; empty when the profile's ``data_counts`` is off. The caller warns
+    (``warn``, the default) or ``preflight`` refuses (``refuse``)."""
+    if prof.data_counts == "off":
         return []
-    if cfg.dataset == "IMDB-WIKI":
-        return [d.path(d.imdb_wiki if d.imdb_wiki_layout == "aligned" else d.imdb_wiki_mat)]
-    out = []
-    for task in cfg.active_tasks:
-        if task == "emotion":
-            out.append(d.path(d.fer2013))
-        elif d.chalearn_layout == "official":
-            out.append(d.path(d.chalearn_official))
-        else:
-            out.append(d.path(getattr(d, f"chalearn_{task}")))
-    return out
+    parts = dict.fromkeys(p for r in rows if submits(r.action) for p in parts_of(r.spec.config))
+    return [f"{line} (clusters.{prof.name}.data_counts: {prof.data_counts})" for line in shortfalls(parts)]
 
 
 def not_writable(folder: Path) -> str | None:
@@ -100,7 +106,8 @@ def not_writable(folder: Path) -> str | None:
 def preflight(rows: Sequence[PlanRow], prof: ClusterProfile, folders: Sequence[tuple[str, Path]] = ()
               ) -> list[str]:
     """Problems that would only show after hours in the queue: missing data, no Slurm, no partition,
-    ``folders`` (``(what, path)``: results, jobs, logs) that cannot be written."""
+    ``folders`` (``(what, path)``: results, jobs, logs) that cannot be written, and (``data_counts: refuse``)
+    a partial dataset copy."""
     problems = []
     for what, folder in folders:
         why = not_writable(folder)
@@ -132,4 +139,6 @@ def preflight(rows: Sequence[PlanRow], prof: ClusterProfile, folders: Sequence[t
         problems.append(f"data for {label} not found: {p} (clusters.{prof.name}.data_root or data.* keys)")
     if len(missing) > 5:
         problems.append(f"... and {len(missing) - 5} more missing data paths")
+    if prof.data_counts == "refuse":
+        problems += data_count_shortfalls(rows, prof)
     return problems

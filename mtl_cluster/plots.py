@@ -8,12 +8,18 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 from .collect import Problem
 from .compare import SEED_DATASET, Report, Section
 from .rundir import RunDir, read_jsonl
 from .tables import row_name
 from .tasks import METRIC_BY_KEY
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DPI = 100
 
 
 def _label(metric: str) -> str:
@@ -36,15 +42,14 @@ def plot_file_name(section: Section, task: str) -> str:
     return f"{section.key}{extra}_{task}.png"
 
 
-def plot_curves(report: Report, out_dir: Path) -> tuple[list[Path], list[Problem]]:
-    """Write the PNGs; returns them and the runs whose metrics.jsonl gave no curve."""
+def curve_figures(report: Report, problems: list[Problem]) -> Iterator[tuple[Section, str, Figure]]:
+    """One figure per section and task, drawn but not saved (``--plots`` writes them, the HTML report
+    embeds them); runs whose metrics.jsonl gave no curve are appended to ``problems``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written, problems, missing = [], [], set()
+    missing = {p.path for p in problems}
     for sec in report.sections:
         paths = {r.num: r.path for r in sec.references}
         for task in dict.fromkeys(c.task for c in sec.columns):
@@ -54,7 +59,8 @@ def plot_curves(report: Report, out_dir: Path) -> tuple[list[Path], list[Problem
             axes = fig.subplots(1, len(metrics), squeeze=False)[0]
             datasets = next(c.datasets for c in sec.columns if c.task == task)
             for ax, metric in zip(axes, metrics):
-                for row in (r for r in sec.rows if r.kind == "result" and task in r.tasks):
+                # only rows that have this metric (the 10-group accuracy: only rows that train decade groups)
+                for row in (r for r in sec.rows if r.kind == "result" and task in r.tasks and metric in r.cells):
                     curves = []
                     for num in row.refs:
                         curve = _val_curve(Path(paths[num]), metric)
@@ -63,7 +69,7 @@ def plot_curves(report: Report, out_dir: Path) -> tuple[list[Path], list[Problem
                         elif paths[num] not in missing:
                             missing.add(paths[num])
                             problems.append(Problem(paths[num], "no curve",
-                                                    "metrics.jsonl has no validation lines: left out of --plots",
+                                                    f"metrics.jsonl has no validation {metric}: left out of the curves",
                                                     counted=True))
                     if curves:
                         _draw(ax, curves, row_name(row), multitask=len(row.tasks) > 1)
@@ -76,9 +82,19 @@ def plot_curves(report: Report, out_dir: Path) -> tuple[list[Path], list[Problem
                     ax.legend(fontsize="small")
             fig.suptitle(f"{sec.title}\n{task}: validation ({', '.join(datasets)}); solid = multitask, "
                          f"dashed = single-task", fontsize="medium")
-            path = out_dir / plot_file_name(sec, task)
-            fig.savefig(path, dpi=100)
-            written.append(path)
+            yield sec, task, fig
+
+
+def plot_curves(report: Report, out_dir: Path) -> tuple[list[Path], list[Problem]]:
+    """Write the PNGs; returns them and the runs whose metrics.jsonl gave no curve."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    problems: list[Problem] = []
+    for sec, task, fig in curve_figures(report, problems):
+        path = out_dir / plot_file_name(sec, task)
+        fig.savefig(path, dpi=DPI)
+        written.append(path)
     return written, sorted(problems, key=lambda p: p.path)
 
 

@@ -7,11 +7,14 @@ mtl-status, mtl-collect and the launcher.
   data.json         per task: dataset, source path, split names and sizes, class mapping
   metrics.jsonl     one JSON line per epoch and split (train, val, test); deterministic, append-only
   timings.jsonl     wall-clock per epoch and attempt (kept apart so metrics stay byte-identical on resume)
+  attempts.jsonl    wall-clock per attempt: its start (and how far the one before got), resume point, GPUs,
+                    end; what mtl-collect --cost reads (apart from the byte-identical files, like timings)
   predictions.json  per task: the test split's per-image results at the epoch its validation loss chose
   summary.json      budget, per-task selection, final and best-epoch metrics, written once at the end
   log.txt         human log of every attempt
   checkpoints/    the last two checkpoints
   .lock           the trainer's lock (runlock.py): one trainer per folder; hidden, so collectors skip it
+  .lock.log       every take and release of that lock (runlock.py): proof that no two trainers held it at once
 """
 from __future__ import annotations
 
@@ -99,6 +102,10 @@ class RunDir:
         return self.path / "timings.jsonl"
 
     @property
+    def attempts_file(self) -> Path:
+        return self.path / "attempts.jsonl"
+
+    @property
     def summary_file(self) -> Path:
         return self.path / "summary.json"
 
@@ -153,6 +160,14 @@ class RunDir:
 
     def append_timing(self, record: dict[str, Any]) -> None:
         append_line(self.timings_file, json.dumps(record, sort_keys=True))
+
+    def append_attempt(self, event: str, attempt: int, **fields: Any) -> None:
+        """One attempts.jsonl line: ``start`` (with ``previous``: the epoch/step/state/updated_at status.json
+        held, i.e. how far the attempt before got; ``job_id`` in Slurm, for sacct), ``resume`` (``epoch``,
+        ``step``, ``steps_per_epoch``, ``gpus``) or ``end`` (``epoch``, ``step`` reached); ``at`` is the wall
+        clock (epoch seconds)."""
+        record = {"event": event, "attempt": attempt, "at": round(time.time(), 3), **fields}
+        append_line(self.attempts_file, json.dumps(record, sort_keys=True))
 
 
 def slurm_job_id() -> str | None:

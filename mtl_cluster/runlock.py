@@ -11,7 +11,13 @@ Slurm job, since) as one JSON line for the refusal message. The kernel drops the
 dies however it dies (SIGKILL included), so there is no stale lock. Where the file system does not honour
 flock (it answers ENOLCK, EOPNOTSUPP...; or ``MTL_RUN_LOCK=excl`` says so, for a mount where flock is
 node-local), the lock is the file ``<run_dir>/.lock.excl`` created with O_CREAT|O_EXCL, which a dead holder
-leaves behind; see ``is_stale`` for when it is taken over. Imports no torch; never prints.
+leaves behind; see ``is_stale`` for when it is taken over.
+
+Every holder also appends to ``<run_dir>/.lock.log`` (one JSON line when it takes the lock, one when it
+gives it up): the lock's own record of who held the folder when. A taker writes what it found in the lock
+file (a holder that died without releasing leaves its line) and whether that holder was still alive, so
+``holds_overlapped`` can prove after the fact that no two trainers ever held one folder at once (the chaos
+soak checks it). A refused trainer writes nothing. Imports no torch; never prints.
 """
 from __future__ import annotations
 
@@ -29,11 +35,12 @@ from types import TracebackType
 from typing import Any, Callable, Mapping
 
 from .errors import Interrupted, RunFolderBusy
-from .rundir import now_iso, slurm_job_id
+from .rundir import now_iso, read_jsonl, slurm_job_id
 from .signals import pending
 
 LOCK_NAME = ".lock"              # hidden: collectors skip dot files, and the run folder contract lists it
 EXCL_NAME = ".lock.excl"         # the fallback's lock file
+LOG_NAME = ".lock.log"           # every take and release of the lock, one JSON line each
 POLL_S = 0.5                     # how often a waiting trainer tries again
 REQUEUE_WAIT_S = 120.0           # a requeued attempt waits this long for its predecessor to exit
 STALE_AFTER_S = 24 * 3600.0      # fallback: another host's lock not refreshed this long is stale
@@ -187,6 +194,7 @@ class RunLock:
         if fd is None or os.getpid() != self._pid:
             return
         _HELD.discard(fd)
+        self._log("released", None)
         try:
             if self.mode == "flock":
                 try:
@@ -214,6 +222,25 @@ class RunLock:
                  tb: TracebackType | None) -> None:
         self.release()
 
+    def _log(self, event: str, found: Holder | None) -> None:
+        """One line of ``.lock.log`` (best effort: a full disk must not stop a trainer that holds the lock).
+
+        ``found``: on taking, the holder line a dead predecessor left, and whether its pid is alive now
+        (on this host; None for another host's, which cannot be asked)."""
+        rec: dict[str, Any] = {"event": event, "pid": os.getpid(), "host": socket.gethostname(),
+                               "job_id": slurm_job_id(), "mode": self.mode, "at": round(time.time(), 6)}
+        if event == "acquired" and found is not None:
+            alive = pid_alive(found.pid) if found.host == rec["host"] and found.pid is not None else None
+            rec["found"] = {"pid": found.pid, "host": found.host, "job_id": found.job_id, "alive": alive}
+        try:
+            fd = os.open(self.run_dir / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, (json.dumps(rec, sort_keys=True) + "\n").encode("utf-8"))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
     # -- flock -----------------------------------------------------------------------------------
     def _try_flock(self) -> Holder | None:
         """One try; None when taken, else who holds it. Switches to the fallback if flock is not supported."""
@@ -236,6 +263,7 @@ class RunLock:
                 self.use_flock = False
                 return self._try_excl()
             try:
+                found = _read_holder(path)     # a line left here is a holder that died holding the lock
                 _write_holder(fd)
             except BaseException:
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -243,6 +271,7 @@ class RunLock:
                 raise
             self._fd, self.mode = fd, "flock"
             _HELD.add(fd)
+            self._log("acquired", found)
             return None
         return Holder()
 
@@ -250,6 +279,7 @@ class RunLock:
     def _try_excl(self) -> Holder | None:
         """One try (a stale file is taken over at once); None when taken, else who holds it."""
         path = self.run_dir / EXCL_NAME
+        taken_over: Holder | None = None
         for _ in range(3):
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -261,6 +291,7 @@ class RunLock:
                 if not is_stale(holder, time.time() - st.st_mtime, self.stale_after_s):
                     return holder or Holder()
                 _take_aside(path, st)    # then try again
+                taken_over = holder
                 continue
             try:
                 _write_holder(fd)
@@ -272,6 +303,7 @@ class RunLock:
             self._fd, self.mode, self._ino = fd, "excl", (st.st_ino, st.st_dev)
             _HELD.add(fd)
             self._start_refresh(path)
+            self._log("acquired", taken_over)
             return None
         return Holder()
 
@@ -355,6 +387,35 @@ def _take_aside(path: Path, judged: os.stat_result) -> None:
                 pass
     finally:
         os.unlink(aside)
+
+
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    """``.lock.log`` of a run folder, line by line (a torn last line, from a kill mid-write, is skipped)."""
+    return read_jsonl(Path(run_dir) / LOG_NAME)
+
+
+def holds_overlapped(log: list[dict[str, Any]]) -> list[str]:
+    """Where ``.lock.log`` shows two holders at once, in words; empty when every hold ended before the next.
+
+    A hold ends with its ``released`` line, or, when its holder died holding the lock (SIGKILL), the next
+    taker finds its line in the lock file; a taker that found the last holder still alive, or that took the
+    lock while the last holder had neither released it nor been found dead, is an overlap.
+    """
+    problems, holder = [], None
+    for rec in log:
+        who = f"pid {rec.get('pid')} on {rec.get('host')}"
+        if rec.get("event") == "acquired":
+            found = rec.get("found")
+            if isinstance(found, dict) and found.get("alive"):
+                problems.append(f"{who} took the lock while pid {found.get('pid')} was alive")
+            elif holder is not None and not (isinstance(found, dict) and found.get("pid") == holder.get("pid")):
+                problems.append(f"{who} took the lock while pid {holder.get('pid')} held it")
+            holder = rec
+        elif rec.get("event") == "released":
+            if holder is None or holder.get("pid") != rec.get("pid"):
+                problems.append(f"{who} released a lock it did not hold")
+            holder = None
+    return problems
 
 
 def lock_run_folder(run_dir: Path, wait_s: float | None = None) -> RunLock:

@@ -16,6 +16,9 @@ LIVE = frozenset({"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED
                   "COMPLETING", "SUSPENDED", "RESIZING", "STAGE_OUT", "SIGNALING"})
 UNKNOWN = "UNKNOWN"
 GONE = "GONE"        # not in squeue any more, and sacct (if any) does not know it
+NEVER = "DEPENDENCY_NEVER_SATISFIED"
+"""Pending on a dependency that can never be met (the job it follows failed or was cancelled): squeue still
+lists it, but it will never start, so it is not LIVE; the next launch cancels it and submits the run again."""
 
 
 def run_command(cmd: list[str], timeout: float = QUERY_TIMEOUT_S) -> subprocess.CompletedProcess | None:
@@ -29,11 +32,15 @@ def run_command(cmd: list[str], timeout: float = QUERY_TIMEOUT_S) -> subprocess.
 
 
 def _parse(text: str) -> dict[str, str]:
+    """``id|state[|reason]`` lines (squeue ``%i|%T|%r``, sacct ``JobID,State``): job id -> state, ``NEVER`` for
+    a job pending on a dependency that can never be satisfied."""
     out = {}
     for line in text.splitlines():
-        if "|" in line:
-            jid, state = line.split("|", 1)
-            out[jid.strip()] = (state.split() or [UNKNOWN])[0].rstrip("+")
+        parts = line.split("|")
+        if len(parts) >= 2:
+            state = (parts[1].split() or [UNKNOWN])[0].rstrip("+")
+            never = state == "PENDING" and len(parts) > 2 and parts[2].strip() == "DependencyNeverSatisfied"
+            out[parts[0].strip()] = NEVER if never else state
     return out
 
 
@@ -41,13 +48,13 @@ def slurm_states(job_ids: Iterable[str], timeout: float = QUERY_TIMEOUT_S) -> di
     """job id -> Slurm state: squeue for live jobs, then sacct for the rest (if there is one).
 
     ``UNKNOWN`` when squeue cannot be asked; ``GONE`` when squeue answered without the job and sacct
-    is missing or does not know it either.
+    is missing or does not know it either; ``NEVER`` for a queued job that can never start.
     """
     ids = sorted({str(j) for j in job_ids if j})
     if not ids:
         return {}
     user = os.environ.get("USER") or getpass.getuser()
-    res = run_command(["squeue", "-h", "-r", "-u", user, "-o", "%i|%T"], timeout)
+    res = run_command(["squeue", "-h", "-r", "-u", user, "-o", "%i|%T|%r"], timeout)
     if res is None or res.returncode != 0:
         return {j: UNKNOWN for j in ids}
     queued = _parse(res.stdout)
@@ -90,3 +97,67 @@ def cancel(job_ids: Iterable[str], timeout: float = 30.0) -> str | None:
     if res is None:
         return "scancel is missing or timed out"
     return None if res.returncode == 0 else (res.stderr.strip() or f"scancel exit {res.returncode}")
+
+
+# -- by comment (mtl-launch's submission journal puts its token there) -----------------------------
+HELD_REASONS = frozenset({"JobHeldUser", "JobHeldAdmin"})
+
+
+def queued_by_comment(prefix: str, timeout: float = QUERY_TIMEOUT_S) -> dict[str, tuple[str, bool]] | None:
+    """comment -> (job id, held) for this user's jobs in squeue whose comment starts with ``prefix``.
+
+    An array counts once (its job id without the task); held when any of its tasks is held by a user.
+    None when squeue cannot be asked: the caller must then not conclude that a job is absent.
+    """
+    user = os.environ.get("USER") or getpass.getuser()
+    res = run_command(["squeue", "-h", "-u", user, "-o", "%F|%k|%r"], timeout)
+    if res is None or res.returncode != 0:
+        return None
+    out: dict[str, tuple[str, bool]] = {}
+    for line in res.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[1].startswith(prefix):
+            jid, held = out.get(parts[1], (parts[0].strip(), False))
+            out[parts[1]] = (jid, held or parts[2].strip() in HELD_REASONS)
+    return out
+
+
+def comments_accounted(timeout: float = QUERY_TIMEOUT_S) -> bool:
+    """Whether sacct keeps job comments (slurm.conf ``AccountingStoreFlags=job_comment``)."""
+    res = run_command(["scontrol", "show", "config"], timeout)
+    if res is None or res.returncode != 0:
+        return False
+    return any(line.split("=")[0].strip() == "AccountingStoreFlags" and "job_comment" in line
+               for line in res.stdout.splitlines())
+
+
+def accounted_by_comment(prefix: str, since: str, timeout: float = QUERY_TIMEOUT_S) -> dict[str, str] | None:
+    """comment -> job id for this user's jobs that sacct knows since ``since`` (``YYYY-MM-DDTHH:MM:SS``).
+
+    None when sacct is missing, fails, or does not keep comments: then a job that already left squeue
+    cannot be told from one that never reached Slurm.
+    """
+    if shutil.which("sacct") is None or not comments_accounted(timeout):
+        return None
+    user = os.environ.get("USER") or getpass.getuser()
+    res = run_command(["sacct", "-X", "-n", "-P", "-u", user, "-S", since, "-E", "now", "-o", "JobID,Comment"],
+                      timeout)
+    if res is None or res.returncode != 0:
+        return None
+    out: dict[str, str] = {}
+    for line in res.stdout.splitlines():
+        jid, _, comment = line.partition("|")
+        if comment.startswith(prefix):
+            out.setdefault(comment, jid.split("_")[0].strip())
+    return out
+
+
+def release(job_ids: Iterable[str], timeout: float = 30.0) -> str | None:
+    """scontrol release the (held) jobs; None on success, else the error line."""
+    ids = sorted({str(j) for j in job_ids})
+    if not ids:
+        return None
+    res = run_command(["scontrol", "release", ",".join(ids)], timeout)
+    if res is None:
+        return "scontrol is missing or timed out"
+    return None if res.returncode == 0 else (res.stderr.strip() or f"scontrol release exit {res.returncode}")

@@ -26,6 +26,11 @@ FOLDER_STATES = (State.RUNNING, State.INTERRUPTED, State.COMPLETED, State.FAILED
 
 LIVE_STATES = (State.QUEUED, State.RUNNING)
 
+FINAL_STATES = (State.COMPLETED, State.FAILED)
+"""Outcomes: only a new launch changes them (--retry-failed, --force). ``mtl-status --watch`` ends once no run
+is queued, running or unknown (and no mtl-launch is under way); its last line says whether every run then
+has one of these outcomes, or some still wait for a launch (new, interrupted, died)."""
+
 
 class Kind(StrEnum):
     SUBMIT = "submit"

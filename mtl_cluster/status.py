@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from .grid import RunSpec
 from .ledger import JobRef
 from .rundir import RunDir, count_field, read_jsonl
-from .slurmq import GONE, LIVE, UNKNOWN
+from .slurmq import GONE, LIVE, NEVER, UNKNOWN
 from .states import LIVE_STATES, Action, Kind, State
 from .tasks import METRICS
 
@@ -36,6 +38,8 @@ class RunStatus:
     job_state: str | None = None
     attempts: int = 0
     log: str | None = None
+    eta_s: float | None = None         # seconds to the last epoch at the run's own speed (``eta_seconds``)
+    eta_rough: bool = False            # from the first epoch's steps only (no epoch timed yet)
 
 
 def _local_alive(status: Mapping[str, Any]) -> bool:
@@ -62,6 +66,8 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunS
                 job_state=job_state, attempts=count_field(status, "attempts") or 0,
                 log=(job.log if job and job.log else str(rd.log_file) if rd.log_file.exists() else None))
     run_state = status.get("state")
+    if run_state == State.RUNNING:
+        base["eta_s"], base["eta_rough"] = eta_seconds(status, read_jsonl(rd.timings_file), base["epochs"])
     reason = str(status.get("reason") or "")
     if job_state in LIVE:
         state = State.RUNNING if job_state in ("RUNNING", "COMPLETING", "CONFIGURING") else State.QUEUED
@@ -81,11 +87,75 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunS
         return RunStatus(spec, State.DIED, f"{how} while status.json says running: resumes from its checkpoint",
                          **base)
     if job is not None:
+        if job_state == NEVER:
+            return RunStatus(spec, State.DIED, f"job {job.job_id} can never start (the job it follows failed or "
+                                               f"was cancelled): the next mtl-launch replaces it", **base)
         if job_state == UNKNOWN:
             return RunStatus(spec, State.UNKNOWN, f"job {job.job_id}: Slurm cannot be asked", **base)
         return RunStatus(spec, State.DIED, f"job {job.job_id} {job_state or 'ended'} before training started",
                          **base)
     return RunStatus(spec, State.NEW, "", **base)
+
+
+ETA_EPOCHS = 3   # the speed of the last few epochs: recent, as a resumed run may be on another node
+
+
+def _timestamp(text: Any) -> float | None:
+    """status.json's ``now_iso`` times as epoch seconds (None for a missing or hand-edited value)."""
+    try:
+        return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return None
+
+
+def eta_seconds(status: Mapping[str, Any], timings: Sequence[Mapping[str, Any]], epochs: int | None,
+                now: float | None = None) -> tuple[float | None, bool]:
+    """Seconds until a running run's last epoch ends, at its own speed, and whether the figure is rough.
+
+    The speed is the mean wall time (train + evaluation) of its last ``ETA_EPOCHS`` epochs in timings.jsonl;
+    the part of the current epoch done is status.json's step/steps. Before any epoch has ended, the first
+    attempt's steps so far over the time since it started (start-up included, evaluation not): rough. The
+    time since status.json's last progress report is taken off, so the figure counts down between reports.
+    (None, False) when there is nothing to go by.
+    """
+    now = time.time() if now is None else now
+    epoch, step, steps = (count_field(status, k) for k in ("epoch", "step", "steps"))
+    if not epochs:
+        return None, False
+    done = (epoch or 0) + (step / steps if step and steps else 0.0)
+    secs = [float(r["seconds"]) for r in timings
+            if isinstance(r.get("seconds"), (int, float)) and not isinstance(r.get("seconds"), bool)
+            and r["seconds"] > 0]
+    updated = _timestamp(status.get("updated_at"))
+    since = max(0.0, now - updated) if updated is not None else 0.0
+    if secs:
+        recent = secs[-ETA_EPOCHS:]
+        return max(0.0, (epochs - done) * sum(recent) / len(recent) - since), False
+    started = _timestamp(status.get("attempt_started_at"))
+    if count_field(status, "attempts") == 1 and not epoch and step and steps and started is not None \
+            and updated is not None and updated > started:
+        return max(0.0, (epochs * steps - step) * (updated - started) / step - since), True
+    return None, False
+
+
+def keep_known(fresh: Mapping[str, str], last: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Slurm's answer, with each UNKNOWN (squeue failed or timed out) replaced by the job's last known state.
+
+    A watch asks every few seconds; one scheduler hiccup must not turn every running job into an unknown one.
+    Also returns the ids whose state was kept. A job never seen stays UNKNOWN.
+    """
+    out, kept = dict(fresh), []
+    for job, state in fresh.items():
+        if state == UNKNOWN and job in last and last[job] != UNKNOWN:
+            out[job] = last[job]
+            kept.append(job)
+    return out, kept
+
+
+def idle(statuses: Sequence[RunStatus]) -> bool:
+    """No run is queued, running or unknown: nothing changes now without a new launch. The runs are then
+    completed or failed (``FINAL_STATES``: done), or new, interrupted or died (they wait for mtl-launch)."""
+    return not any(st.state in LIVE_STATES or st.state == State.UNKNOWN for st in statuses)
 
 
 def grid_status(specs: Sequence[RunSpec], jobs: Mapping[str, JobRef],

@@ -19,13 +19,16 @@ from rich.table import Table
 from rich.text import Text
 
 from .compare import Cell, Report, Row, Section
-from .tasks import METRIC_BY_KEY
+from .cost import CostCell, CostReport, Ratio, StudyTotal
+from .tasks import COST_BY_KEY, METRIC_BY_KEY
 
 TITLE = "Multitask learning & Single task learning on AlexNet model"
-FORMATS = ("md", "csv", "json", "latex")
-SUFFIXES = {".md": "md", ".markdown": "md", ".csv": "csv", ".json": "json", ".tex": "latex", ".latex": "latex"}
+FORMATS = ("md", "csv", "json", "latex", "html")
+SUFFIXES = {".md": "md", ".markdown": "md", ".csv": "csv", ".json": "json", ".tex": "latex", ".latex": "latex",
+            ".html": "html", ".htm": "html"}
 SMOKE = ("SMOKE TEST ON SYNTHETIC DATA: these numbers check the pipeline end to end; they are not evidence "
-         "about multitask learning.")
+         "about multitask learning. Chance on the synthetic data: gender and smile 50%, emotion 14.3%; age MAE "
+         "25 years for always answering the mean age (ages uniform over 1-100).")
 DELTA_NOTES = {
     "paired": "Δ rows: multitask minus single-task (same section and settings), paired by seed: the mean of the "
               "per-seed differences, [95% CI, t with n-1 df] and n = seeds both rows have.",
@@ -93,13 +96,72 @@ def count_line(report: Report) -> str:
     return f"{report.found} run folders found, {report.counted} in the table, {listed} not in the table."
 
 
-def _grid(section: Section) -> list[list[str]]:
+def _grid(section: Section, cost: CostReport | None = None) -> list[list[str]]:
     """Header + body rows of a section as text: the shared shape of markdown, LaTeX and rich."""
-    out = [["model", *(c.header for c in section.columns)]]
+    out = [["model", *(c.header for c in section.columns), *(c.header for c in (cost.columns if cost else ()))]]
     for row in section.rows:
         out.append([row_name(row), *(cell_text(c.metric, row.cells.get(c.metric), row.kind)
-                                     for c in section.columns)])
+                                     for c in section.columns), *cost_cells(cost, section, row)])
     return out
+
+
+# -- cost (--cost) --------------------------------------------------------------------------------
+def cost_note(cost: CostReport) -> str:
+    """What the cost columns of this table mean (the optional ones only where shown)."""
+    return ("Cost columns: mean per run over the row's seeds; (k/n): only k of the row's n runs recorded it; "
+            "- : none did (runs from before these records). "
+            + "; ".join(f"{c.header} = {c.meaning}" for c in cost.columns) + ".")
+
+
+def _hours(x: float) -> str:
+    return f"{x:.2f}" if x >= 0.01 or x == 0 else f"{x:.2g}"
+
+
+def cost_text(key: str, cell: CostCell | None) -> str:
+    """One cost cell: the mean (parameters and images/s whole, with thousands separators), "-" without data."""
+    if cell is None:
+        return "-"
+    p = COST_BY_KEY[key].decimals
+    text = f"{cell.mean:,.0f}" if p == 0 else _hours(cell.mean) if key.endswith("_hours") else f"{cell.mean:.{p}f}"
+    return text + (f" ({cell.n}/{cell.runs})" if cell.n < cell.runs else "")
+
+
+def cost_cells(cost: CostReport | None, section: Section, row: Row) -> list[str]:
+    """A row's cost cells ([] without --cost; empty for Δ and published rows)."""
+    if cost is None:
+        return []
+    cells = cost.cells(section, row.label) if row.kind == "result" else None
+    return [cost_text(c.key, cells.get(c.key)) if cells is not None else "" for c in cost.columns]
+
+
+def ratio_line(r: Ratio) -> str:
+    """``AlexNet-Gender_Smile_Emotion_Age: 0.31x the GPU-hours ... of its 4 single-task rows (...)``."""
+    if not r.against:
+        return f"{r.row}: no single-task rows with the same settings to set its cost against."
+    parts = [f"{value:.2f}x the {what}" for value, what in (
+        (r.time_ratio, COST_BY_KEY[r.time_key].header if r.time_key else ""), (r.params_ratio, "trainable parameters"))
+        if value is not None]
+    n = len(r.against)
+    rows = f"its {n} single-task row{'s' * (n != 1)} ({', '.join(r.against)})"
+    line = (f"{r.row}: {' and '.join(parts)} of {rows}" if parts else
+            f"{r.row}: no ratio: it or one of {rows} recorded no cost")
+    return line + (f"; no single-task row for {', '.join(r.missing)}" if r.missing else "") + "."
+
+
+def cost_total_line(t: StudyTotal) -> str:
+    """The study total over the runs in the table."""
+    line = (f"Study total ({t.runs} run{'s' * (t.runs != 1)} in the table): {_hours(t.gpu_hours)} GPU-hours, "
+            f"{_hours(t.wall_hours)} wall-hours, {t.attempts} attempts, {t.epochs_recomputed:.2f} epochs recomputed")
+    if t.sacct_gpu_hours is not None:
+        line += f"; {_hours(t.sacct_gpu_hours)} GPU-hours by Slurm's accounting ({t.sacct_runs} of {t.runs} runs)"
+    missing = t.runs - t.recorded
+    return line + (f"; {missing} run{'s' * (missing != 1)} recorded no attempt times (not in the sums)"
+                   if missing else "") + "."
+
+
+def _ratios(report: Report, section: Section) -> list[Ratio]:
+    sec = report.cost.of(section) if report.cost is not None else None
+    return sec.ratios if sec is not None else []
 
 
 IMAGE_TESTS = ("Per-image tests on the test split (the Δ rows' runs on the same images, seeds pooled; McNemar for "
@@ -125,18 +187,22 @@ def to_markdown(report: Report) -> str:
     """The group's notes layout: a title, per section a padded pipe table and its reference list."""
     lines = [f"# {TITLE}", ""] + ([f"**{SMOKE}**", ""] if report.synthetic else [])
     lines += [epoch_line(report), "", count_line(report), ""]
+    if report.cost is not None:
+        lines += [cost_total_line(report.cost.total), "", cost_note(report.cost), ""]
     if not report.sections:
         lines += ["No finished runs to compare yet.", ""]
     for sec in report.sections:
         lines += ["", f"## {sec.title}", ""]
         lines += [x for w in sec.warnings for x in (f"> {w}", "")]
-        grid = [[c.replace("|", "\\|") for c in r] for r in _grid(sec)]
+        grid = [[c.replace("|", "\\|") for c in r] for r in _grid(sec, report.cost)]
         widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
         lines.append(_padded(grid[0], widths))
         lines.append(" | ".join("-" * w for w in widths))
         lines += [_padded(r, widths) for r in grid[1:]]
         if any(r.kind == "delta" for r in sec.rows):
             lines += ["", delta_note(report)]
+        if _ratios(report, sec):
+            lines += [""] + [f"- {ratio_line(r)}" for r in _ratios(report, sec)]
         if sec.image_tests:
             lines += ["", IMAGE_TESTS, ""] + [f"- {image_test_line(t)}" for t in sec.image_tests]
         lines += ["", "### reference", ""]
@@ -177,6 +243,23 @@ def to_csv(report: Report) -> str:
                         _num(c.mean), _num(c.std), c.n, c.n_stl, _num(c.ci_low), _num(c.ci_high), c.note,
                         row.against.get(col.metric, "")]
                 w.writerow(["" if v is None else v for v in vals])
+            cells = report.cost.cells(sec, row.label) if report.cost is not None and row.kind == "result" else None
+            for key, c in (cells or {}).items():
+                note = f"{c.n} of {c.runs} runs recorded it" if c.n < c.runs else ""
+                w.writerow([sec.key, sec.dataset, row.label, "cost", refs_text(row.refs), key, COST_BY_KEY[key].header,
+                            _num(c.mean), "", c.n, "", "", "", note, ""])
+        for r in _ratios(report, sec):
+            missing = f"no single-task row for {', '.join(r.missing)}" if r.missing else ""
+            for key, value in ((r.time_key, r.time_ratio), ("trainable_params", r.params_ratio)):
+                if key and value is not None:
+                    w.writerow([sec.key, sec.dataset, r.row, "cost ratio", "", key, "ratio to the sum of its "
+                                "single-task rows", _num(value), "", "", "", "", "", missing, "; ".join(r.against)])
+    if report.cost is not None:
+        t = report.cost.total
+        for key in ("gpu_hours", "wall_hours", "epochs_recomputed"):
+            w.writerow(["", "", "study total", "cost total", "", key, COST_BY_KEY[key].header,
+                        _num(getattr(t, key)), "", t.recorded, "", "", "", f"{t.attempts} attempts, {t.runs} runs",
+                        ""])
     return buf.getvalue()
 
 
@@ -199,7 +282,10 @@ def _plain(x: Any) -> Any:
 
 def to_json(report: Report) -> str:
     """Everything in the report (sections, cells, references, problems) as indented JSON."""
-    return json.dumps(_plain(report), indent=2, ensure_ascii=False) + "\n"
+    plain = _plain(report)
+    if report.cost is None:   # no --cost: the same JSON as before it existed
+        plain.pop("cost")
+    return json.dumps(plain, indent=2, ensure_ascii=False) + "\n"
 
 
 # -- LaTeX ----------------------------------------------------------------------------------------
@@ -216,10 +302,12 @@ def to_latex(report: Report) -> str:
     """One booktabs table per section (needs \\usepackage{booktabs}); references as comments."""
     lines = [f"% {TITLE}"] + ([f"% {SMOKE}"] if report.synthetic else [])
     lines += [f"% {tex(epoch_line(report))}", "% needs \\usepackage{booktabs}"]
+    if report.cost is not None:
+        lines += [f"% {tex(cost_total_line(report.cost.total))}", f"% {tex(cost_note(report.cost))}"]
     for sec in report.sections:
-        grid = _grid(sec)
+        grid = _grid(sec, report.cost)
         lines += ["", "\\begin{table}[ht]", "\\centering", f"\\caption{{{tex(sec.title)}}}",
-                  "\\begin{tabular}{l" + "r" * len(sec.columns) + "}", "\\toprule",
+                  "\\begin{tabular}{l" + "r" * (len(grid[0]) - 1) + "}", "\\toprule",
                   " & ".join(tex(c) for c in grid[0]) + " \\\\", "\\midrule"]
         lines += [f"% {tex(w)}" for w in sec.warnings]
         for i, (row, cells) in enumerate(zip(sec.rows, grid[1:])):
@@ -227,6 +315,7 @@ def to_latex(report: Report) -> str:
                 lines.append("\\midrule")
             lines.append(" & ".join(tex(c) for c in cells) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        lines += [f"% {tex(ratio_line(r))}" for r in _ratios(report, sec)]
         lines += [f"% {tex(image_test_line(t))}" for t in sec.image_tests]
         lines += [f"% [{r.num}] {r.path}; epoch {r.selected or r.epoch}/{r.epochs}; signature {r.signature}"
                   for r in sec.references]
@@ -236,7 +325,10 @@ def to_latex(report: Report) -> str:
 
 
 def render(report: Report, fmt: str) -> str:
-    """The report as text in ``fmt`` (one of FORMATS)."""
+    """The report as text in ``fmt`` (one of FORMATS); html draws the curves from the runs' metrics.jsonl."""
+    if fmt == "html":
+        from .report_html import to_html  # imports this module; matplotlib only when asked for
+        return to_html(report)
     return {"md": to_markdown, "csv": to_csv, "json": to_json, "latex": to_latex}[fmt](report)
 
 
@@ -257,21 +349,27 @@ def rich_report(report: Report) -> RenderableType:
     """The terminal view: one table per section, its references, then the problem list."""
     parts: list[RenderableType] = [Text(SMOKE, style="bold yellow")] if report.synthetic else []
     parts += [Text(epoch_line(report), style="dim"), Text(count_line(report), style="dim")]
+    if report.cost is not None:
+        parts += [Text(cost_total_line(report.cost.total), style="bold"), Text(cost_note(report.cost), style="dim")]
     for sec in report.sections:
         parts += [Text(w, style="yellow") for w in sec.warnings]
         table = Table(title=sec.title, title_justify="left", show_lines=False)
         table.add_column("model", no_wrap=True)
         for col in sec.columns:
             table.add_column(col.header, justify="right")
+        for cc in report.cost.columns if report.cost is not None else ():
+            table.add_column(cc.header, justify="right", style="cyan")
         for i, row in enumerate(sec.rows):
             cells = [Text(cell_text(c.metric, row.cells.get(c.metric), row.kind),
                           style=_style(c.metric, row.cells.get(c.metric))) for c in sec.columns]
+            cells += [Text(t) for t in cost_cells(report.cost, sec, row)]
             last_result = i + 1 < len(sec.rows) and sec.rows[i + 1].kind != row.kind
             table.add_row(Text(row_name(row), style="italic" if row.kind != "result" else ""), *cells,
                           end_section=last_result)
         parts += [Text(""), table]
         if any(r.kind == "delta" for r in sec.rows):
             parts.append(Text(delta_note(report), style="dim"))
+        parts += [Text(ratio_line(r)) for r in _ratios(report, sec)]
         if sec.image_tests:
             parts += [Text(IMAGE_TESTS, style="dim")] + [Text(f"  {image_test_line(t)}") for t in sec.image_tests]
         parts.append(Text("reference (one line each; full configs with --format md)", style="bold"))

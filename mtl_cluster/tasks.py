@@ -72,6 +72,31 @@ METRICS: tuple[Metric, ...] = (
 """Column order of every table: the seed's columns, each better definition right after its seed one."""
 
 METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
+
+
+@dataclass(frozen=True)
+class CostColumn:
+    """One cost column of ``mtl-collect --cost``: a row's mean per run over its seeds (``mtl_cluster.cost``)."""
+
+    key: str
+    header: str
+    decimals: int
+    meaning: str             # the README's and the table note's words for it
+    optional: bool = False   # shown only when some run of the table has it (it needs Slurm's accounting)
+
+
+COST_COLUMNS: tuple[CostColumn, ...] = (
+    CostColumn("trainable_params", "Params", 0, "trainable parameters (summary.json)"),
+    CostColumn("gpu_hours", "GPU-hours", 2, "wall time of every attempt x the GPUs its job held"),
+    CostColumn("sacct_gpu_hours", "GPU-hours (sacct)", 2,
+               "Slurm's accounting: elapsed time of each of the run's jobs (requeues included) x the GPUs allocated",
+               optional=True),
+    CostColumn("wall_hours", "Wall-hours", 2, "wall time of every attempt, start to end"),
+    CostColumn("images_per_s", "Images/s", 0, "training images per second of epoch time (train + evaluation)"),
+    CostColumn("epochs_recomputed", "Epochs recomputed", 2,
+               "epochs (and parts of epochs) trained again because an attempt ended past its last checkpoint"),
+)
+COST_BY_KEY: dict[str, CostColumn] = {c.key: c for c in COST_COLUMNS}
 TASK_METRICS: dict[str, tuple[Metric, ...]] = {t: tuple(m for m in METRICS if m.task == t) for t in TASKS}
 
 

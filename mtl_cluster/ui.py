@@ -33,6 +33,16 @@ def setup_logging(verbose: bool = False) -> None:
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
+def duration_text(seconds: float | None, rough: bool = False) -> str:
+    """42s, 14m05s, 3h05m, 2d03h: a remaining time at a glance ("~" when it is a rough figure)."""
+    if seconds is None:
+        return ""
+    s = int(round(seconds))
+    text = (f"{s}s" if s < 60 else f"{s // 60}m{s % 60:02d}s" if s < 3600 else
+            f"{s // 3600}h{s % 3600 // 60:02d}m" if s < 48 * 3600 else f"{s // 86400}d{s % 86400 // 3600:02d}h")
+    return ("~" if rough else "") + text
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     """One run's numbers: per metric, the test split at the epoch its task's validation loss chose, and at
     the final epoch (a summary from before the test split shows its validation numbers instead)."""

@@ -291,6 +291,8 @@ AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=6819
 AccountingStorageTRES=gres/gpu
+# sacct keeps --comment: mtl-launch's submission journal finds its jobs by the token in it.
+AccountingStoreFlags=job_comment
 JobCompType=jobcomp/none
 
 # Preemption as on a shared cluster: a job in 'urgent' requeues the jobs of the other partitions it

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -33,6 +34,15 @@ def run_cli(cmd: list[str], timeout: float = 300, **kw) -> subprocess.CompletedP
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
     return subprocess.run(cmd, cwd=kw.pop("cwd", REPO), env=env, capture_output=True, text=True,
                           timeout=timeout, **kw)
+
+
+def skip_or_fail(message: str, require: str) -> None:
+    """Skip loudly (a warning in the summary) when a real part the test needs is missing; fail instead when the
+    environment variable ``require`` is set (CI sets it after installing that part)."""
+    if os.environ.get(require, "") not in ("", "0"):
+        pytest.fail(message, pytrace=False)
+    warnings.warn(message, pytest.PytestWarning, stacklevel=3)
+    pytest.skip(message)
 
 
 @pytest.fixture
@@ -66,6 +76,8 @@ class CorpusTally:
 
 CORPUS = CorpusTally()
 KNOWN_ANSWER: list[str] = []   # tests/test_known_answer.py's verdicts, printed at the end of the session
+DEMO: list[str] = []           # tests/test_learning.py's demo figures, printed at the end of the session
+CHAOS: list[str] = []          # tests/test_chaos.py's tally, printed at the end of the session
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +85,7 @@ def corpus() -> CorpusTally:
     return CORPUS
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001 - pytest's hook
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """The bad-input corpus tallies and the fault matrix (tests/test_faults.py), when those tests ran."""
     import faultmatrix
 
@@ -83,6 +95,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
     if KNOWN_ANSWER:
         terminalreporter.section("known-answer study (STUDIES.md)")
         for line in KNOWN_ANSWER:
+            terminalreporter.write_line(line)
+    if DEMO:
+        terminalreporter.section("the demo (BENCHMARKS.md)")
+        for line in DEMO:
+            terminalreporter.write_line(line)
+    if CHAOS:
+        terminalreporter.section("chaos soak (RELIABILITY.md)")
+        for line in CHAOS:
             terminalreporter.write_line(line)
     if faultmatrix.ROWS:
         terminalreporter.section("fault matrix (RELIABILITY.md)")

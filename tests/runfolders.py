@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def _history_v1(cfg: dict[str, Any], final: dict[str, float]) -> list[dict[str, 
 
 
 def summary(cfg: dict[str, Any], hist: list[dict[str, Any]], protocol: int = 2,
-            steps: int = STEPS) -> dict[str, Any]:
+            steps: int = STEPS, params: int | None = None) -> dict[str, Any]:
     """summary.json as mtl_cluster.train.loop.Trainer._summary writes it (protocol 1: as it did before)."""
     tasks = [t for t, w in zip(TASKS, cfg["loss_weights"]) if w > 0]
     by = {(r["epoch"], r["split"]): r for r in hist}
@@ -124,6 +125,8 @@ def summary(cfg: dict[str, Any], hist: list[dict[str, Any]], protocol: int = 2,
         "final": {"train": by[(EPOCHS, "train")], "val": by[(EPOCHS, "val")]},
         "unreadable_images": {t: 0 for t in tasks}, "skipped_at_load": {t: 0 for t in tasks},
     }
+    if params is not None:
+        out["trainable_params"] = params
     if protocol == 1:
         return {**out, "eval_splits": {t: "val" for t in tasks}}
     test_split = {"ChaLearn_2016": "VALID", "FER_2013": "PrivateTest", "IMDB-WIKI": "val"}
@@ -140,11 +143,60 @@ def summary(cfg: dict[str, Any], hist: list[dict[str, Any]], protocol: int = 2,
     return out
 
 
+# The cost records (mtl-collect --cost): trainable parameters = a shared trunk + one head per task, and a
+# run's hours grow with its tasks (each step draws one batch per task), so a 4-task run costs 0.5x its 4 rows.
+TRUNK_PARAMS, HEAD_PARAMS = 2_469_696, {"gender": 4_200_450, "smile": 4_200_450, "emotion": 4_202_503,
+                                        "age": 4_295_012}
+T0 = 1_767_600_000.0        # 2026-01-05T08:00:00Z: the first attempt's start
+Attempt = tuple[tuple[int, int], tuple[int, int], float, bool]
+"""(resumed at (epoch, step), reached (epoch, step), hours, ended with an end line: False = killed)."""
+
+
+def params_of(cfg: dict[str, Any]) -> int:
+    return TRUNK_PARAMS + sum(HEAD_PARAMS[t] for t, w in zip(TASKS, cfg["loss_weights"]) if w > 0)
+
+
+def hours_of(cfg: dict[str, Any]) -> float:
+    return 0.25 * sum(1 for w in cfg["loss_weights"] if w > 0) + (0.5 if cfg["dataset"] != "IMDB-WIKI" else 0.25)
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(t))
+
+
+def write_cost_records(run: Path, cfg: dict[str, Any], attempts: list[Attempt] | None = None, gpus: int = 1,
+                       steps: int = STEPS) -> None:
+    """attempts.jsonl and timings.jsonl as the trainer writes them; by default one uninterrupted attempt."""
+    per_epoch = steps // EPOCHS
+    n_tasks = sum(1 for w in cfg["loss_weights"] if w > 0)
+    attempts = attempts or [((0, 0), (EPOCHS, 0), hours_of(cfg), True)]
+    att, tim, t, previous = [], [], T0, {}
+    for k, (begin, reached, hours, ended) in enumerate(attempts, start=1):
+        end = t + hours * 3600
+        att.append({"event": "start", "attempt": k, "at": t, "previous": previous})
+        att.append({"event": "resume", "attempt": k, "at": t + 60, "epoch": begin[0], "step": begin[1],
+                    "steps_per_epoch": per_epoch, "gpus": gpus})
+        done = list(range(begin[0] + 1, reached[0] + 1))
+        for i, e in enumerate(done, start=1):
+            seconds = (end - t - 60) / max(len(done), 1)
+            tim.append({"epoch": e, "attempt": k, "seconds": round(seconds, 3), "at": round(t + 60 + i * seconds, 3),
+                        "train_images_per_s": round(per_epoch * 8 * n_tasks / seconds, 2), "checkpoint_s": 0.05})
+        if ended:
+            att.append({"event": "end", "attempt": k, "at": end, "epoch": reached[0], "step": reached[1]})
+        previous = {"epoch": reached[0], "step": reached[1], "state": "interrupted" if ended else "running",
+                    "updated_at": _iso(end)}
+        t = end + 600   # requeued: the wait in the queue is no attempt's time
+    (run / "attempts.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in att))
+    (run / "timings.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in tim))
+
+
 def write_run(results: Path, cfg: dict[str, Any], final: dict[str, float] | None = None, *,
               state: str = "completed", folder: str | None = None, reason: str | None = None,
               epoch_done: int = EPOCHS, files: tuple[str, ...] = ("config", "status", "metrics", "summary"),
-              protocol: int = 2, steps: int = STEPS) -> Path:
-    """One run folder; ``files`` picks which contract files exist (to make damaged ones)."""
+              protocol: int = 2, steps: int = STEPS, cost: bool = True,
+              attempts: list[Attempt] | None = None) -> Path:
+    """One run folder; ``files`` picks which contract files exist (to make damaged ones); ``cost``: write the
+    cost records (trainable_params, attempts.jsonl, timings.jsonl; ``attempts`` as write_cost_records)."""
     run = Path(results) / (folder or folder_of(cfg))
     run.mkdir(parents=True, exist_ok=True)
     hist = history(cfg, final or {}, protocol)
@@ -159,8 +211,11 @@ def write_run(results: Path, cfg: dict[str, Any], final: dict[str, float] | None
     if "metrics" in files:
         (run / "metrics.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in hist))
     if "summary" in files and state == "completed":
-        text = json.dumps(summary(cfg, hist, protocol, steps), indent=2, sort_keys=True) + "\n"
+        params = params_of(cfg) if cost else None
+        text = json.dumps(summary(cfg, hist, protocol, steps, params), indent=2, sort_keys=True) + "\n"
         (run / "summary.json").write_text(text)
+    if cost and state == "completed":
+        write_cost_records(run, cfg, attempts, steps=steps)
     return run
 
 
@@ -172,12 +227,18 @@ def _acc(**kw: float) -> dict[str, float]:
     return out
 
 
+# Seed 1 of the multitask row was killed after epoch 2's training, its checkpoint from mid-epoch 2 (step 232 of
+# 464): the next attempt trained half an epoch again (1.0 h killed + 0.75 h resumed).
+INTERRUPTED: list[Attempt] = [((0, 0), (2, 0), 1.0, False), ((1, 232), (3, 0), 0.75, True)]
+
+
 def write_study(results: Path) -> None:
     """The golden study: all three sections, seeds, MTL vs STL, and every kind of bad folder."""
     mtl = dict(name="AlexNet-Gender_Smile_Emotion_Age", loss_weights=[1.0, 1.0, 1.0, 1.0])
     for seed, (g, s, e, a, m) in enumerate([(84.3, 85.0, 58.3, 4.1, 7.0), (84.9, 85.4, 58.9, 4.5, 6.9),
                                             (83.7, 84.6, 57.5, 3.9, 7.2)]):
-        write_run(results, config(**mtl, seed=seed), _acc(gender=g, smile=s, emotion=e, age=a, age_mae=m))
+        write_run(results, config(**mtl, seed=seed), _acc(gender=g, smile=s, emotion=e, age=a, age_mae=m),
+                  attempts=INTERRUPTED if seed == 1 else None)
     gender = dict(name="AlexNet-Gender", loss_weights=[1.0, 0.0, 0.0, 0.0])
     for seed, g in enumerate([84.2, 83.6, 84.5]):
         write_run(results, config(**gender, seed=seed), _acc(gender=g))
@@ -191,7 +252,7 @@ def write_study(results: Path) -> None:
     (damaged / "summary.json").write_text('{"name": "AlexNet-Smile", "best": {"val": ')
     emotion = dict(name="AlexNet-Emotion", loss_weights=[0.0, 0.0, 1.0, 0.0])
     for seed, e in enumerate([61.3, 61.9]):   # MTL - STL = -3.0 at both seeds: zero variance, no interval
-        write_run(results, config(**emotion, seed=seed), _acc(emotion=e))
+        write_run(results, config(**emotion, seed=seed), _acc(emotion=e), cost=seed == 0)   # seed 1: an old run
     write_run(results, config(**emotion, seed=2), state="running", epoch_done=1)
     write_run(results, config(**emotion, seed=3), state="interrupted", epoch_done=2,
               reason="SIGUSR2 received: checkpointed at the end of epoch 2; start again to resume")
@@ -203,8 +264,9 @@ def write_study(results: Path) -> None:
                               age_loss_type="age_100_10_cls_loss"), _acc(age=5.0, age_group=41.0, age_mae=6.9))
     # runs from before the test split (protocol 1): their own rows, their meaning stated
     write_run(results, config(name="AlexNet-Age-10-classes-crossentropy", loss_weights=[0, 0, 0, 1.0],
-                              age_loss_type="age_10_cls_loss", seed=7), _acc(age=30.0, age_mae=8.1), protocol=1)
-    write_run(results, config(**gender, seed=7, lr_rate=0.002), _acc(gender=83.0), protocol=1)
+                              age_loss_type="age_10_cls_loss", seed=7), _acc(age=30.0, age_mae=8.1), protocol=1,
+              cost=False)
+    write_run(results, config(**gender, seed=7, lr_rate=0.002), _acc(gender=83.0), protocol=1, cost=False)
     # a copied folder (same signature) and folders missing files
     write_run(results, config(**gender, seed=0), _acc(gender=84.2), folder="copies/AlexNet-Gender_seed0")
     write_run(results, config(**gender, seed=4), _acc(gender=84.0), folder="broken/no_config",
@@ -224,4 +286,5 @@ def write_study(results: Path) -> None:
                   _acc(gender=g, age=a, age_mae=m))
     write_run(results, config(**imdb, name="AlexNet-Gender", loss_weights=[1.0, 0, 0, 0]), _acc(gender=87.9),
               steps=2 * STEPS)   # trained longer: the section warns about unequal budgets
-    write_run(results, config(**imdb, name="AlexNet-Age", loss_weights=[0, 0, 0, 1.0]), _acc(age=5.8, age_mae=6.6))
+    write_run(results, config(**imdb, name="AlexNet-Age", loss_weights=[0, 0, 0, 1.0]), _acc(age=5.8, age_mae=6.6),
+              cost=False)   # from before the cost records: dashes

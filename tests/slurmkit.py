@@ -4,14 +4,13 @@ Without a reachable controller those tests skip loudly; with MTL_REQUIRE_SLURM=1
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import conftest
 import pytest
 
 from mtl_cluster.experiments import load_experiments
@@ -22,11 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def skip_or_fail(reason: str) -> None:
-    msg = f"SLURM TESTS NOT RUN: {reason}; start it with 'scripts/slurm_local.sh start'"
-    if os.environ.get("MTL_REQUIRE_SLURM", "") not in ("", "0"):
-        pytest.fail(msg, pytrace=False)
-    warnings.warn(msg, pytest.PytestWarning, stacklevel=2)
-    pytest.skip(msg)
+    conftest.skip_or_fail(f"SLURM TESTS NOT RUN: {reason}; start it with 'scripts/slurm_local.sh start'",
+                          "MTL_REQUIRE_SLURM")
 
 
 def require_cluster() -> None:

@@ -74,7 +74,7 @@ def test_cache_is_rebuilt_when_a_source_file_changes(tmp_path: Path) -> None:
     images = _files(tmp_path / "img")
     first = open_cache(images, 32, tmp_path / "cache")
     write_image(images.paths[3], seed=99, size=31)
-    os.utime(images.paths[3], ns=(1, 1))   # a different size and mtime
+    os.utime(images.paths[3], ns=(1, 1))   # other content and size (the key hashes those; the mtime no longer counts)
     second = open_cache(images, 32, tmp_path / "cache")
     assert second.built and second.key != first.key
     assert np.array_equal(second.pixels[3], decode(images, 3, 32).transpose(2, 0, 1))

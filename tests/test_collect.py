@@ -301,6 +301,23 @@ def test_real_runs_markdown_and_plots(real_study, tmp_path, monkeypatch, capsys)
         f"pretrained_false-synthetic_{t}.png" for t in ("age", "emotion", "gender", "smile")]
 
 
+def test_real_runs_cost(real_study, monkeypatch, capsys) -> None:
+    """--cost on real runs: the trainer's own records; on a CPU no GPU time, so the ratio is of wall-hours."""
+    rc, out, _ = collect(real_study, monkeypatch, capsys, "results", "--cost", "--format", "json")
+    assert rc == 0
+    cost = json.loads(out)["cost"]
+    (sec,) = cost["sections"]
+    mtl, stl = ({k: c["mean"] for k, c in r["cells"].items()} for r in sec["rows"])
+    for cells in (mtl, stl):
+        assert cells["gpu_hours"] == 0 and 0 < cells["wall_hours"] < 0.5 and cells["images_per_s"] > 0
+        assert cells["epochs_recomputed"] == 0
+    assert mtl["trainable_params"] > stl["trainable_params"] > 0
+    (ratio,) = sec["ratios"]
+    assert ratio["against"] == ["AlexNet-Gender"] and ratio["time_key"] == "wall_hours"
+    assert ratio["time_ratio"] == pytest.approx(mtl["wall_hours"] / stl["wall_hours"], rel=1e-3)
+    assert cost["total"]["runs"] == cost["total"]["recorded"] == cost["total"]["attempts"] == 3
+
+
 def test_runs_from_before_and_after_the_perf_keys_are_seeds_of_one_row(tmp_path: Path) -> None:
     """A study relaunched after the perf switches were added: old config.yaml lacks them, same signature."""
     old = config(seed=0)

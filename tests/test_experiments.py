@@ -68,7 +68,7 @@ def test_good_file_loads(tmp_path):
     (("  here: {executor: local}", "  here: {executor: local, partitoin: gpu}"),
      ":13: clusters.here.partitoin: unknown key; valid keys:"),
     (("  here: {executor: local}", "  here: {executor: pbs}"), ":13: clusters.here.executor: 'pbs'; valid: slurm, local"),
-    (("clusters:", "cluster:"), ":12: cluster: unknown key; valid: defaults, experiments, grid, clusters, debug"),
+    (("clusters:", "cluster:"), ":12: cluster: unknown key; valid: defaults, experiments, grid, clusters, debug, demo"),
     (("    loss_weights: [1, 0, 0, 1]", "    loss_weights: [1, 0, 1]"), ":6: experiments[0].loss_weights: expected 4"),
     (("  epoch: 2", "  epoch: 2\n  epoch: 3"), ":4: defaults.epoch: key given twice"),
     (("experiments:", "experiments: ["), ": invalid YAML"),
@@ -127,3 +127,30 @@ def test_status_bad_yaml_exit_2(tmp_path, capsys):
     path = _write(tmp_path, GOOD.replace("name: B", "name: B\n    colour: red"))
     assert status_main([str(path)]) == 2
     assert "experiments[1].colour: unknown key" in capsys.readouterr().err
+
+
+def test_demo_is_the_debug_grid_with_its_overrides_on_top(tmp_path):
+    """`--demo` (scripts/demo.sh): every run of the debug grid, at the demo's seeds, with the debug keys the
+    demo leaves alone (synthetic data, 64 px) and the demo's own (bold cues, Adam, its budget)."""
+    from mtl_cluster.grid import expand
+
+    exps = load_experiments(REPO / "experiments.yaml")
+    debug = expand(exps, tmp_path, debug=True)
+    demo = expand(exps, tmp_path, demo=True)
+    assert len(demo) == len(debug) * len(exps.demo_grid["seed"]) and exps.demo_grid["seed"] == [0, 1]
+    assert {(s.name, s.config.seed) for s in demo} == {(s.name, seed) for s in debug for seed in (0, 1)}
+    for spec in demo:
+        cfg = spec.config
+        assert cfg.data.synthetic and cfg.image_size == 64 and cfg.device == "cpu"          # from debug:
+        assert cfg.data.synthetic_cues == "bold" and cfg.optimizer == "adam"                 # from demo:
+        assert cfg.total_steps is None and cfg.steps_per_epoch == exps.demo["steps_per_epoch"]
+    assert not {s.run_dir for s in demo} & {s.run_dir for s in debug}                         # new folders
+    fine_tunes = [s for s in demo if s.init_from]
+    assert len(fine_tunes) == 14 and all(s.init_run_dir in {p.run_dir for p in demo} for s in fine_tunes)
+
+
+def test_demo_section_is_checked_like_debug(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text((REPO / "experiments.yaml").read_text() + "  init_from: x\n")
+    with pytest.raises(ConfigError, match=r"demo\.init_from: cannot be overridden for the whole grid"):
+        load_experiments(path)

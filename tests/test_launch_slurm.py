@@ -63,3 +63,84 @@ def test_debug_grid_as_arrays_then_nothing_then_status(tmp_path, capsys):
     assert status_main([str(yaml_file), "--debug", *dirs(tmp_path)[:4]]) == 0
     table = capsys.readouterr().out
     assert "17 completed" in table and "COMPLETED" in table
+
+    # mtl-collect --cost sets Slurm's bill beside the runs' own figures: each job held one (fake) GPU, which
+    # the CPU trainer never used, so the runs' own GPU-hours are 0 and sacct's are each job's elapsed time
+    import json
+
+    from mtl_cluster.accounting import gpu_seconds
+    from mtl_cluster.cli_collect import collect_main
+    assert collect_main([str(tmp_path / "results"), "--cost", "--format", "json", "--no-image-tests"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    cells = [r["cells"] for s in report["cost"]["sections"] for r in s["rows"]]
+    assert cells and all(c["gpu_hours"]["mean"] == 0 and c["sacct_gpu_hours"]["mean"] > 0 for c in cells), cells
+    assert report["cost"]["total"]["sacct_runs"] == 17
+    billed = gpu_seconds(jobs[str(s.run_dir)].job_id for s in runs)
+    assert billed is not None and len(billed) == 17
+    assert report["cost"]["total"]["sacct_gpu_hours"] == pytest.approx(sum(billed.values()) / 3600, abs=1e-5)
+
+
+NEVER_YAML = """\
+defaults:
+  dataset: synthetic
+  image_size: 64
+  batch_size: 8
+  device: cpu
+  epoch: 1
+  steps_per_epoch: 4
+  data: {synthetic_train_size: 16, synthetic_eval_size: 8}
+experiments:
+  - name: AlexNet-Gender_Age
+    id: pre
+    loss_weights: [1, 0, 0, 1]
+  - name: AlexNet-Smile
+    id: ft
+    loss_weights: [0, 1, 0, 0]
+    init_from: pre
+    load_IMDB_WIKI_pretrained_model: true
+clusters:
+  test:
+    executor: slurm
+    partition: gpu
+    cpus_per_task: 1
+    mem_gb: 1
+    timeout_min: 5
+    additional: {kill-on-invalid-dep: "no"}   # the launcher's default is yes (Slurm then cancels such a job)
+"""
+
+
+def _squeue(name: str) -> list[tuple[str, str]]:
+    import subprocess
+    res = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%r|%j"], capture_output=True, text=True, timeout=15)
+    return [(line.split("|")[0], line.split("|")[1]) for line in res.stdout.splitlines()
+            if line.split("|")[2].startswith(f"mtl:{name}")]
+
+
+def test_a_job_that_can_never_start_is_replaced(tmp_path, capsys):
+    """With ``kill-on-invalid-dep: no`` (the launcher sets yes unless a profile says otherwise), a fine-tune queued
+    after its pretraining, whose pretraining job is then cancelled, waits forever in squeue
+    (DependencyNeverSatisfied). The next launch cancels that job and submits both runs again: squeue never holds
+    two jobs for one run, and both complete."""
+    import subprocess
+    yaml_file = tmp_path / "neverstudy.yaml"
+    yaml_file.write_text(NEVER_YAML)
+    args = [str(yaml_file), "--cluster", "test", *dirs(tmp_path)]
+    assert launch_main(args) == 0
+    pre, ft = specs(yaml_file, tmp_path)
+    jobs = latest_jobs(tmp_path / "jobs")
+    parent, child = jobs[str(pre.run_dir)].job_id, jobs[str(ft.run_dir)].job_id
+    subprocess.run(["scancel", parent.split("_")[0]], check=True, timeout=30)
+    wait(lambda: _squeue("neverstudy") == [(child, "DependencyNeverSatisfied")], 120,
+         "the fine-tune's job to be left waiting on a dependency that can never be satisfied")
+    capsys.readouterr()
+    assert status_main([str(yaml_file), *dirs(tmp_path)[:4]]) == 0
+    assert "can never start" in capsys.readouterr().out
+    assert launch_main(args) == 0
+    out = capsys.readouterr()
+    assert f"cancelled 1 job(s) that could never start (the job they followed failed or was cancelled): {child}" \
+        in out.err, out.err
+    assert "submitted 2 runs" in out.out, out.out
+    queued = _squeue("neverstudy")
+    assert child not in {j for j, _ in queued} and len(queued) <= 2, queued
+    wait(lambda: all_completed([pre, ft]), 300, "both runs to complete")
+    assert launch_main(args) == 0 and "nothing to submit" in capsys.readouterr().out

@@ -1,10 +1,13 @@
 """The layer rules the docstrings state, checked on the import graph and the source (not claimed):
 
 - ``train/`` (the job) imports no launch, collect or CLI module: it runs on a compute node alone;
-- the collect side (collect, compare, tables, plots, imagetests, stats) imports nothing of the launch side;
+- the collect side (collect, compare, tables, plots, imagetests, stats, report_html, cost) imports nothing of
+  the launch side;
 - only ``cli*.py`` and ``ui.py`` print or exit; ``tasks.py``, ``config.py``, ``hubcache.py`` and the
   collect side never import torch (the launcher and the collector start fast and run where torch is not);
-  nor does ``runlock.py`` (the run folder lock: plain os/fcntl, usable by any tool).
+  nor does ``runlock.py`` (the run folder lock: plain os/fcntl, usable by any tool), nor ``datacheck.py``,
+  ``datacount.py`` and ``datasets_official.py`` (mtl-data check and the launch preflight's dataset counts), nor
+  ``accounting.py`` (sacct's GPU-hours for mtl-collect --cost).
 """
 from __future__ import annotations
 
@@ -14,10 +17,11 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mtl_cluster"
-LAUNCH = {"launch", "plan", "ledger", "slurmq", "clusters", "experiments", "grid", "status"}
-COLLECT = {"collect", "compare", "tables", "plots", "imagetests", "stats"}
-CLI = {"cli", "cli_launch", "cli_collect", "ui"}
-NO_TORCH = {"tasks", "config", "hubcache", "yamlio", "errors", "runlock", *COLLECT}
+LAUNCH = {"launch", "plan", "ledger", "slurmq", "clusters", "experiments", "grid", "status", "journal"}
+COLLECT = {"collect", "compare", "tables", "plots", "imagetests", "stats", "report_html", "cost"}
+CLI = {"cli", "cli_launch", "cli_collect", "cli_watch", "cli_data", "ui"}
+NO_TORCH = {"tasks", "config", "hubcache", "yamlio", "errors", "runlock", "journal", "datacheck", "datacount",
+            "datasets_official", "accounting", *COLLECT}
 
 
 def _modules() -> dict[str, Path]:

@@ -209,7 +209,11 @@ def test_fallback_stale_rule(tmp_path: Path) -> None:
         RunLock(tmp_path, use_flock=False).acquire()
     with RunLock(tmp_path, use_flock=False, stale_after_s=60):
         pass
-    assert not (tmp_path / EXCL_NAME).exists() and [p.name for p in tmp_path.iterdir()] == []
+    # nothing left but the lock's own log (its takeovers name the stale holders they found)
+    assert not (tmp_path / EXCL_NAME).exists() and [p.name for p in tmp_path.iterdir()] == [runlock.LOG_NAME]
+    took = [r["found"] for r in runlock.read_log(tmp_path) if r["event"] == "acquired" and "found" in r]
+    assert [(f["host"], f["pid"], f["alive"]) for f in took] == [(here, dead, False), ("elsewhere", 1, None),
+                                                                 ("elsewhere", 1, None)]
 
 
 def test_stale_rule_as_a_function() -> None:
@@ -253,7 +257,8 @@ def test_the_trainer_touches_nothing_in_a_held_folder_and_releases_after_a_run(t
         err = capsys.readouterr().err
         assert err.startswith("mtl-train: error: run folder ") and err.count("\n") == 1
         assert f"pid {os.getpid()}" in err
-        assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME]
+        assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME, runlock.LOG_NAME]   # the holder's own
+        assert [r["event"] for r in runlock.read_log(run)] == ["acquired"]             # the refusal wrote none
     (run / "status.json").mkdir()
     with pytest.raises(OSError):
         Trainer(load_train_config(None, TINY), run).run(handle_signals=False)
@@ -281,8 +286,9 @@ def test_a_requeued_attempt_waits_and_a_stop_signal_while_waiting_is_an_interrup
         assert proc.returncode == 75, err
         assert err.startswith("mtl-train: error: SIGTERM received while waiting for") and err.count("\n") == 1
         assert time.monotonic() - t0 < 30                      # well within the 120 s wait
-        assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME]
+        assert sorted(p.name for p in run.iterdir()) == [LOCK_NAME, runlock.LOG_NAME]
         assert json.loads((run / LOCK_NAME).read_text())["pid"] == holder.pid
+        assert [(r["event"], r["pid"]) for r in runlock.read_log(run)] == [("acquired", holder.pid)]
     finally:
         _stop(holder)
         if proc.poll() is None:
@@ -345,3 +351,46 @@ def test_a_second_trainer_on_a_folder_being_trained_exits_at_once(tmp_path: Path
     assert status["state"] == "completed" and status["attempts"] == 1 and status["pid"] == first.pid
     assert (run / "log.txt").read_text().count("attempt ") == 1
     assert (run / LOCK_NAME).read_text() == ""                 # released
+
+
+# -- the lock's own log ----------------------------------------------------------------------------------------
+def test_the_log_records_each_hold_and_a_dead_holders_successor(tmp_path: Path) -> None:
+    """.lock.log: a clean hold is acquired + released; a holder SIGKILLed while holding leaves no release, and
+    the next taker records the dead holder it found (not alive). holds_overlapped finds nothing wrong."""
+    run = tmp_path / "run"
+    run.mkdir()
+    with RunLock(run):
+        pass
+    proc = _holder(run)                                         # holds until killed
+    _stop(proc)
+    with RunLock(run):
+        pass
+    log = runlock.read_log(run)
+    assert [r["event"] for r in log] == ["acquired", "released", "acquired", "acquired", "released"], log
+    assert log[2]["pid"] == proc.pid and log[0]["pid"] == log[3]["pid"] == os.getpid()
+    assert log[3]["found"] == {"pid": proc.pid, "host": socket.gethostname(), "job_id": None, "alive": False}
+    assert "found" not in log[0]
+    assert runlock.holds_overlapped(log) == []
+
+
+def test_the_log_shows_two_holders_at_once(tmp_path: Path) -> None:
+    """The check is not vacuous: a taker that found a live holder, one that took the lock from a holder that
+    neither released nor was found dead, and a release by a non-holder are each named."""
+    me, other = {"host": "h", "pid": 1}, {"host": "h", "pid": 2}
+    alive = [{"event": "acquired", **me}, {"event": "acquired", **other, "found": {"pid": 1, "alive": True}}]
+    unseen = [{"event": "acquired", **me}, {"event": "acquired", **other}]
+    stray = [{"event": "released", **other}]
+    assert runlock.holds_overlapped(alive) == ["pid 2 on h took the lock while pid 1 was alive"]
+    assert runlock.holds_overlapped(unseen) == ["pid 2 on h took the lock while pid 1 held it"]
+    assert runlock.holds_overlapped(stray) == ["pid 2 on h released a lock it did not hold"]
+    fine = [{"event": "acquired", **me}, {"event": "acquired", **other, "found": {"pid": 1, "alive": False}},
+            {"event": "released", **other}, {"event": "acquired", **me}]
+    assert runlock.holds_overlapped(fine) == []
+
+
+def test_the_fallback_logs_too(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    with RunLock(run, use_flock=False):
+        pass
+    assert [(r["event"], r["mode"]) for r in runlock.read_log(run)] == [("acquired", "excl"), ("released", "excl")]

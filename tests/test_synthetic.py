@@ -237,3 +237,36 @@ def test_empty_knobs_draw_the_images_of_earlier_versions() -> None:
     px, lab = _generate(0, 8, 64, "train")
     assert hashlib.sha256(px.tobytes()).hexdigest()[:16] == PINNED_DEFAULT_DIGEST
     assert lab["age"].tolist()[:4] == PINNED_DEFAULT_AGES
+
+
+def test_bold_cues_put_emotion_in_the_background_hue_and_age_in_its_brightness() -> None:
+    """cues=bold (the demo's data): the same faces, nuisance and labels, plus a flat background whose hue is
+    the emotion and whose brightness is the age; cues=faces is left as it was (the pinned digest above)."""
+    faces_px, faces_lab = synthetic_sample(0, 140, 64, "train")
+    bold_px, bold_lab = synthetic_sample(0, 140, 64, "train", (), "bold")
+    for t in TASKS:
+        assert np.array_equal(faces_lab[t], bold_lab[t])
+    assert not np.array_equal(faces_px, bold_px)
+    def corner(px: np.ndarray) -> np.ndarray:      # the top-left 2x2 pixels: background (the face is central)
+        return px[:, :2, :2].reshape(len(px), -1, 3).astype(float).mean(1)
+
+    assert np.corrcoef(corner(bold_px).max(1), bold_lab["age"])[0, 1] > 0.95
+    assert abs(np.corrcoef(corner(faces_px).max(1), faces_lab["age"])[0, 1]) < 0.3
+    chroma = corner(bold_px) / corner(bold_px).sum(1, keepdims=True)
+    for e in range(len(EMOTIONS)):                                           # one hue per class, tight within it
+        same = chroma[bold_lab["emotion"] == e]
+        assert len(same) and np.abs(same - same.mean(0)).max() < 0.06, (e, same)
+    means = np.array([chroma[bold_lab["emotion"] == e].mean(0) for e in range(len(EMOTIONS))])
+    gaps = [np.abs(means[a] - means[b]).max() for a in range(len(means)) for b in range(a)]
+    assert min(gaps) > 0.06, gaps
+
+
+def test_bold_cues_are_validated_and_hashed_only_when_set() -> None:
+    from mtl_cluster.config import signature, train_config_from_dict
+    from mtl_cluster.errors import ConfigError
+
+    base = train_config_from_dict({})
+    assert signature(train_config_from_dict({"data": {"synthetic_cues": "faces"}})) == signature(base)
+    assert signature(train_config_from_dict({"data": {"synthetic_cues": "bold"}})) != signature(base)
+    with pytest.raises(ConfigError, match="data.synthetic_cues: 'loud'; valid: faces, bold"):
+        train_config_from_dict({"data": {"synthetic_cues": "loud"}})

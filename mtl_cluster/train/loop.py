@@ -24,15 +24,16 @@ from torch.utils.data import DataLoader
 from ..config import PROTOCOL, TrainConfig, signature
 from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
-from ..rundir import BEST_RULE, SELECT_RULE, RunDir, count_field, now_iso, read_json, read_jsonl
+from ..rundir import BEST_RULE, SELECT_RULE, RunDir, count_field, now_iso, read_json, read_jsonl, slurm_job_id
 from ..runlock import RunLock, lock_run_folder
 from ..signals import StopRequest, pending, stop_signals
 from ..states import State
 from ..tasks import AGE_HEADS, METRICS, SPLITS, TASKS, run_metrics
 from .checkpoint import CheckpointWriter, clear_partial, list_checkpoints, load_init, load_latest
 from .data import load_tasks, train_sizes
-from .data.base import TaskData
+from .data.base import ImageSet, TaskData
 from .data.cache import Decoded, open_cache
+from .data.stage import stage_cache, stage_root
 from .data.transforms import CachedView, TaskView, augment_batch, whole_batch
 from .metrics import TaskMeter, epoch_record, task_loss
 from .model import MTL_AlexNet_model, load_backbone, load_init_state
@@ -161,6 +162,10 @@ class Trainer:
     def _open_caches(self) -> dict[str, Decoded]:
         """Each split that goes through the pre-decoded cache (decided per split), built if missing."""
         out: dict[str, Decoded] = {}
+        stage = stage_root(self.cfg.data.stage_to) if self.cfg.data.stage_to else None
+        if stage is not None and self.cfg.data_cache == "off":
+            log.warning("data.stage_to: nothing is staged with data_cache: off (staging copies the pre-decoded "
+                        "cache); images are read from %s", self.cfg.data.root)
         for t, d in self.data.items():
             for split in SPLITS:
                 images = getattr(d, split)
@@ -169,8 +174,7 @@ class Trainer:
                     def report(done: int, total: int, t: str = t, split: str = split) -> None:
                         self.progress("cache", {"task": t, "split": split, "done": done, "total": total})
                     try:
-                        dec = open_cache(images, self.cfg.image_size, cache_folder(self.cfg), report,
-                                         threads=max(1, self.cfg.num_workers))
+                        dec = self._open_cache(images, report, stage, f"{split}:{t}")
                     except OSError as exc:   # a read-only data root, a full disk
                         if self.cfg.data_cache == "on":
                             raise DataError(f"data_cache: on, but the image cache in {cache_folder(self.cfg)} "
@@ -183,6 +187,23 @@ class Trainer:
                 self.perf.notes[f"cache {split}:{t}"] = why
                 log.info("image cache %s:%s: %s", split, t, why)
         return out
+
+    def _open_cache(self, images: ImageSet, report: Callable[[int, int], None], stage: Path | None,
+                    name: str) -> Decoded:
+        """The split's cache: copied to node-local ``stage`` first when data.stage_to is set (a failed copy
+        is a warning: the run reads the shared cache instead), else read or built in data.cache_dir."""
+        threads = max(1, self.cfg.num_workers)
+        if stage is not None:
+            try:
+                staged = stage_cache(images, self.cfg.image_size, cache_folder(self.cfg), stage, report, threads)
+            except OSError as exc:
+                log.warning("image cache %s: not staged to %s (%s); reading the shared cache", name, stage,
+                            exc.strerror or exc)
+            else:
+                log.info("image cache %s: %s", name, staged.note)
+                self.perf.notes[f"stage {name}"] = staged.note
+                return staged.decoded
+        return open_cache(images, self.cfg.image_size, cache_folder(self.cfg), report, threads=threads)
 
     def _resume_or_init(self) -> None:
         for name in clear_partial(self.rd.checkpoints):
@@ -361,6 +382,7 @@ class Trainer:
         s.epoch, s.step, s.meters = s.epoch + 1, 0, {}
         self._save()
         self.rd.append_timing({"epoch": s.epoch, "attempt": self.attempt, "seconds": round(seconds, 3),
+                               "at": round(time.time(), 3),
                                "train_images_per_s": round(n_img / max(seconds, 1e-9), 2),
                                "checkpoint_s": round(self.save_seconds, 4)})
         self.save_seconds = 0.0
@@ -393,6 +415,7 @@ class Trainer:
             "unreadable_images": {t: sum(len(s.unreadable.get(f"{sp}:{t}", [])) for sp in SPLITS)
                                   for t in self.weights},
             "skipped_at_load": {t: d.skipped_at_load for t, d in self.data.items()},
+            "trainable_params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
         }
 
     def run(self, handle_signals: bool = True, lock_wait_s: float | None = None,
@@ -423,11 +446,15 @@ class Trainer:
                 self.rd.update_status(state=State.RUNNING, attempts=self.attempt, reason=None, epochs=self.cfg.epoch,
                                       signature=self.sig, started_at=status.get("started_at") or now_iso(),
                                       attempt_started_at=now_iso())
+                self.rd.append_attempt("start", self.attempt, previous=_progress(status),
+                                       **({"job_id": job} if (job := slurm_job_id()) else {}))
                 log.info("attempt %d of run %s (%s) in %s", self.attempt, self.cfg.name, self.sig, self.rd.path)
                 with stop_signals(handle_signals) as stop:
                     self._build()
                     self._resume_or_init()
                     self.events = EventLog(self.rd.path, next_epoch=self.state.epoch + 1)
+                    self.rd.append_attempt("resume", self.attempt, epoch=self.state.epoch, step=self.state.step,
+                                           steps_per_epoch=self.steps, gpus=_gpus(self.device))
                     self.rd.update_status(epoch=self.state.epoch, step=self.state.step, device=str(self.device))
                     self._epochs(stop)
                     self.writer.wait()
@@ -442,6 +469,7 @@ class Trainer:
                 self._join_writer()
                 if hasattr(self, "events"):
                     self.events.close()
+                self._record_end()
 
     def _epochs(self, stop: StopRequest) -> None:
         """Train, evaluate on val and test, record, checkpoint: epoch by epoch to the last one."""
@@ -507,6 +535,14 @@ class Trainer:
                 f"{'checkpoint ' + kept[-1] + ' is intact' if kept else 'no checkpoint was written yet'}: "
                 f"free space, then launch again (mtl-launch --retry-failed) to resume")
 
+    def _record_end(self) -> None:
+        """attempts.jsonl: where this attempt got and when it ended (mtl-collect --cost: its wall time, and the
+        epochs the next attempt trains again when its checkpoint is older than this point)."""
+        try:
+            self.rd.append_attempt("end", self.attempt, epoch=self.state.epoch, step=self.state.step)
+        except OSError as exc:   # a full disk: the failure itself is what status.json records
+            log.error("could not record the attempt's end in attempts.jsonl: %s", exc)
+
     def _join_writer(self) -> None:
         """At exit, however it happens, let a checkpoint being written finish (its error is logged)."""
         writer = getattr(self, "writer", None)
@@ -516,6 +552,17 @@ class Trainer:
             writer.wait()
         except Exception as exc:  # noqa: BLE001 - already failing or finished; say it, don't mask
             log.error("last checkpoint write failed: %s: %s", type(exc).__name__, exc)
+
+
+def _progress(status: dict[str, Any]) -> dict[str, Any]:
+    """How far the attempt before got, as status.json last said (its progress is refreshed every
+    PROGRESS_EVERY_S): the start of attempts.jsonl's record of work trained twice."""
+    return {k: status[k] for k in ("epoch", "step", "state", "updated_at") if k in status}
+
+
+def _gpus(device: torch.device) -> int:
+    """GPUs this job holds (all it was given are billed, whether or not the trainer uses them)."""
+    return torch.cuda.device_count() if device.type == "cuda" else 0
 
 
 def _brief(rec: dict[str, Any]) -> str:

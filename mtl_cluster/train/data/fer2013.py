@@ -121,6 +121,54 @@ def _count_csv_training(path: Path) -> int:
         raise DataError(f"{path}: not a readable CSV ({exc}); {EXPECT}") from None
 
 
+def fer2013_split_labels(path: Path) -> dict[str, np.ndarray]:
+    """Each split's emotion labels without parsing a pixel (``mtl-data check``'s counts and histograms):
+    the CSV's emotion and Usage columns, or the h5's ``<split>_label`` datasets. Bad labels are DataErrors
+    as in the loader; the pixels are checked only by ``read_fer2013_csv``/``read_fer2013_h5``."""
+    if path.suffix.lower() != ".csv":
+        with _open_h5(path) as f:
+            missing = [f"{s}_label" for s in SPLITS if f"{s}_label" not in f]
+            if missing:
+                raise DataError(f"{path}: missing datasets {', '.join(missing)}; {EXPECT}")
+            out = {}
+            for s in SPLITS:
+                labels = np.asarray(f[f"{s}_label"][()])
+                out[s] = _h5_labels(f"{path}: {s}", labels[:, 0] if labels.ndim == 2 and labels.shape[1] == 1
+                                    else labels)
+            return out
+    try:
+        return _csv_split_labels(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc}); {EXPECT}") from None
+
+
+def _csv_split_labels(path: Path) -> dict[str, np.ndarray]:
+    labels: dict[str, list[int]] = {s: [] for s in SPLITS}
+
+    def add(line_num: int, emotion: str, usage: str) -> None:
+        where = f"{path}: line {line_num}"
+        if usage not in labels:
+            raise DataError(f"{where}: Usage {usage!r} is not one of {', '.join(SPLITS)}")
+        labels[usage].append(_csv_label(where, emotion))
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        i_emotion, _, i_usage = _csv_columns(path, next(reader, None))
+        if (i_emotion, i_usage) != (0, 2):                     # not Kaggle's order: the csv module's pace
+            for row in reader:
+                if row:
+                    add(reader.line_num, row[i_emotion] if len(row) > i_emotion else "",
+                        row[i_usage].strip() if len(row) > i_usage else "")
+    if (i_emotion, i_usage) == (0, 2):                         # Kaggle's order: first and last field of a line
+        with open(path, "rb") as raw:
+            next(raw)
+            for line_num, line in enumerate(raw, start=2):
+                if line.strip():
+                    add(line_num, line.partition(b",")[0].decode(),
+                        line.rpartition(b",")[2].strip().strip(b'"').decode())
+    return {s: np.asarray(v, np.int64) for s, v in labels.items()}
+
+
 def _csv_columns(path: Path, header: list[str] | None) -> tuple[int, int, int]:
     found = [c.strip() for c in header or []]
     missing = [c for c in CSV_COLUMNS if c not in found]

@@ -83,6 +83,8 @@ _WRINKLE = np.array([70.0, 40.0, 30.0])
 _GREY_HAIR = np.array([232.0, 232.0, 232.0])
 _SKIN_LIGHT = np.array([250.0, 222.0, 196.0])
 _SKIN_DARK = np.array([135.0, 92.0, 62.0])
+# cues="bold" (the demo's data): the background's hue is the emotion, its brightness the age.
+_BOLD_SAT, _BOLD_DARK, _BOLD_LIGHT = 0.6, 70.0, 240.0
 
 
 def _rgb(v: np.ndarray | tuple[float, ...]) -> RGB:
@@ -135,10 +137,11 @@ class _Painter:
 
 
 def draw_face(gender: int, smile: int, emotion: int, age: float, rng: np.random.Generator,
-              size: int = 64) -> np.ndarray:
+              size: int = 64, cues: str = "faces") -> np.ndarray:
     """One face-like RGB image, uint8 (size, size, 3), whose visible features follow the labels.
 
     ``rng`` supplies the nuisance variation only; the same labels and rng state give the same bytes.
+    ``cues="bold"`` adds the two big cues of the demo (module docstring) to the same face.
     """
     # Nuisance parameters.
     cx, cy = 32.0 + rng.uniform(-3.0, 3.0, size=2)
@@ -153,6 +156,9 @@ def draw_face(gender: int, smile: int, emotion: int, age: float, rng: np.random.
 
     # Age as 0..1; hair and beard grey linearly with it.
     a = (float(np.clip(age, *AGE_RANGE)) - AGE_RANGE[0]) / (AGE_RANGE[1] - AGE_RANGE[0])
+    if cues == "bold":   # the same draws, so the nuisance of image i is the one it has under "faces"
+        bg_top = bg_bottom = _bold_background(int(emotion), a)
+        gain, offset = 1.0 + (gain - 1.0) / 5, offset / 5
     hair = _rgb(hair_base * (1 - a) + _GREY_HAIR * a)
     face = _rgb(skin)
     beard = _rgb(np.array(_BEARD) * (1 - 0.6 * a) + _GREY_HAIR * 0.6 * a)   # greys, but stays darker
@@ -190,13 +196,24 @@ def draw_face(gender: int, smile: int, emotion: int, age: float, rng: np.random.
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def _bold_background(emotion: int, a: float) -> np.ndarray:
+    """The demo's flat background: its hue is the emotion (seven hues around the wheel), its brightness
+    the age (dark young, light old; never so dark that the hue is lost)."""
+    return _hsv(6.0 * emotion / len(EMOTIONS), _BOLD_SAT, _BOLD_DARK + (_BOLD_LIGHT - _BOLD_DARK) * a)
+
+
+def _hsv(hue: float, sat: float, val: float) -> np.ndarray:
+    """RGB of a hue on the 0..6 wheel (red, yellow, green, cyan, blue, magenta), saturation and value."""
+    x = 1 - abs(hue % 2 - 1)
+    rgb = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][int(hue) % 6]
+    return val * (1 - sat + sat * np.array(rgb, dtype=np.float64))
+
+
 def _saturated(rng: np.random.Generator) -> np.ndarray:
     """A clearly coloured background (never grey), so grey hair stays the only large grey area."""
     hue = rng.uniform(0, 6)
     sat, val = rng.uniform(0.45, 0.85), rng.uniform(90, 230)
-    x = 1 - abs(hue % 2 - 1)
-    rgb = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][int(hue) % 6]
-    return val * (1 - sat + sat * np.array(rgb, dtype=np.float64))
+    return _hsv(hue, sat, val)
 
 
 def _draw_age(p: _Painter, a: float, skin: np.ndarray) -> None:
@@ -323,14 +340,14 @@ def _quantile(task: str, u: float) -> int:
 
 
 @functools.lru_cache(maxsize=8)
-def synthetic_sample(seed: int, n: int, size: int, split: str,
-                     shared: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def synthetic_sample(seed: int, n: int, size: int, split: str, shared: tuple[str, ...] = (),
+                     cues: str = "faces") -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """All four labels for ``n`` drawn images: (pixels uint8 (n,size,size,3), {task: float64 labels}).
 
     Cached so that the four tasks of one run share a single generation; the returned arrays are
     read-only because they are shared. Image i depends only on (seed, split, shared, i), so a larger
     ``n`` extends a smaller one instead of reshuffling it. ``shared``: tasks whose labels are set by
-    one latent per image (module docstring).
+    one latent per image; ``cues``: ``faces`` or ``bold`` (module docstring).
     """
     if split not in _SPLIT_STREAM:
         raise ValueError(f"split must be one of {sorted(_SPLIT_STREAM)}, got {split!r}")
@@ -348,7 +365,7 @@ def synthetic_sample(seed: int, n: int, size: int, split: str,
             label.update({t: _quantile(t, u) for t in shared})
             drawn[shared[0]] = label[shared[0]]
         g, sm, em, age = (int(drawn[t]) for t in TASKS)
-        pixels[i] = draw_face(g, sm, em, age, rng, size)
+        pixels[i] = draw_face(g, sm, em, age, rng, size, cues)
         labels[i] = tuple(label[t] for t in TASKS)
     pixels.setflags(write=False)
     out = {t: labels[:, j].copy() for j, t in enumerate(TASKS)}
@@ -378,7 +395,7 @@ def load_synthetic(task: str, data: DataConfig, seed: int, image_size: int) -> T
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     shared = tuple(data.synthetic_shared)
-    sets = {split: synthetic_sample(seed, n, image_size, split, shared)
+    sets = {split: synthetic_sample(seed, n, image_size, split, shared, data.synthetic_cues)
             for split, n in (("train", data.synthetic_train_size), (VAL_SPLIT, data.synthetic_eval_size),
                              (TEST_SPLIT, data.synthetic_eval_size))}
     images = {split: ArrayImages(px, lab[task]) for split, (px, lab) in sets.items()}
