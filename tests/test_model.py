@@ -85,16 +85,19 @@ def test_epsilon_error_known_values() -> None:
     assert torch.allclose(eps, expected, atol=1e-6)
 
 
-def test_fine_tune_never_writes_into_its_parents_folder(tmp_path: Path) -> None:
-    """A damaged newest checkpoint in the pretraining run's folder: the fine-tune initialises from the one
-    before and leaves the parent's files exactly as they were (it used to rename them *.damaged)."""
+def test_fine_tune_never_starts_from_an_older_checkpoint_of_its_parent(tmp_path: Path) -> None:
+    """A damaged newest checkpoint in the pretraining run's folder: the fine-tune refuses with the fix, and
+    leaves the parent's files exactly as they were. It used to initialise silently from the checkpoint
+    before (an earlier epoch's weights under the same row name; the chaos soak found it)."""
+    from mtl_cluster.errors import CheckpointError
     from mtl_cluster.train.checkpoint import load_init, save_checkpoint
     folder = tmp_path / "parent" / "checkpoints"
     folder.mkdir(parents=True)
-    older = save_checkpoint(folder, {"epoch": 1, "step": 0, "model": {"features.0.bias": torch.ones(3)}})
+    save_checkpoint(folder, {"epoch": 1, "step": 0, "model": {"features.0.bias": torch.ones(3)}})
     newest = save_checkpoint(folder, {"epoch": 2, "step": 0, "model": {"features.0.bias": torch.zeros(3)}})
+    assert torch.equal(load_init(tmp_path / "parent")["features.0.bias"], torch.zeros(3))   # the final one
     newest.write_bytes(newest.read_bytes()[:100])
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    state = load_init(tmp_path / "parent")
-    assert torch.equal(state["features.0.bias"], torch.ones(3)) and older.exists()
+    with pytest.raises(CheckpointError, match=rf"{newest.name} is damaged .*--force"):
+        load_init(tmp_path / "parent")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -173,6 +174,30 @@ def test_completed_run_is_not_trained_again(reference: Path) -> None:
     res = run_cli(train_cmd(reference, *sets(*TINY)))
     assert res.returncode == 0 and "already completed" in res.stderr
     assert (reference / "metrics.jsonl").read_bytes() == before
+
+
+def test_damaged_final_checkpoint_of_a_parent(reference: Path, tmp_path: Path) -> None:
+    """A completed pretraining run whose final checkpoint is damaged on disk: its fine-tune fails with one
+    line naming the file and the fix (never an earlier epoch's weights); the parent, run again, retrains its
+    last epoch from the previous checkpoint to the same metrics and the same final weights; the fine-tune
+    then trains."""
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    shutil.copytree(reference, parent)
+    final = sorted((parent / "checkpoints").glob("ckpt-*.pt"))[-1]
+    weights = torch.load(final, map_location="cpu", weights_only=True)["model"]
+    final.write_bytes(final.read_bytes()[: final.stat().st_size // 2])
+    fine_tune = train_cmd(child, *sets(*TINY, f"init_checkpoint={parent}", "loss_weights=[1,0,0,0]"))
+    res = run_cli(fine_tune)
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert f"{final.name} is damaged" in res.stderr.splitlines()[-1] and "--force" in res.stderr, res.stderr
+    assert not (parent / "checkpoints" / (final.name + ".damaged")).exists()   # the parent's folder untouched
+
+    res = run_cli(train_cmd(parent, *sets(*TINY)))
+    assert res.returncode == 0 and "final checkpoint" in res.stderr and "is damaged" in res.stderr, res.stderr
+    _same_results(reference, parent)
+    again = torch.load(final, map_location="cpu", weights_only=True)["model"]
+    assert weights.keys() == again.keys() and all(torch.equal(weights[k], again[k]) for k in weights)
+    assert run_cli(fine_tune).returncode == 0
 
 
 def test_nan_loss_fails_with_reason_and_keeps_checkpoint(tmp_path: Path) -> None:

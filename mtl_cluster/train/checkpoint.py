@@ -112,6 +112,14 @@ def _read(path: Path) -> dict[str, Any]:
     return state
 
 
+def try_read(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the checkpoint, None), or (None, why it is damaged in one line)."""
+    try:
+        return _read(path), None
+    except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, wrong content: all "damaged"
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+
+
 def clear_partial(folder: Path) -> list[str]:
     """Remove the temp files of checkpoint writes that a kill interrupted (``.ckpt-*.tmp``); their names.
 
@@ -124,26 +132,20 @@ def clear_partial(folder: Path) -> list[str]:
     return gone
 
 
-def load_latest(folder: Path, signature: str | None, own: bool = True) -> tuple[dict[str, Any], Path] | None:
-    """The newest readable checkpoint, or None if there is none.
+def load_latest(folder: Path, signature: str | None) -> tuple[dict[str, Any], Path] | None:
+    """The run's newest readable checkpoint, or None if there is none.
 
-    Damaged files are skipped, and renamed aside when the folder is the run's ``own`` (a fine-tune reads
-    its parent's folder and must never write there); a checkpoint of another config is refused
-    (``signature`` None accepts any, for initialising from another run).
+    Damaged files are renamed aside (``*.damaged``, kept) and the previous one is tried; only the run's own
+    trainer calls this (a fine-tune reads its parent through ``load_init``, which never falls back or
+    writes). A checkpoint of another config is refused (``signature`` None accepts any).
     """
     for path in reversed(list_checkpoints(folder)):
-        try:
-            state = _read(path)
-        except Exception as exc:  # noqa: BLE001 - truncated zip, bad pickle, wrong content: all "damaged"
+        state, why = try_read(path)
+        if state is None:
             aside = path.with_name(path.name + ".damaged")
-            why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
-            if own:
-                log.warning("checkpoint %s is damaged (%s); moved to %s, trying the previous one",
-                            path.name, why, aside.name)
-                path.replace(aside)
-            else:
-                log.warning("checkpoint %s is damaged (%s); left as it is (not this run's folder), trying the "
-                            "previous one", path, why)
+            log.warning("checkpoint %s is damaged (%s); moved to %s, trying the previous one",
+                        path.name, why, aside.name)
+            path.replace(aside)
             continue
         if signature is not None and state.get("signature") != signature:
             raise CheckpointError(
@@ -154,14 +156,26 @@ def load_latest(folder: Path, signature: str | None, own: bool = True) -> tuple[
 
 
 def load_init(source: Path) -> dict[str, torch.Tensor]:
-    """Model weights to initialise from: a run folder (its newest checkpoint) or a checkpoint file."""
+    """Model weights to initialise from: a run folder's final (newest) checkpoint, or a checkpoint file.
+
+    Never an older checkpoint of the folder: a fine-tune started from an earlier epoch's weights than its
+    parent's final ones would be a different experiment under the same name. A damaged newest file is
+    refused with the fix (the parent, run again, retrains from its previous checkpoint), and the parent's
+    folder is left as it is.
+    """
     source = Path(source).expanduser()
     if source.is_dir():
-        found = load_latest(source / "checkpoints" if (source / "checkpoints").is_dir() else source, None, own=False)
-        if found is None:
-            raise CheckpointError(f"init_checkpoint: no readable checkpoint in {source}; "
-                                  f"has that run trained yet?")
-        return found[0]["model"]
+        folder = source / "checkpoints" if (source / "checkpoints").is_dir() else source
+        found = list_checkpoints(folder)
+        if not found:
+            raise CheckpointError(f"init_checkpoint: no checkpoint in {source}; has that run trained yet?")
+        state, why = try_read(found[-1])
+        if state is None:
+            raise CheckpointError(
+                f"init_checkpoint: {found[-1]} is damaged ({why}); a fine-tune starts only from its parent's "
+                f"final weights: run mtl-launch again with --force (the parent retrains its last steps from its "
+                f"previous checkpoint first)")
+        return state["model"]
     if not source.is_file():
         raise CheckpointError(f"init_checkpoint: no such file or run folder {source}")
     try:

@@ -29,7 +29,7 @@ from ..runlock import RunLock, lock_run_folder
 from ..signals import StopRequest, pending, stop_signals
 from ..states import State
 from ..tasks import AGE_HEADS, METRICS, SPLITS, TASKS, run_metrics
-from .checkpoint import CheckpointWriter, clear_partial, list_checkpoints, load_init, load_latest
+from .checkpoint import CheckpointWriter, clear_partial, list_checkpoints, load_init, load_latest, try_read
 from .data import load_tasks, train_sizes
 from .data.base import ImageSet, TaskData
 from .data.cache import Decoded, open_cache
@@ -435,8 +435,14 @@ class Trainer:
         self._check_folder()
         status = self.rd.read_status()
         if status.get("state") == State.COMPLETED and self.rd.summary_file.exists():
-            log.info("%s already completed; nothing to do", self.rd.path)
-            return read_json(self.rd.summary_file)
+            final = list_checkpoints(self.rd.checkpoints)[-1:]
+            why = try_read(final[0])[1] if final else None
+            if why is None:
+                log.info("%s already completed; nothing to do", self.rd.path)
+                return read_json(self.rd.summary_file)
+            log.warning("%s completed, but its final checkpoint %s is damaged (%s); training its last steps again "
+                        "from the previous checkpoint, so that fine-tunes start from its final weights",
+                        self.rd.path, final[0].name, why)
         early = pending()
         if early is not None:   # signalled while starting up: this attempt never began, status stays as it was
             raise Interrupted(f"{early.name} received before training began; start again to resume")
