@@ -145,10 +145,18 @@ def display_path(root: Path, folder: Path) -> str:
     return (Path(root) / rel).as_posix() if rel != Path(".") else Path(root).as_posix()
 
 
+def _planted(cfg: dict[str, Any], data_cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The tasks whose labels one latent sets (``data.synthetic_shared``) on synthetic data, else ()."""
+    shared = data_cfg.get("synthetic_shared")
+    synthetic = cfg.get("dataset") == "synthetic" or data_cfg.get("synthetic") is True
+    return tuple(str(t) for t in shared) if synthetic and isinstance(shared, list) else ()
+
+
 # -- one run folder -------------------------------------------------------------------------------
 _COLUMNS = ["path", "folder", "signature", "name", "seed", "dataset", "pretrained", "section", "tasks",
             "loss_weights", "age_loss_type", "group", "compare", "config", "state", "epoch", "epochs",
-            "best_rule", "protocol", "synthetic", "steps", "budget_images", "budget_rule", "trainable_params",
+            "best_rule", "protocol", "synthetic", "planted", "steps", "budget_images", "budget_rule",
+            "trainable_params",
             *METRIC_KEYS,
             *(f"ds_{t}" for t in TASKS), *(f"split_{t}" for t in TASKS), *(f"epoch_{t}" for t in TASKS)]
 
@@ -288,6 +296,7 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
         "state": None, "epoch": epoch, "epochs": cfg.get("epoch", summary.get("epochs")),
         "best_rule": summary.get("best_rule") if select == "best" else None,
         "protocol": protocol, "synthetic": cfg["dataset"] == "synthetic" or data_cfg.get("synthetic") is True,
+        "planted": _planted(cfg, data_cfg),
         "steps": budget.get("steps") if _number(budget.get("steps")) else None,
         "budget_images": _key(budget["images"]) if isinstance(budget.get("images"), dict) else None,
         "budget_rule": str(budget.get("rule", "")),

@@ -119,6 +119,7 @@ class Report:
     problems: list[Problem]
     stat: str = "paired"
     synthetic: bool = False           # any counted run on synthetic data: the table is a smoke test
+    planted: tuple[tuple[str, ...], ...] = ()   # the counted runs' distinct data.synthetic_shared lists
     protocol_1: bool = False          # some rows are runs from before the test split (their meaning differs)
     cost: Any = None                  # cost.CostReport, filled by cost.add_cost (mtl-collect --cost)
 
@@ -139,6 +140,7 @@ def build_report(runs: Runs, stat: str = "paired", reference: str | None = None)
     return Report(select=runs.select, rule=runs.rule, found=runs.found, counted=len(df),
                   sections=sections, problems=list(runs.problems), stat=stat,
                   synthetic=bool(len(df) and df["synthetic"].any()),
+                  planted=tuple(sorted({p for p in df["planted"] if p})) if len(df) else (),
                   protocol_1=bool(len(df) and (df["protocol"] == 1).any()))
 
 

@@ -17,7 +17,6 @@ from .collect import Problem
 from .compare import Report, Row, Section
 from .tables import (
     IMAGE_TESTS,
-    SMOKE,
     TITLE,
     _grid,
     _ratios,
@@ -30,6 +29,7 @@ from .tables import (
     epoch_line,
     image_test_line,
     ratio_line,
+    smoke_lines,
 )
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -67,8 +67,7 @@ def to_html(report: Report) -> str:
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{escape(TITLE)}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
            f"<h1>{escape(TITLE)}</h1>"]
-    if report.synthetic:
-        out.append(_p(SMOKE, "smoke"))
+    out += [_p(line, "smoke") for line in smoke_lines(report)]
     out += [_p(epoch_line(report), "rule"), _p(count_line(report), "count")]
     if report.cost is not None:
         out += [_p(cost_total_line(report.cost.total), "count"), _p(cost_note(report.cost), "note")]

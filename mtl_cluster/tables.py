@@ -29,6 +29,18 @@ SUFFIXES = {".md": "md", ".markdown": "md", ".csv": "csv", ".json": "json", ".te
 SMOKE = ("SMOKE TEST ON SYNTHETIC DATA: these numbers check the pipeline end to end; they are not evidence "
          "about multitask learning. Chance on the synthetic data: gender and smile 50%, emotion 14.3%; age MAE "
          "25 years for always answering the mean age (ages uniform over 1-100).")
+PLANTED = ("Planted answer: in the runs with data.synthetic_shared = [{tasks}], one latent per image sets all "
+           "those labels and only the {first} cue shows it, so a multitask row should beat its single-task rows on "
+           "the tasks that learn that cue slowly alone.")
+
+
+def smoke_lines(report: Report) -> list[str]:
+    """The headline of a table with synthetic runs: what it is (a smoke test), and any planted answer."""
+    if not report.synthetic:
+        return []
+    return [SMOKE] + [PLANTED.format(tasks=", ".join(p), first=p[0]) for p in report.planted]
+
+
 DELTA_NOTES = {
     "paired": "Δ rows: multitask minus single-task (same section and settings), paired by seed: the mean of the "
               "per-seed differences, [95% CI, t with n-1 df] and n = seeds both rows have.",
@@ -185,7 +197,7 @@ def _reference_line(ref: Any) -> str:
 # -- markdown -------------------------------------------------------------------------------------
 def to_markdown(report: Report) -> str:
     """The group's notes layout: a title, per section a padded pipe table and its reference list."""
-    lines = [f"# {TITLE}", ""] + ([f"**{SMOKE}**", ""] if report.synthetic else [])
+    lines = [f"# {TITLE}", ""] + [x for line in smoke_lines(report) for x in (f"**{line}**", "")]
     lines += [epoch_line(report), "", count_line(report), ""]
     if report.cost is not None:
         lines += [cost_total_line(report.cost.total), "", cost_note(report.cost), ""]
@@ -285,6 +297,8 @@ def to_json(report: Report) -> str:
     plain = _plain(report)
     if report.cost is None:   # no --cost: the same JSON as before it existed
         plain.pop("cost")
+    if not report.planted:    # likewise without planted runs
+        plain.pop("planted")
     return json.dumps(plain, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -300,7 +314,7 @@ def tex(text: str) -> str:
 
 def to_latex(report: Report) -> str:
     """One booktabs table per section (needs \\usepackage{booktabs}); references as comments."""
-    lines = [f"% {TITLE}"] + ([f"% {SMOKE}"] if report.synthetic else [])
+    lines = [f"% {TITLE}"] + [f"% {line}" for line in smoke_lines(report)]
     lines += [f"% {tex(epoch_line(report))}", "% needs \\usepackage{booktabs}"]
     if report.cost is not None:
         lines += [f"% {tex(cost_total_line(report.cost.total))}", f"% {tex(cost_note(report.cost))}"]
@@ -347,7 +361,7 @@ def _style(metric: str, cell: Cell | None) -> str:
 
 def rich_report(report: Report) -> RenderableType:
     """The terminal view: one table per section, its references, then the problem list."""
-    parts: list[RenderableType] = [Text(SMOKE, style="bold yellow")] if report.synthetic else []
+    parts: list[RenderableType] = [Text(line, style="bold yellow") for line in smoke_lines(report)]
     parts += [Text(epoch_line(report), style="dim"), Text(count_line(report), style="dim")]
     if report.cost is not None:
         parts += [Text(cost_total_line(report.cost.total), style="bold"), Text(cost_note(report.cost), style="dim")]
