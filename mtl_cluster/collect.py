@@ -145,10 +145,9 @@ def display_path(root: Path, folder: Path) -> str:
     return (Path(root) / rel).as_posix() if rel != Path(".") else Path(root).as_posix()
 
 
-def _planted(cfg: dict[str, Any], data_cfg: dict[str, Any]) -> tuple[str, ...]:
+def _planted(synthetic: bool, data_cfg: dict[str, Any]) -> tuple[str, ...]:
     """The tasks whose labels one latent sets (``data.synthetic_shared``) on synthetic data, else ()."""
     shared = data_cfg.get("synthetic_shared")
-    synthetic = cfg.get("dataset") == "synthetic" or data_cfg.get("synthetic") is True
     return tuple(str(t) for t in shared) if synthetic and isinstance(shared, list) else ()
 
 
@@ -283,6 +282,7 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
     epoch = summary.get("best_epoch") if select == "best" else summary.get("epochs")
     budget: dict[str, Any] = summary["budget"] if isinstance(summary.get("budget"), dict) else {}
     data_cfg: dict[str, Any] = cfg["data"] if isinstance(cfg.get("data"), dict) else {}
+    synthetic = cfg["dataset"] == "synthetic" or data_cfg.get("synthetic") is True
     # One row = the same name and result keys (the signature's difference from its base, so a key added later
     # at its default groups with the runs from before it), seeds apart; another protocol is another row.
     group = {k: v for k, v in result_delta(cfg, keep=("name",)).items() if k != "seed"}
@@ -295,8 +295,7 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
         "age_loss_type": cfg.get("age_loss_type"), "group": _key(group), "compare": _key(compare), "config": cfg,
         "state": None, "epoch": epoch, "epochs": cfg.get("epoch", summary.get("epochs")),
         "best_rule": summary.get("best_rule") if select == "best" else None,
-        "protocol": protocol, "synthetic": cfg["dataset"] == "synthetic" or data_cfg.get("synthetic") is True,
-        "planted": _planted(cfg, data_cfg),
+        "protocol": protocol, "synthetic": synthetic, "planted": _planted(synthetic, data_cfg),
         "steps": budget.get("steps") if _number(budget.get("steps")) else None,
         "budget_images": _key(budget["images"]) if isinstance(budget.get("images"), dict) else None,
         "budget_rule": str(budget.get("rule", "")),
