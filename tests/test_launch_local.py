@@ -267,42 +267,51 @@ def test_the_worker_trains_each_run_as_a_fresh_process_would(tmp_path):
         assert (tmp_path / "w" / "b" / name).read_bytes() == (alone / name).read_bytes(), name
 
 
-def test_ctrl_c_during_a_debug_launch_leaves_the_run_interrupted_and_the_next_launch_resumes_it(tmp_path):
-    """The terminal's SIGINT reaches mtl-launch and its worker together: the running run is `interrupted`
-    (resumable, not failed), and the next launch resumes it to the metrics of an undisturbed launch."""
+@pytest.mark.parametrize("only,parallel", [(["AlexNet-Smile"], 1), (["AlexNet-Smile", "AlexNet-Gender"], 2)],
+                         ids=["one-run", "two-workers"])
+def test_ctrl_c_during_a_debug_launch_leaves_the_run_interrupted_and_the_next_launch_resumes_it(
+        tmp_path, only, parallel):
+    """The terminal's SIGINT reaches mtl-launch and its workers together: every running run is `interrupted`
+    (resumable, not failed), also with two runs training at once in two workers (`--parallel 2`), and the next
+    launch resumes them to the metrics of an undisturbed launch."""
     import os
     import signal
     import subprocess
     import time
 
-    longer = ["--only", "AlexNet-Smile", "--set", "epoch=3", "--set", "steps_per_epoch=12",
+    longer = ["--only", *only, "--parallel", str(parallel), "--set", "epoch=3", "--set", "steps_per_epoch=12",
               "--set", "checkpoint_every_min=0.0001"]
     cmd = [str(Path(sys.executable).parent / "mtl-launch"), str(REPO / "experiments.yaml"), "--debug", *longer]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     undisturbed = tmp_path / "ref"
     res = subprocess.run(cmd + _dirs(undisturbed), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
-    (ref_run,) = _run_dirs(undisturbed).values()
+    refs = _run_dirs(undisturbed)
+    assert len(refs) == len(only)
 
     proc = subprocess.Popen(cmd + _dirs(tmp_path / "cut"), cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 300
-    while not list((tmp_path / "cut" / "results").rglob("ckpt-e0001-*.pt")):   # mid-way through epoch 2
+    results = tmp_path / "cut" / "results"
+    while len({p.parent.parent for p in results.rglob("ckpt-e0001-*.pt")}) < len(only):   # all in epoch 2
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)     # what Ctrl-C does: the whole foreground process group
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
-    (run,) = _run_dirs(tmp_path / "cut").values()
-    status = RunDir(run).read_status()
-    assert status["state"] == "interrupted" and "Ctrl-C" in status["reason"], status
+    runs = _run_dirs(tmp_path / "cut")
+    assert runs.keys() == refs.keys()
+    for run in runs.values():
+        status = RunDir(run).read_status()
+        assert status["state"] == "interrupted" and "Ctrl-C" in status["reason"], status
 
     res = subprocess.run(cmd + _dirs(tmp_path / "cut"), cwd=REPO, env=env, capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "resume" in res.stdout and "1 of 1 runs completed" in res.stdout, res.stdout
-    for name in ("metrics.jsonl", "summary.json", "predictions.json"):
-        assert (run / name).read_bytes() == (ref_run / name).read_bytes(), name
+    assert "resume" in res.stdout and f"{len(only)} of {len(only)} runs completed" in res.stdout, res.stdout
+    for key, run in runs.items():
+        for name in ("metrics.jsonl", "summary.json", "predictions.json"):
+            assert (run / name).read_bytes() == (refs[key] / name).read_bytes(), (key, name)
 
 
 def _study_with(tmp: Path, profile_extra: str) -> Path:
