@@ -6,7 +6,7 @@ Prints each figure as a ratio measured side by side in this run against a baseli
 style, with the absolute numbers, then the machine they came from; paste the block into BENCHMARKS.md.
 Figure 5 (a 240-run grid on local SLURM) runs if ``bench/bench_launch.py`` exists; figure 6 is
 bench_collect.py (10,000 run folders; 2,000 with --quick); figure 7 is bench_worker.py (local runs in one
-worker process against a process each).
+worker process against a process each); figure 8 is bench_optim.py (the fused optimiser step).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pathlib import Path
 import bench_checkpoint
 import bench_data
 import bench_epoch
+import bench_optim
 import bench_train
 import bench_worker
 from common import machine
@@ -50,6 +51,7 @@ def main() -> None:
     print("[6] mtl-collect over run folders:", flush=True)
     script("bench_collect.py", "--runs", "2000" if quick else "10000")
     bench_worker.main(["--runs", "3" if quick else "7"])
+    bench_optim.main(["--steps", "5" if quick else "20"])
     print(f"# all figures in {time.perf_counter() - t0:.0f} s", flush=True)
 
 

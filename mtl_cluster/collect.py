@@ -145,10 +145,25 @@ def display_path(root: Path, folder: Path) -> str:
     return (Path(root) / rel).as_posix() if rel != Path(".") else Path(root).as_posix()
 
 
-def _planted(synthetic: bool, data_cfg: dict[str, Any]) -> tuple[str, ...]:
-    """The tasks whose labels one latent sets (``data.synthetic_shared``) on synthetic data, else ()."""
+@dataclass(frozen=True, order=True)
+class Planted:
+    """The answer planted in synthetic runs, for the table's headline: the tasks whose labels one latent sets
+    (``data.synthetic_shared``, the first one's cue shows it) and those of them trained on fewer images than
+    the rest (``data.synthetic_task_sizes``: the data-poor tasks a multitask row should help)."""
+
+    shared: tuple[str, ...]
+    data_poor: tuple[tuple[str, int], ...] = ()
+
+
+def _planted(synthetic: bool, data_cfg: dict[str, Any]) -> Planted | None:
+    """The run's planted answer on synthetic data with ``data.synthetic_shared`` set, else None."""
     shared = data_cfg.get("synthetic_shared")
-    return tuple(str(t) for t in shared) if synthetic and isinstance(shared, list) else ()
+    if not (synthetic and isinstance(shared, list) and shared):
+        return None
+    sizes, full = data_cfg.get("synthetic_task_sizes"), data_cfg.get("synthetic_train_size")
+    poor = sorted((str(t), n) for t, n in sizes.items() if t in shared and isinstance(n, int)
+                  and (not isinstance(full, int) or n < full)) if isinstance(sizes, dict) else []
+    return Planted(tuple(str(t) for t in shared), tuple(poor))
 
 
 # -- one run folder -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .collect import Problem, Runs
+from .collect import Planted, Problem, Runs
 from .config import flatten
 from .tasks import AGE_LOSS_TYPES, METRIC_BY_KEY, TASK_METRICS, TASKS
 
@@ -119,7 +119,7 @@ class Report:
     problems: list[Problem]
     stat: str = "paired"
     synthetic: bool = False           # any counted run on synthetic data: the table is a smoke test
-    planted: tuple[tuple[str, ...], ...] = ()   # the counted runs' distinct data.synthetic_shared lists
+    planted: tuple[Planted, ...] = ()   # the counted runs' distinct planted answers (synthetic_shared/_task_sizes)
     protocol_1: bool = False          # some rows are runs from before the test split (their meaning differs)
     cost: Any = None                  # cost.CostReport, filled by cost.add_cost (mtl-collect --cost)
 

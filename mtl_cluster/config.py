@@ -29,7 +29,7 @@ DATASETS: dict[str, str] = {
 CHALEARN_LAYOUTS = ("imagefolder", "official")
 IMDB_WIKI_LAYOUTS = ("aligned", "mat")
 FER_SPLITS = ("PublicTest", "PrivateTest")
-BACKBONE_CHOICES = ("none", "imagenet")
+BACKBONE_CHOICES = ("none", "kaiming", "imagenet")
 # A run name becomes one folder name under results/: letters (any script), digits, _ . + -, never a path.
 RUN_NAME = re.compile(r"^[^\W_][\w.+-]*$")
 MAX_NAME_BYTES = 150          # + "_seed<seed>_<signature>" stays under the file systems' 255 bytes
@@ -334,7 +334,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     need(cfg.age_loss_type in AGE_LOSS_TYPES,
          f"age_loss_type: unknown {cfg.age_loss_type!r}; valid: {', '.join(AGE_LOSS_TYPES)}")
     need(cfg.backbone_weights in BACKBONE_CHOICES or cfg.backbone_weights.endswith((".pth", ".pt")),
-         f"backbone_weights: {cfg.backbone_weights!r} is neither none, imagenet nor a .pth/.pt file path")
+         f"backbone_weights: {cfg.backbone_weights!r} is neither none, kaiming, imagenet nor a .pth/.pt file path")
     need(not cfg.load_IMDB_WIKI_pretrained_model or bool(cfg.init_checkpoint),
          "load_IMDB_WIKI_pretrained_model: true needs init_checkpoint (the run folder or checkpoint "
          "of an IMDB-WIKI run)")

@@ -18,6 +18,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from .collect import Planted
 from .compare import Cell, Report, Row, Section
 from .cost import CostCell, CostReport, Ratio, StudyTotal
 from .tasks import COST_BY_KEY, METRIC_BY_KEY
@@ -30,15 +31,22 @@ SMOKE = ("SMOKE TEST ON SYNTHETIC DATA: these numbers check the pipeline end to 
          "about multitask learning. Chance on the synthetic data: gender and smile 50%, emotion 14.3%; age MAE "
          "25 years for always answering the mean age (ages uniform over 1-100).")
 PLANTED = ("Planted answer: in the runs with data.synthetic_shared = [{tasks}], one latent per image sets all "
-           "those labels and only the {first} cue shows it, so a multitask row should beat its single-task rows on "
-           "the tasks that learn that cue slowly alone.")
+           "those labels and only the {first} cue shows it{poor}, so a multitask row should beat its single-task "
+           "rows on {target}.")
 
 
 def smoke_lines(report: Report) -> list[str]:
     """The headline of a table with synthetic runs: what it is (a smoke test), and any planted answer."""
     if not report.synthetic:
         return []
-    return [SMOKE] + [PLANTED.format(tasks=", ".join(p), first=p[0]) for p in report.planted]
+    return [SMOKE] + [_planted_line(p) for p in report.planted]
+
+
+def _planted_line(p: Planted) -> str:
+    poor = "".join(f", and {t} trains on {n} images only" for t, n in p.data_poor)
+    target = (f"the data-poor {' and '.join(t for t, _ in p.data_poor)}" if p.data_poor else
+              "the tasks that learn that cue slowly alone")
+    return PLANTED.format(tasks=", ".join(p.shared), first=p.shared[0], poor=poor, target=target)
 
 
 DELTA_NOTES = {

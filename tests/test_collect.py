@@ -376,3 +376,30 @@ def test_per_image_tests_pool_the_seeds(tmp_path, monkeypatch, capsys) -> None:
     assert (tests["age_acc"].diff, tests["age_acc"].p_value) == (0.0, 1.0)   # no discordant images: p = 1
     rc, out, _ = collect(tmp_path, monkeypatch, capsys, "results", "--format", "md")
     assert rc == 0 and "Per-image tests on the test split" in out and f"b={n_b} c={n_c}; 2 seeds, 80 images" in out
+
+
+def test_planted_headline_names_the_shared_cue_and_the_data_poor_tasks() -> None:
+    """The table's headline says what was planted: the tasks one latent sets, whose cue shows it, and which of
+    them train on fewer images (a task not in the shared list, or at the full size, is not part of it)."""
+    from mtl_cluster.collect import Planted, _planted
+    from mtl_cluster.compare import Report
+    from mtl_cluster.tables import smoke_lines, to_json
+
+    data = {"synthetic_shared": ["gender", "smile"], "synthetic_train_size": 1024,
+            "synthetic_task_sizes": {"smile": 16, "age": 8, "gender": 1024}}
+    poor = _planted(True, data)
+    assert poor == Planted(("gender", "smile"), (("smile", 16),))
+    assert _planted(False, data) is None and _planted(True, {"synthetic_shared": []}) is None
+    rich = _planted(True, {"synthetic_shared": ["age", "gender"]})
+    assert rich == Planted(("age", "gender"))
+    report = Report(select="best", rule="", found=2, counted=2, sections=[], problems=[], synthetic=True,
+                    planted=(rich, poor))
+    head = smoke_lines(report)
+    assert len(head) == 3 and head[0].startswith("SMOKE TEST ON SYNTHETIC DATA")
+    assert "= [age, gender], one latent per image sets all those labels and only the age cue shows it, so a " \
+           "multitask row should beat its single-task rows on the tasks that learn that cue slowly alone." in head[1]
+    assert "only the gender cue shows it, and smile trains on 16 images only, so a multitask row should beat its " \
+           "single-task rows on the data-poor smile." in head[2]
+    assert json.loads(to_json(report))["planted"][1] == {"shared": ["gender", "smile"], "data_poor": [["smile", 16]]}
+    assert "planted" not in json.loads(to_json(Report(select="best", rule="", found=0, counted=0, sections=[],
+                                                      problems=[])))

@@ -131,7 +131,8 @@ def test_status_bad_yaml_exit_2(tmp_path, capsys):
 
 def test_demo_is_the_debug_grid_with_its_overrides_on_top(tmp_path):
     """`--demo` (scripts/demo.sh): every run of the debug grid, at the demo's seeds, with the debug keys the
-    demo leaves alone (synthetic data, 64 px) and the demo's own (bold cues, Adam, its budget)."""
+    demo leaves alone (synthetic data, 64 px) and the demo's own (bold cues, He-scaled trunk, Adam, its
+    budget)."""
     from mtl_cluster.grid import expand
 
     exps = load_experiments(REPO / "experiments.yaml")
@@ -143,6 +144,7 @@ def test_demo_is_the_debug_grid_with_its_overrides_on_top(tmp_path):
         cfg = spec.config
         assert cfg.data.synthetic and cfg.image_size == 64 and cfg.device == "cpu"          # from debug:
         assert cfg.data.synthetic_cues == "bold" and cfg.optimizer == "adam"                 # from demo:
+        assert cfg.backbone_weights == "kaiming"
         assert cfg.total_steps is None and cfg.steps_per_epoch == exps.demo["steps_per_epoch"]
     assert not {s.run_dir for s in demo} & {s.run_dir for s in debug}                         # new folders
     fine_tunes = [s for s in demo if s.init_from]

@@ -1,4 +1,4 @@
-"""The model: heads only for active tasks, age variants, and the three ways to start the trunk."""
+"""The model: heads only for active tasks, age variants, and the four ways to start the trunk."""
 from __future__ import annotations
 
 import math
@@ -47,6 +47,36 @@ def test_backbone_from_a_local_state_dict(tmp_path: Path) -> None:
     m = MTL_AlexNet_model(("gender",))
     load_backbone(m, str(path))
     assert torch.equal(m.features[0].weight, src.features[0].weight)
+
+
+def test_kaiming_trunk_keeps_the_features_apart() -> None:
+    """backbone_weights: kaiming (the demo's random trunk): He-normal convolutions and zero biases, drawn from
+    the torch seed, so a random trunk's features differ between images by far more than torch's default
+    init lets them (which left the demo's single-task 100-class age head on its loss plateau)."""
+    from mtl_cluster.train.data.synthetic import synthetic_sample
+    from mtl_cluster.train.data.transforms import normalise
+
+    px, _ = synthetic_sample(0, 64, 64, "train", (), "bold")
+    x = normalise(torch.from_numpy(px.copy()).permute(0, 3, 1, 2).float())
+
+    def trunk(spec: str) -> MTL_AlexNet_model:
+        torch.manual_seed(0)
+        m = MTL_AlexNet_model(("age",))
+        load_backbone(m, spec)
+        return m
+
+    spread = {}
+    for spec in ("none", "kaiming"):
+        with torch.no_grad():
+            f = trunk(spec).trunk(x)
+        spread[spec] = float(f.std(0).mean())            # across images, per feature
+    assert spread["kaiming"] > 20 * spread["none"], spread
+    a, b = trunk("kaiming"), trunk("kaiming")
+    convs = [layer for layer in a.features if isinstance(layer, torch.nn.Conv2d)]
+    assert len(convs) == 5 and all(float(c.bias.abs().max()) == 0 for c in convs)
+    fan_in = convs[1].weight[0].numel()
+    assert abs(float(convs[1].weight.std()) - math.sqrt(2 / fan_in)) < 0.1 * math.sqrt(2 / fan_in)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_backbone_errors_are_one_line(tmp_path: Path, monkeypatch) -> None:

@@ -122,10 +122,12 @@ class Trainer:
         self.trunk = torch.compile(self.model.trunk) if self.perf.compile else self.model.trunk
         self.rd.update_status(perf=self.perf.notes)
         self.writer = CheckpointWriter(self.rd.checkpoints)
-        self.opt = (torch.optim.Adam(self.model.parameters(), lr=cfg.lr_rate, weight_decay=cfg.weight_decay)
+        fused = True if self.perf.fused else None     # None: torch's own choice (a loop on other devices)
+        self.opt = (torch.optim.Adam(self.model.parameters(), lr=cfg.lr_rate, weight_decay=cfg.weight_decay,
+                                     fused=fused)
                     if cfg.optimizer == "adam" else
                     torch.optim.SGD(self.model.parameters(), lr=cfg.lr_rate, momentum=cfg.momentum,
-                                    weight_decay=cfg.weight_decay))
+                                    weight_decay=cfg.weight_decay, fused=fused))
         self.sched: Any = (
             torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=0.1, patience=cfg.lr_patience)
             if cfg.lr_scheduler == "plateau" else

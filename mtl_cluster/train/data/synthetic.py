@@ -35,6 +35,12 @@ How tasks relate is a knob, so that a study can plant a known answer (studies/kn
 
 With the knobs empty the images are byte-identical to those of earlier versions.
 
+``data.synthetic_cues: bold`` (the demo's data) draws the same faces with two cues that a random AlexNet
+trunk already sees at initialisation: the flat background's hue is the emotion, and the age is the
+picture's exposure, both the background's brightness and a gain on every pixel (dark young, light old).
+A background-only age cue was too weak for a single-task 100-class age head from scratch: it sat on its
+loss plateau for 100 to 300 steps depending on the seed (BENCHMARKS.md, "The demo").
+
 Why the cues are this big: AlexNet trained from scratch on the summed losses tends to learn the
 tasks one after another, and a task whose cue is small or only colour-relative (hair shape on a
 random background, thin brows) can stall for thousands of steps while another task owns the trunk.
@@ -83,8 +89,10 @@ _WRINKLE = np.array([70.0, 40.0, 30.0])
 _GREY_HAIR = np.array([232.0, 232.0, 232.0])
 _SKIN_LIGHT = np.array([250.0, 222.0, 196.0])
 _SKIN_DARK = np.array([135.0, 92.0, 62.0])
-# cues="bold" (the demo's data): the background's hue is the emotion, its brightness the age.
-_BOLD_SAT, _BOLD_DARK, _BOLD_LIGHT = 0.6, 70.0, 240.0
+# cues="bold" (the demo's data): the background's hue is the emotion, its brightness and the whole picture's
+# exposure (a gain on every pixel, face included) the age.
+_BOLD_SAT, _BOLD_DARK, _BOLD_LIGHT = 0.6, 110.0, 210.0
+_BOLD_GAIN = (0.5, 1.2)
 
 
 def _rgb(v: np.ndarray | tuple[float, ...]) -> RGB:
@@ -158,7 +166,7 @@ def draw_face(gender: int, smile: int, emotion: int, age: float, rng: np.random.
     a = (float(np.clip(age, *AGE_RANGE)) - AGE_RANGE[0]) / (AGE_RANGE[1] - AGE_RANGE[0])
     if cues == "bold":   # the same draws, so the nuisance of image i is the one it has under "faces"
         bg_top = bg_bottom = _bold_background(int(emotion), a)
-        gain, offset = 1.0 + (gain - 1.0) / 5, offset / 5
+        gain, offset = _BOLD_GAIN[0] + (_BOLD_GAIN[1] - _BOLD_GAIN[0]) * a + (gain - 1.0) / 5, offset / 5
     hair = _rgb(hair_base * (1 - a) + _GREY_HAIR * a)
     face = _rgb(skin)
     beard = _rgb(np.array(_BEARD) * (1 - 0.6 * a) + _GREY_HAIR * 0.6 * a)   # greys, but stays darker
