@@ -37,9 +37,10 @@ MAX_NAME_BYTES = 150          # + "_seed<seed>_<signature>" stays under the file
 LIMITS = {"seed": 2**32 - 1, "batch_size": 4096, "num_workers": 64}
 DATA_LIMITS = {"synthetic_train_size": 100_000, "synthetic_eval_size": 100_000}
 DATA_CACHE_CHOICES = ("auto", "on", "off")
-SYNTHETIC_CUES = {"faces": "every label drawn as a facial feature (the default; test_learning.py's ~600 steps)",
-                  "bold": "faces plus two big cues: clothes' colour = emotion, background brightness = age, "
-                          "and a fifth of the lighting jitter (the demo: all four tasks learn in ~100 steps)"}
+SYNTHETIC_CUES = {"faces": "every label drawn as a facial feature (the default; the known-answer study's data)",
+                  "bold": "faces plus two big cues: the background's hue = emotion, the picture's exposure "
+                          "(background brightness and a gain on every pixel) = age, and a fifth of the lighting "
+                          "jitter (the demo: every task learns in 120 steps)"}
 AMP_CHOICES = ("none", "bf16")
 LR_SCHEDULERS = {"plateau": "ReduceLROnPlateau on the validation total loss, /10 after lr_patience epochs "
                             "without improvement (the seed's)",

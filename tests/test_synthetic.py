@@ -241,7 +241,8 @@ def test_empty_knobs_draw_the_images_of_earlier_versions() -> None:
 
 def test_bold_cues_put_emotion_in_the_background_hue_and_age_in_its_brightness() -> None:
     """cues=bold (the demo's data): the same faces, nuisance and labels, plus a flat background whose hue is
-    the emotion and whose brightness is the age; cues=faces is left as it was (the pinned digest above)."""
+    the emotion and whose brightness (with the whole picture's exposure) is the age; cues=faces is left as it was
+    (the pinned digest above)."""
     faces_px, faces_lab = synthetic_sample(0, 140, 64, "train")
     bold_px, bold_lab = synthetic_sample(0, 140, 64, "train", (), "bold")
     for t in TASKS:
@@ -252,6 +253,12 @@ def test_bold_cues_put_emotion_in_the_background_hue_and_age_in_its_brightness()
 
     assert np.corrcoef(corner(bold_px).max(1), bold_lab["age"])[0, 1] > 0.95
     assert abs(np.corrcoef(corner(faces_px).max(1), faces_lab["age"])[0, 1]) < 0.3
+
+    def centre(px: np.ndarray) -> np.ndarray:      # the face itself: its exposure shows the age too under bold
+        return px[:, 24:40, 24:40].reshape(len(px), -1).astype(float).mean(1)
+
+    assert np.corrcoef(centre(bold_px), bold_lab["age"])[0, 1] > 0.6
+    assert abs(np.corrcoef(centre(faces_px), faces_lab["age"])[0, 1]) < 0.3
     chroma = corner(bold_px) / corner(bold_px).sum(1, keepdims=True)
     for e in range(len(EMOTIONS)):                                           # one hue per class, tight within it
         same = chroma[bold_lab["emotion"] == e]
