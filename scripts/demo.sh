@@ -4,7 +4,7 @@
 # runs at a time), then print the comparison table. Idempotent: a second call skips the completed runs and
 # prints the table again; after a Ctrl-C it resumes the interrupted runs.
 # Extra arguments go to mtl-launch; a --results folder is also the one the table is collected from, e.g. the
-# longer demo: bash scripts/demo.sh --set epoch=8 --results results-320 (README, "The demo").
+# longer demo: bash scripts/demo.sh --set epoch=8 --results results_320 (BENCHMARKS.md, "The longer demo").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
