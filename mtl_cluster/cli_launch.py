@@ -78,7 +78,8 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cancel", action="store_true", help="scancel the grid's queued and running jobs")
     p.add_argument("--array-parallelism", type=int, metavar="N", help="tasks of one array running at once")
     p.add_argument("--parallel", type=int, default=1, metavar="N",
-                   help="runs trained at once here (--debug, --demo, cluster local), one thread each (default 1)")
+                   help="runs trained at once here (--debug, --demo, cluster local), one thread each or your "
+                        "OMP_NUM_THREADS where the cores shared among them allow it (default 1)")
     p.add_argument("--no-preflight", action="store_true", help="skip the data/Slurm checks before submitting")
 
 

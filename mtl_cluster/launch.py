@@ -405,13 +405,37 @@ class LocalWorker:
                 proc.wait()
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask where the OS has one, as under Slurm or taskset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # macOS
+        return os.cpu_count() or 1
+
+
+def worker_threads(workers: int, asked: str | None, cores: int) -> int | None:
+    """Torch threads for each of ``workers`` local workers; None with one worker (the user's or torch's choice).
+
+    One thread each, or the user's ``OMP_NUM_THREADS`` where the cores allow it, never more than the cores
+    divided among the workers. Why: the user's value applied to every worker oversubscribed the cores (two
+    workers of two threads on two cores trained the demo 2.6x slower, BENCHMARKS.md), and small batches use
+    one core each far better than two cores together.
+    """
+    if workers <= 1:
+        return None
+    try:
+        wanted = max(1, int(asked)) if asked else 1
+    except ValueError:   # not a number: torch would ignore it too
+        wanted = 1
+    return min(wanted, max(1, cores // workers))
+
+
 def run_here(rows: Sequence[PlanRow], on_event: Event | None = None, workers: int = 1) -> dict[Path, tuple[int, str]]:
     """Run the submitting rows on this machine (--debug, cluster ``local``) in ``workers`` worker processes.
 
     Runs start in plan order; a fine-tune waits for its parent. With more than one worker each trains with
-    one thread (``OMP_NUM_THREADS=1`` unless the user set it): small batches use one core each far better
-    than two cores together, and a run's numbers do not depend on the thread count (the worker test
-    compares the bytes).
+    ``worker_threads`` threads (one, unless the user's OMP_NUM_THREADS and the cores allow more); a run's
+    numbers do not depend on the thread count (the worker test compares the bytes).
     """
     emit = on_event or (lambda _k, _i: None)
     todo = list(enumerate((r for r in rows if submits(r.action)), 1))
@@ -420,7 +444,8 @@ def run_here(rows: Sequence[PlanRow], on_event: Event | None = None, workers: in
     cond = threading.Condition()
     stop = threading.Event()
     errors: list[BaseException] = []
-    env = {"OMP_NUM_THREADS": "1"} if workers > 1 and "OMP_NUM_THREADS" not in os.environ else {}
+    per_worker = worker_threads(workers, os.environ.get("OMP_NUM_THREADS"), usable_cores())
+    env = {"OMP_NUM_THREADS": str(per_worker)} if per_worker is not None else {}
 
     def ready(r: PlanRow) -> bool:
         return all(s.run_dir in results or s.run_dir not in mine for s in r.after_runs)

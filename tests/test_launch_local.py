@@ -11,6 +11,7 @@ import pytest
 
 from mtl_cluster.cli_collect import collect_main
 from mtl_cluster.cli_launch import launch_main, status_main
+from mtl_cluster.launch import usable_cores
 from mtl_cluster.rundir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,9 +96,12 @@ def test_debug_runs_fine_tune_after_pretraining_and_is_idempotent(tmp_path, caps
     assert RunDir(tuned).read_status()["attempts"] == 2
 
 
-def test_parallel_runs_match_one_at_a_time_and_fine_tunes_wait_for_their_parent(tmp_path, capsys):
+def test_parallel_runs_match_one_at_a_time_and_fine_tunes_wait_for_their_parent(tmp_path, capsys, monkeypatch):
     """--parallel 2: two workers, one thread each; every run ends byte-identical to the sequential launch,
-    and a fine-tune starts only after its pretraining completed."""
+    and a fine-tune starts only after its pretraining completed. A user's OMP_NUM_THREADS of every core is
+    what one worker uses, and is shared between two (it used to be given to each: oversubscribed)."""
+    cores = usable_cores()
+    monkeypatch.setenv("OMP_NUM_THREADS", str(cores))
     yaml_file = str(REPO / "experiments.yaml")
     runs = [*SUBSET, "AlexNet-Gender"]
     assert launch_main([yaml_file, "--debug", *runs, *_dirs(tmp_path / "seq")]) == 0
@@ -110,6 +114,8 @@ def test_parallel_runs_match_one_at_a_time_and_fine_tunes_wait_for_their_parent(
             assert (rd / name).read_bytes() == (seq[key] / name).read_bytes(), (key, name)
     pre, tuned = RunDir(par["AlexNet-Gender_Age/IMDB-WIKI"]), RunDir(par["AlexNet-Smile/ChaLearn"])
     assert pre.read_status()["finished_at"] <= tuned.read_status()["started_at"]
+    for runs_threads, dirs in ((str(cores), seq), (str(max(1, cores // 2)), par)):
+        assert {RunDir(rd).read_status()["perf"]["cpu_threads"] for rd in dirs.values()} == {runs_threads}, cores
 
 
 def test_parallel_must_be_positive(tmp_path, capsys):

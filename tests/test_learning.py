@@ -22,7 +22,8 @@ def test_the_demo_learns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     """scripts/demo.sh's grid (`mtl-launch --demo`) at seed 0, its first section (the four-task row and the four
     single-task rows), through the launcher and the collector: every task of every row is clearly above
     chance at the thresholds of the issue (gender and smile >= 75%, emotion >= 2x chance, age MAE <= 0.6x the
-    mean predictor's), and the planted answer shows: the four-task row's age beats the single-task row's."""
+    mean predictor's, read on the expected age; the four-task row's argmax age too), and the planted answer
+    shows: the four-task row's age beats the single-task row's."""
     from mtl_cluster.cli_collect import collect_main
     from mtl_cluster.cli_launch import launch_main
     from mtl_cluster.experiments import load_experiments
@@ -65,9 +66,10 @@ def test_the_demo_learns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     m = rows[mtl]
     DEMO.append(f"demo, seed 0, single-task rows: gender {rows[single['gender']]['gender_acc']:.1f}%, smile "
                 f"{rows[single['smile']]['smile_acc']:.1f}%, emotion {rows[single['emotion']]['emotion_acc']:.1f}%, "
-                f"age MAE {rows[single['age']]['age_mae']:.1f} (mean predictor {mean_predictor_mae:.1f}); four-task "
-                f"row: gender {m['gender_acc']:.1f}%, smile {m['smile_acc']:.1f}%, emotion "
-                f"{m['emotion_acc']:.1f}%, age MAE {m['age_mae']:.1f}")
+                f"age MAE {rows[single['age']]['age_mae']:.1f} (argmax {rows[single['age']]['age_mae_argmax']:.1f}; "
+                f"mean predictor {mean_predictor_mae:.1f}); four-task row: gender {m['gender_acc']:.1f}%, smile "
+                f"{m['smile_acc']:.1f}%, emotion {m['emotion_acc']:.1f}%, age MAE {m['age_mae']:.1f} (argmax "
+                f"{m['age_mae_argmax']:.1f})")
     print(DEMO[-1])
     for row in (mtl, single["gender"]):
         assert rows[row]["gender_acc"] >= 75, rows[row]                   # chance 50
@@ -77,4 +79,7 @@ def test_the_demo_learns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert rows[row]["emotion_acc"] >= 2 * 100 / 7, rows[row]         # chance 14.3
     for row in (mtl, single["age"]):
         assert rows[row]["age_mae"] <= 0.6 * mean_predictor_mae, (rows[row], mean_predictor_mae)
+    # The seed's argmax MAE clears the bar in the four-task row only: the single-task 100-class softmax is still
+    # broad after the demo's 120 steps (BENCHMARKS.md, "The demo"; the longer demo clears it everywhere).
+    assert m["age_mae_argmax"] <= 0.6 * mean_predictor_mae, (m, mean_predictor_mae)
     assert m["age_mae"] < rows[single["age"]]["age_mae"], rows            # the planted answer

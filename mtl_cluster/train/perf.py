@@ -60,6 +60,7 @@ def resolve(cfg: TrainConfig, device: torch.device) -> Perf:
         notes["pin_memory"] = "false (no CUDA)"
     fused = device.type in ("cpu", "cuda")
     notes["fused_optimizer"] = str(fused).lower()
+    notes["cpu_threads"] = str(torch.get_num_threads())   # what img/s was measured with (OMP_NUM_THREADS)
     return Perf(amp=cfg.amp == "bf16" and cuda, channels_last=cfg.channels_last, compile=cfg.compile and cuda,
                 pin_memory=cfg.pin_memory and cuda, fused=fused, notes=notes)
 
