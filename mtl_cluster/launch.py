@@ -434,8 +434,9 @@ def run_here(rows: Sequence[PlanRow], on_event: Event | None = None, workers: in
     """Run the submitting rows on this machine (--debug, cluster ``local``) in ``workers`` worker processes.
 
     Runs start in plan order; a fine-tune waits for its parent. With more than one worker each trains with
-    ``worker_threads`` threads (one, unless the user's OMP_NUM_THREADS and the cores allow more); a run's
-    numbers do not depend on the thread count (the worker test compares the bytes).
+    ``worker_threads`` threads (one, unless the user's OMP_NUM_THREADS and the cores allow more). A run's
+    numbers do not depend on which worker trains it or after which runs (tests/test_launch_local.py compares
+    the bytes), but can on the thread count: CPU kernels sum in another order (status.json ``perf.cpu_threads``).
     """
     emit = on_event or (lambda _k, _i: None)
     todo = list(enumerate((r for r in rows if submits(r.action)), 1))
