@@ -48,7 +48,13 @@ def slurm_states(job_ids: Iterable[str], timeout: float = QUERY_TIMEOUT_S) -> di
     """job id -> Slurm state: squeue for live jobs, then sacct for the rest (if there is one).
 
     ``UNKNOWN`` when squeue cannot be asked; ``GONE`` when squeue answered without the job and sacct
-    is missing or does not know it either; ``NEVER`` for a queued job that can never start.
+    is missing, does not know it either, or still has this user's job live; ``NEVER`` for a queued job that
+    can never start.
+
+    squeue (asked for this user's jobs) is the controller's own view, so a job of this user that it does not
+    list is not live, whatever sacct says: the accounting database learns of a job's end a moment later (seen
+    on the local Slurm: a requeued job that ended was still RUNNING in sacct after squeue had dropped it, and
+    mtl-status called its run running). Another user's job (a shared study folder) is sacct's to tell.
     """
     ids = sorted({str(j) for j in job_ids if j})
     if not ids:
@@ -61,10 +67,13 @@ def slurm_states(job_ids: Iterable[str], timeout: float = QUERY_TIMEOUT_S) -> di
     out = {j: queued[j] for j in ids if j in queued}
     rest = [j for j in ids if j not in out]
     if rest:
-        acct = run_command(["sacct", "-X", "-n", "-P", "-j", ",".join(rest), "-o", "JobID,State"], timeout)
-        known = _parse(acct.stdout) if acct is not None and acct.returncode == 0 else {}
+        acct = run_command(["sacct", "-X", "-n", "-P", "-j", ",".join(rest), "-o", "JobID,State,User"], timeout)
+        lines = acct.stdout.splitlines() if acct is not None and acct.returncode == 0 else []
+        known = {jid.strip(): ((state.split() or [UNKNOWN])[0].rstrip("+"), owner.strip())
+                 for jid, state, owner in (line.split("|")[:3] for line in lines if line.count("|") >= 2)}
         for j in rest:
-            out[j] = known.get(j, GONE)
+            state, owner = known.get(j, (GONE, user))
+            out[j] = GONE if state in LIVE and owner == user else state
     return out
 
 

@@ -303,3 +303,25 @@ def test_eta_from_the_runs_own_epoch_times_and_first_steps():
     assert eta_seconds(status, timings, None, now) == (None, False)
     assert keep_known({"1": "UNKNOWN", "2": "UNKNOWN", "3": "PENDING"}, {"1": "RUNNING", "3": "RUNNING"}) == \
         ({"1": "RUNNING", "2": "UNKNOWN", "3": "PENDING"}, ["1"])
+
+
+@pytest.mark.parametrize("accounted,expected", [("RUNNING", "GONE"), ("REQUEUED", "GONE"), ("PENDING", "GONE"),
+                                                 ("TIMEOUT", "TIMEOUT"), ("COMPLETED", "COMPLETED"), ("", "GONE"),
+                                                 ("RUNNING|someone-else", "RUNNING")])
+def test_a_job_squeue_no_longer_lists_is_not_live_whatever_sacct_still_says(tmp_path, monkeypatch, accounted,
+                                                                            expected):
+    """sacct learns of a job's end after squeue: its lagging RUNNING must not make an ended job of this user
+    live (fault 10 of the matrix saw mtl-status call an interrupted run running). sacct still names how a job
+    ended, and tells another user's job, which this user's squeue does not list."""
+    from mtl_cluster.slurmq import slurm_states
+    user = "mtl-test-user"
+    monkeypatch.setenv("USER", user)
+    line = f"4242|{accounted}" if "|" in accounted else f"4242|{accounted}|{user}"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text("#!/bin/sh\necho '77_1|RUNNING|None'\n")
+    (bin_dir / "sacct").write_text(f"#!/bin/sh\n[ -n '{accounted}' ] && echo '{line}'\nexit 0\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert slurm_states(["4242", "77_1"]) == {"4242": expected, "77_1": "RUNNING"}
