@@ -31,6 +31,11 @@ def run_command(cmd: list[str], timeout: float = QUERY_TIMEOUT_S) -> subprocess.
         return None
 
 
+def _state(field: str) -> str:
+    """A state column as one word: ``CANCELLED by 0`` -> ``CANCELLED``, ``RUNNING+`` -> ``RUNNING``."""
+    return (field.split() or [UNKNOWN])[0].rstrip("+")
+
+
 def _parse(text: str) -> dict[str, str]:
     """``id|state[|reason]`` lines (squeue ``%i|%T|%r``, sacct ``JobID,State``): job id -> state, ``NEVER`` for
     a job pending on a dependency that can never be satisfied."""
@@ -38,7 +43,7 @@ def _parse(text: str) -> dict[str, str]:
     for line in text.splitlines():
         parts = line.split("|")
         if len(parts) >= 2:
-            state = (parts[1].split() or [UNKNOWN])[0].rstrip("+")
+            state = _state(parts[1])
             never = state == "PENDING" and len(parts) > 2 and parts[2].strip() == "DependencyNeverSatisfied"
             out[parts[0].strip()] = NEVER if never else state
     return out
@@ -69,7 +74,7 @@ def slurm_states(job_ids: Iterable[str], timeout: float = QUERY_TIMEOUT_S) -> di
     if rest:
         acct = run_command(["sacct", "-X", "-n", "-P", "-j", ",".join(rest), "-o", "JobID,State,User"], timeout)
         lines = acct.stdout.splitlines() if acct is not None and acct.returncode == 0 else []
-        known = {jid.strip(): ((state.split() or [UNKNOWN])[0].rstrip("+"), owner.strip())
+        known = {jid.strip(): (_state(state), owner.strip())
                  for jid, state, owner in (line.split("|")[:3] for line in lines if line.count("|") >= 2)}
         for j in rest:
             state, owner = known.get(j, (GONE, user))

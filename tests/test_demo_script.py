@@ -16,8 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("form", ["--results DIR", "--results=DIR"])
 def test_demo_script_collects_the_folder_it_launched_into(tmp_path: Path, form: str) -> None:
     results = tmp_path / "my results"
-    given = [str(results)] if form == "--results DIR" else []
-    flag = ["--results", *given] if given else [f"--results={results}"]
+    flag = ["--results", str(results)] if form == "--results DIR" else [f"--results={results}"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "COLUMNS": "400"}
     proc = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh"), *flag, "--jobs-dir", str(tmp_path / "jobs"),
                            "--logs-dir", str(tmp_path / "logs"), "--only", "AlexNet-Gender", "--set", "epoch=1",
