@@ -22,6 +22,7 @@ from .errors import EXIT_FAILED, ConfigError
 from .tables import FORMATS, SUFFIXES
 
 PROG = "mtl-collect"
+PREDICTIONS_OF = {"best": "selected", "last": "final", "joint": "joint"}   # --select -> predictions.json's epoch
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -32,11 +33,19 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="results root (default: results)")
     p.add_argument("--select", choices=SELECTS, default="best",
                    help="which epoch of each run: best = per task, the epoch of that task's lowest validation "
-                        "loss, reported on the test split; last = the final epoch, no selection (default: best)")
+                        "loss, reported on the test split; joint = one epoch per run for all its tasks (the lowest "
+                        "mean of each task's validation loss over its first epoch's), so a row is one model; last = "
+                        "the final epoch, no selection (default: best)")
     p.add_argument("--stat", choices=STATS, default="paired",
                    help="Δ rows: paired = per-seed differences, t interval (default); welch = unpaired means")
     p.add_argument("--no-image-tests", action="store_true",
-                   help="skip the paired per-image tests (McNemar, bootstrap) that read the Δ rows' predictions")
+                   help="skip the paired per-image tests (per seed: McNemar, bootstrap; across seeds: a two-way "
+                        "bootstrap over seeds and images) that read the Δ rows' predictions")
+    p.add_argument("--seeds-for", metavar="DELTA", type=_wanted,
+                   help="print how many seeds each Δ cell needs to detect an effect of DELTA at 80%% power (paired "
+                        "t, the observed spread of its per-seed differences), DELTA in the metric's unit (points "
+                        "for accuracies, years for MAE): one number for every metric, or METRIC=VALUE,... "
+                        "(e.g. smile_acc=1,age_mae=0.5)")
     p.add_argument("--reference", choices=("seed",), default=None,
                    help="seed: add the seed's published table values as rows marked 'published'")
     p.add_argument("--cost", action="store_true",
@@ -52,6 +61,25 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="also write one PNG per section and task: validation metric by epoch, MTL vs STL")
     p.add_argument("--workers", type=int, default=None,
                    help="threads reading run folders (default: 8 on a network file system, else 1)")
+
+
+def _wanted(text: str) -> dict[str, float]:
+    """``--seeds-for``: ``2`` (every metric) or ``smile_acc=1,age_mae=0.5``, each effect positive."""
+    from .tasks import METRIC_BY_KEY
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        key, _, value = part.rpartition("=")
+        key = key.strip() or "*"
+        if key != "*" and key not in METRIC_BY_KEY:
+            raise argparse.ArgumentTypeError(f"{key!r} is no metric; valid: {', '.join(METRIC_BY_KEY)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value.strip()!r} is not a number (e.g. 2 or smile_acc=1)") from None
+        if not number > 0 or number == float("inf"):
+            raise argparse.ArgumentTypeError(f"{number:g}: the effect must be a positive number")
+        out[key] = number
+    return out
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -86,7 +114,7 @@ def _collect(args: argparse.Namespace) -> int:
         add_cost(report, runs.frame, gpu_seconds)   # sacct's figure beside the runs' own, where it answers
     if not args.no_image_tests:
         from .imagetests import add_image_tests
-        add_image_tests(report, runs.frame)
+        add_image_tests(report, runs.frame, predictions=PREDICTIONS_OF[args.select])
     notes = []
     if args.plots:
         from .plots import plot_curves
@@ -106,6 +134,11 @@ def _collect(args: argparse.Namespace) -> int:
         if fmt == "csv":   # CSV holds numbers only: say on stderr what it leaves out
             notes += [f"{'note' if p.counted else 'not in the table'}: {p.path}: {p.state}: {p.reason}"
                       for p in report.problems]
+    if args.seeds_for:
+        from .tables import seeds_lines
+        lines = seeds_lines(report, args.seeds_for) or ["no Δ cell with a paired spread to size seeds from"]
+        print("\n".join(["", "Seeds needed (80% power, paired t, two-sided α=0.05):", *lines]),
+              file=sys.stdout if fmt == "table" or args.out else sys.stderr)
     for line in notes:
         print(f"{PROG}: {line}", file=sys.stderr)
     return 0

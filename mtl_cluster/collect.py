@@ -7,10 +7,12 @@ summary.json for the numbers (data.json only where an old summary lacks "dataset
 
 Which numbers (``--select``):
 - ``best`` (default): per task, the epoch that task's own validation loss chose, and that epoch's
-  test-split metrics (summary.json ``selection``, protocol 2). Runs written before protocol 2 have no
+  test-split metrics (summary.json ``selection``, protocol 2 and later). Runs written before protocol 2 have no
   test split: their row is marked and holds the validation split at the epoch of the lowest total
   validation loss (summary.json ``best``), the meaning they were trained with.
 - ``last``: the final epoch's test metrics (protocol 1: validation), the no-selection check.
+- ``joint``: one epoch per run for all its tasks (``rundir.JOINT_RULE``, from metrics.jsonl), so every number of
+  a multitask row comes from one checkpoint a user could deploy.
 
 A run is *counted* when its summary.json holds the selected records and its state is
 ``completed`` (or its status.json is missing/damaged, which is then reported as a note). Everything
@@ -37,13 +39,14 @@ import yaml
 from .config import result_delta
 from .errors import ConfigError
 from .mounts import on_network_fs
-from .rundir import SELECT_RULE, RunDir
+from .rundir import JOINT_RULE, SELECT_RULE, RunDir, joint_epoch, read_jsonl
 from .states import State
 from .tasks import METRICS, TASK_METRICS, TASKS, active_tasks, run_metrics
 from .yamlio import MAX_YAML_NODES, expanded_size
 
-SELECTS = ("best", "last")
+SELECTS = ("best", "last", "joint")
 LAST_RULE = "each run's final epoch (summary.json final), no selection"
+RULES = {"best": SELECT_RULE, "last": LAST_RULE, "joint": JOINT_RULE}
 METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
 # Protocol 1 summaries recorded these per task (age_acc was the 10-group accuracy for age_10_cls_loss runs).
 _V1_REQUIRED = {"gender": ("gender_acc",), "smile": ("smile_acc",), "emotion": ("emotion_acc",),
@@ -131,7 +134,7 @@ def load_runs(root: Path, select: str = "best", workers: int | None = None) -> R
     problems = [p for _, probs in results for p in probs]
     records, dups = _drop_duplicates(records)
     frame = pd.DataFrame.from_records(records, columns=_COLUMNS)
-    rule = LAST_RULE if select == "last" else SELECT_RULE
+    rule = RULES[select]
     problems = sorted(problems + dups, key=lambda p: p.path)
     return Runs(frame=frame, problems=problems, found=len(folders), select=select, rule=rule)
 
@@ -168,7 +171,8 @@ def _planted(synthetic: bool, data_cfg: dict[str, Any]) -> Planted | None:
 
 # -- one run folder -------------------------------------------------------------------------------
 _COLUMNS = ["path", "folder", "signature", "name", "seed", "dataset", "pretrained", "section", "tasks",
-            "loss_weights", "age_loss_type", "group", "compare", "config", "state", "epoch", "epochs",
+            "loss_weights", "age_loss_type", "init_from", "lr_scheduler", "group", "compare", "config", "state",
+            "epoch", "epochs",
             "best_rule", "protocol", "synthetic", "planted", "steps", "budget_images", "budget_rule",
             "trainable_params",
             *METRIC_KEYS,
@@ -284,17 +288,19 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
     sig = cfg.get("signature")
     if summary.get("signature") and sig and summary["signature"] != sig:
         raise _Bad("damaged", f"summary.json is for signature {summary['signature']}, config.yaml for {sig}")
-    protocol = 2 if "selection" in summary else 1
+    protocol = _protocol(summary)
     age_loss = cfg.get("age_loss_type") if isinstance(cfg.get("age_loss_type"), str) else None
-    if protocol == 2:
-        metrics, epochs, splits = _v2_numbers(summary, tasks, age_loss, select)
-    else:
-        metrics, epochs, splits = _v1_numbers(summary, tasks, age_loss, select)
+    if protocol >= 2:
+        joint = _joint_record(rd, tasks) if select == "joint" else None
+        metrics, epochs, splits = _v2_numbers(summary, tasks, age_loss, select, joint)
+    else:   # one epoch per run already (the lowest total validation loss): joint takes it as best does
+        metrics, epochs, splits = _v1_numbers(summary, tasks, age_loss, "best" if select == "joint" else select)
     datasets = summary.get("datasets")
     if not isinstance(datasets, dict):
         datasets = _datasets_from_data_json(rd)
     pretrained = bool(cfg.get("load_IMDB_WIKI_pretrained_model", False))
-    epoch = summary.get("best_epoch") if select == "best" else summary.get("epochs")
+    epoch = (summary.get("best_epoch") if select == "best" else
+             next(iter(epochs.values()), None) if select == "joint" else summary.get("epochs"))
     budget: dict[str, Any] = summary["budget"] if isinstance(summary.get("budget"), dict) else {}
     data_cfg: dict[str, Any] = cfg["data"] if isinstance(cfg.get("data"), dict) else {}
     synthetic = cfg["dataset"] == "synthetic" or data_cfg.get("synthetic") is True
@@ -307,7 +313,9 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
         "path": shown, "folder": str(folder), "signature": str(sig or summary.get("signature") or ""),
         "name": str(cfg["name"]), "seed": cfg["seed"], "dataset": str(cfg["dataset"]), "pretrained": pretrained,
         "section": section_of(str(cfg["dataset"]), pretrained), "tasks": tasks, "loss_weights": tuple(weights),
-        "age_loss_type": cfg.get("age_loss_type"), "group": _key(group), "compare": _key(compare), "config": cfg,
+        "age_loss_type": cfg.get("age_loss_type"), "init_from": _text_or_none(cfg.get("init_from")),
+        "lr_scheduler": str(cfg.get("lr_scheduler", "plateau")), "group": _key(group), "compare": _key(compare),
+        "config": cfg,
         "state": None, "epoch": epoch, "epochs": cfg.get("epoch", summary.get("epochs")),
         "best_rule": summary.get("best_rule") if select == "best" else None,
         "protocol": protocol, "synthetic": synthetic, "planted": _planted(synthetic, data_cfg),
@@ -323,15 +331,42 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
     }
 
 
+def _protocol(summary: dict[str, Any]) -> int:
+    """The evaluation protocol a run was trained under (``config.PROTOCOL``): summary.json says so from protocol 2
+    on; a summary without a test-split selection is protocol 1."""
+    if "selection" not in summary:
+        return 1
+    value = summary.get("protocol")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 2 else 2
+
+
 Numbers = tuple[dict[str, float], dict[str, Any], dict[str, str]]   # metrics, epoch per task, split per task
 
 
-def _v2_numbers(summary: dict[str, Any], tasks: tuple[str, ...], age_loss: str | None, select: str) -> Numbers:
-    """Protocol 2: each task's test metrics at the epoch its own validation loss chose (or the final one)."""
+def _joint_record(rd: RunDir, tasks: tuple[str, ...]) -> dict[str, Any]:
+    """The test record of the epoch rundir.JOINT_RULE picks from the run's metrics.jsonl (_Bad when it cannot)."""
+    try:
+        history = read_jsonl(rd.metrics_file)
+    except (OSError, UnicodeDecodeError):
+        raise _Bad("damaged", "metrics.jsonl: cannot read (--select joint reads it)") from None
+    epoch = joint_epoch([r for r in history if r.get("split") == "val"], tasks)
+    test = [r for r in history if r.get("split") == "test" and r.get("epoch") == epoch]
+    if epoch is None or not test:
+        raise _Bad("damaged", "metrics.jsonl: no validation and test records to pick the joint epoch from")
+    return test[-1]
+
+
+def _v2_numbers(summary: dict[str, Any], tasks: tuple[str, ...], age_loss: str | None, select: str,
+                joint: dict[str, Any] | None = None) -> Numbers:
+    """Protocol 2 on: each task's test metrics at the epoch its own validation loss chose, the final one, or
+    the joint rule's (``joint``: that epoch's test record)."""
     splits_all = _mapping(summary.get("splits"))
     metrics, epochs, splits = {}, {}, {}
     for t in tasks:
-        if select == "best":
+        rec: Any
+        if joint is not None:
+            rec, epochs[t], where = joint, joint.get("epoch"), f"metrics.jsonl test epoch {joint.get('epoch')}"
+        elif select == "best":
             sel = _mapping(_mapping(_mapping(summary.get("selection")).get("tasks")).get(t))
             rec = sel.get("test")
             epochs[t] = sel.get("epoch")
@@ -383,6 +418,10 @@ def _datasets_from_data_json(rd: RunDir) -> dict[str, Any]:
     except _Bad:
         return {}
     return {t: d.get("dataset") for t, d in data.items() if isinstance(d, dict)}
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _key(d: dict[str, Any]) -> str:

@@ -9,11 +9,17 @@ False/True (a dataset other than the seed's, e.g. synthetic, gets its own sectio
 Delta (MTL - STL): for a multitask row (two or more non-zero loss weights) and each task it trains,
 the single-task row of the same section whose only non-zero weight is that task, whose other settings
 are equal (name, loss_weights, init_from and age_loss_type aside) and, for age, whose age_loss_type is
-equal. Paired by default (``stat="paired"``): per seed, MTL minus STL at the same seed, then the mean
-and a t(n-1) 95% interval over the seeds both rows have; ``stat="welch"`` compares all seeds of each
-side unpaired. n=1 and zero-variance differences get no interval (never "significant").
+equal. Both must start from the same place: a fine-tuned pair whose rows fine-tune from different parent
+experiments (``init_from``) gets no number, only the reason (``Row.refused``), as a Δ would mix the effect of
+the pretraining with that of the fine-tuning. Paired by default (``stat="paired"``): per seed, MTL minus STL at
+the same seed, then the mean, a t(n-1) 95% interval and its p over the seeds both rows have; ``stat="welch"``
+compares all seeds of each side unpaired. n=1 and zero-variance differences get no interval (never
+"significant"). The p-values of a section's Δ cells are Holm-adjusted together (``Cell.p_adjusted``: what
+colours a cell), and each paired cell with a spread carries the smallest effect its n seeds detect at 80%
+power (``Cell.mde``).
 
-Above the table, a section warns when its rows were trained on different budgets (optimizer steps).
+Above the table, a section warns when its rows were trained on different budgets (optimizer steps), and says
+so when some rows' learning rates followed their own validation losses (``lr_scheduler: plateau``).
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ import pandas as pd
 
 from . import stats
 from .collect import Planted, Problem, Runs
-from .config import flatten
+from .config import PROTOCOL, flatten
 from .tasks import AGE_LOSS_TYPES, METRIC_BY_KEY, TASK_METRICS, TASKS
 
 SECTION_ORDER = ("imdb_wiki", "pretrained_false", "pretrained_true")
@@ -39,6 +45,7 @@ SECTION_TITLES = {
 SEED_DATASET = {"imdb_wiki": "IMDB-WIKI", "pretrained_false": "CVPR_16_ChaLearn", "pretrained_true": "CVPR_16_ChaLearn"}
 LOWER_IS_BETTER = frozenset(m.key for m in METRIC_BY_KEY.values() if m.lower_is_better)
 CI_LEVEL = 0.95
+POWER = 0.8                           # the power the table's detectable effects and --seeds-for are stated at
 STATS = ("paired", "welch")
 # The seed's published table (../shared/seeds, runs of 2019-04-16): section -> row name -> metric -> value.
 # Its Age MAE is the argmax one (SEED_CODE.md), so it sits in the age_mae_argmax column.
@@ -64,6 +71,9 @@ class Cell:
     ci_low: float | None = None       # delta cells: 95% interval (paired t or Welch), None when there is none
     ci_high: float | None = None
     note: str = ""                    # delta cells: why there is no interval (n=1, zero variance)
+    p_value: float | None = None      # delta cells: the paired t test's two-sided p (H0: no difference)
+    p_adjusted: float | None = None   # delta cells: Holm-adjusted over the section's Δ cells; colour follows it
+    mde: float | None = None          # paired delta cells: smallest |Δ| n seeds detect at POWER (observed spread)
 
 
 @dataclass
@@ -74,6 +84,7 @@ class Row:
     cells: dict[str, Cell]
     tasks: list[str] = field(default_factory=list)
     against: dict[str, str] = field(default_factory=dict)   # delta: metric -> single-task row label
+    refused: dict[str, str] = field(default_factory=dict)   # delta: metric -> why no Δ is computed
 
 
 @dataclass
@@ -121,6 +132,7 @@ class Report:
     synthetic: bool = False           # any counted run on synthetic data: the table is a smoke test
     planted: tuple[Planted, ...] = ()   # the counted runs' distinct planted answers (synthetic_shared/_task_sizes)
     protocol_1: bool = False          # some rows are runs from before the test split (their meaning differs)
+    protocol_2: bool = False          # some rows are runs from before hold-outs were shared by all tasks
     cost: Any = None                  # cost.CostReport, filled by cost.add_cost (mtl-collect --cost)
 
 
@@ -141,7 +153,8 @@ def build_report(runs: Runs, stat: str = "paired", reference: str | None = None)
                   sections=sections, problems=list(runs.problems), stat=stat,
                   synthetic=bool(len(df) and df["synthetic"].any()),
                   planted=tuple(sorted({p for p in df["planted"] if p})) if len(df) else (),
-                  protocol_1=bool(len(df) and (df["protocol"] == 1).any()))
+                  protocol_1=bool(len(df) and (df["protocol"] == 1).any()),
+                  protocol_2=bool(len(df) and (df["protocol"] == 2).any()))
 
 
 def _columns(df: pd.DataFrame) -> list[Column]:
@@ -180,9 +193,35 @@ def _section(sec: str, dataset: str, df: pd.DataFrame, stat: str,
         row = Row(label, "result", nums, cells, tasks)
         rows.append(row)
         by_group[id(row)] = g
-    rows += _deltas(rows, by_group, columns, stat)
+    deltas = _deltas(rows, by_group, columns, stat)
+    _adjust(deltas)
+    rows += deltas
     rows += _published(rows, published, columns)
-    return Section(sec, title, dataset, columns, rows, refs, _budget_warnings(rows, by_group))
+    warnings = _budget_warnings(rows, by_group) + _schedule_warnings(rows, by_group)
+    return Section(sec, title, dataset, columns, rows, refs, warnings)
+
+
+PLATEAU = ("Schedule: {rows} {verb} lr_scheduler plateau (the seed's): each run's learning rate follows its own "
+           "validation loss, so a multitask row's rate and its single-task rows' can drop at different epochs and a "
+           "Δ partly measures the schedule. lr_scheduler cosine or step depends on the step count only.")
+
+
+def _schedule_warnings(rows: list[Row], by_group: dict[int, pd.DataFrame]) -> list[str]:
+    """A section with a plateau row says that its rows' schedules follow their own validation losses."""
+    plateau = [row.label for row in rows if id(row) in by_group
+               and (by_group[id(row)]["lr_scheduler"] == "plateau").any()]
+    if not plateau:
+        return []
+    every = len(plateau) == sum(1 for row in rows if id(row) in by_group)
+    return [PLATEAU.format(rows="every row" if every else "the rows " + "; ".join(plateau),
+                           verb="uses" if every else "use")]
+
+
+def _adjust(deltas: list[Row]) -> None:
+    """Holm over the section's Δ cells with a p (the family a reader scans when colouring): ``p_adjusted``."""
+    cells = [c for row in deltas for c in row.cells.values()]
+    for cell, adjusted in zip(cells, stats.holm([c.p_value for c in cells])):
+        cell.p_adjusted = adjusted
 
 
 def _selected(r: Any) -> str:
@@ -265,17 +304,18 @@ def _row_order(g: pd.DataFrame) -> tuple:
     tasks = r["tasks"]
     age = r["age_loss_type"] if "age" in tasks else ""
     age_rank = list(AGE_LOSS_TYPES).index(age) if age in AGE_LOSS_TYPES else -1
-    return (int(r["protocol"]) != 2, len(tasks) == 1, -len(tasks), [TASKS.index(t) for t in tasks], age_rank,
+    return (int(r["protocol"]) != PROTOCOL, len(tasks) == 1, -len(tasks), [TASKS.index(t) for t in tasks], age_rank,
             r["name"], r["group"])
 
 
 PROTOCOL_1_TAG = " [protocol 1: validation split]"
+PROTOCOL_TAGS = {1: PROTOCOL_1_TAG, 2: " [protocol 2: hold-outs per task]"}
 
 
 def _labels(groups: list[pd.DataFrame]) -> list[str]:
-    """Row names; protocol 1 rows are tagged; where two rows still share a name, add the config keys that
-    tell them apart (keys both configs have, so a key added later does not name every old row)."""
-    names = [str(g["name"].iloc[0]) + (PROTOCOL_1_TAG if int(g["protocol"].iloc[0]) == 1 else "") for g in groups]
+    """Row names; rows of an older protocol are tagged; where two rows still share a name, add the config keys
+    that tell them apart (keys both configs have, so a key added later does not name every old row)."""
+    names = [str(g["name"].iloc[0]) + PROTOCOL_TAGS.get(int(g["protocol"].iloc[0]), "") for g in groups]
     out = []
     for i, (name, g) in enumerate(zip(names, groups)):
         twins = [groups[j] for j, n in enumerate(names) if n == name and j != i]
@@ -309,35 +349,57 @@ def _delta_cell(g: pd.DataFrame, h: pd.DataFrame, metric: str, stat: str) -> Cel
         if not len(a) or not len(b):
             return None
         iv = stats.welch(a, b, CI_LEVEL)
-        return Cell(mean=iv.mean, n=len(a), n_stl=len(b), ci_low=iv.low, ci_high=iv.high, note=iv.note)
+        return Cell(mean=iv.mean, n=len(a), n_stl=len(b), ci_low=iv.low, ci_high=iv.high, note=iv.note,
+                    p_value=iv.p_value)
     mine = g.dropna(subset=[metric]).groupby("seed")[metric].first()
     theirs = h.dropna(subset=[metric]).groupby("seed")[metric].first()
     seeds = sorted(set(mine.index) & set(theirs.index), key=_sortable)
     if not seeds:
         return None
-    iv = stats.paired_t([float(mine[s]) - float(theirs[s]) for s in seeds], CI_LEVEL)
-    return Cell(mean=iv.mean, n=iv.n, n_stl=iv.n, ci_low=iv.low, ci_high=iv.high, note=iv.note)
+    diffs = [float(mine[s]) - float(theirs[s]) for s in seeds]
+    iv = stats.paired_t(diffs, CI_LEVEL)
+    sd = float(np.std(diffs, ddof=1)) if iv.low is not None else None
+    return Cell(mean=iv.mean, n=iv.n, std=sd, n_stl=iv.n, ci_low=iv.low, ci_high=iv.high, note=iv.note,
+                p_value=iv.p_value, mde=stats.min_detectable_effect(sd, iv.n, POWER, 1 - CI_LEVEL))
 
 
 def _deltas(rows: list[Row], by_group: dict[int, pd.DataFrame], columns: list[Column], stat: str) -> list[Row]:
     out = []
     for mtl in (r for r in rows if len(r.tasks) > 1):
         g = by_group[id(mtl)]
-        cells, against = {}, {}
+        cells, against, refused = {}, {}, {}
         for c in columns:
             if c.task not in mtl.tasks:
                 continue
             stl = _counterpart(mtl, c.task, rows, by_group)
             if stl is None:
                 continue
+            why = different_start(g, by_group[id(stl)])
+            if why:
+                refused[c.metric], against[c.metric] = why, stl.label
+                continue
             cell = _delta_cell(g, by_group[id(stl)], c.metric, stat)
             if cell is None:
                 continue
             cells[c.metric] = cell
             against[c.metric] = stl.label
-        if cells:
-            out.append(Row(f"Δ {mtl.label} − STL", "delta", mtl.refs, cells, mtl.tasks, against))
+        if cells or refused:
+            out.append(Row(f"Δ {mtl.label} − STL", "delta", mtl.refs, cells, mtl.tasks, against, refused))
     return out
+
+
+def different_start(mtl: pd.DataFrame, stl: pd.DataFrame) -> str:
+    """Why two rows do not start from the same place (fine-tuned from different parent experiments), or ''."""
+    a, b = _parent(mtl), _parent(stl)
+    if a == b:
+        return ""
+    return (f"not computed: the multitask row starts from {a or 'no parent'}, the single-task row from "
+            f"{b or 'no parent'} (init_from); a Δ would mix the pretraining's effect with the fine-tuning's")
+
+
+def _parent(g: pd.DataFrame) -> str | None:
+    values = {v for v in g["init_from"] if isinstance(v, str)}
+    return "/".join(sorted(values)) if values else None
 
 
 def _counterpart(mtl: Row, task: str, rows: list[Row], by_group: dict[int, pd.DataFrame]) -> Row | None:

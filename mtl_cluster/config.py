@@ -44,17 +44,21 @@ SYNTHETIC_CUES = {"faces": "every label drawn as a facial feature (the default; 
 AMP_CHOICES = ("none", "bf16")
 LR_SCHEDULERS = {"plateau": "ReduceLROnPlateau on the validation total loss, /10 after lr_patience epochs "
                             "without improvement (the seed's)",
-                 "step": "/10 every lr_schedule epochs"}
+                 "step": "/10 every lr_schedule epochs",
+                 "cosine": "half a cosine from lr_rate to 0 over the run's optimizer steps, set every step: a "
+                           "function of the step count only, identical in every row of a section (the study's)"}
 OPTIMIZERS = {"sgd": "SGD with momentum and weight_decay (the seed's)",
               "adam": "Adam (betas 0.9, 0.999; weight_decay as L2): escapes AlexNet's from-scratch plateau "
                       "reliably, for the synthetic demo and known-answer study"}
 BUDGETS = {"dataset": "an epoch is the batches of the smallest training set among all the dataset's tasks "
                       "(the seed's: every row of a section trains the same steps)",
            "active": "the smallest training set among the run's active tasks only (before protocol 2)"}
-PROTOCOL = 2
+PROTOCOL = 3
 """The evaluation protocol, folded into every signature: 2 = train / select on val / report on test, per-task
-epoch selection, equal budgets. Runs of protocol 1 (one split for both) keep their folders and are collected
-with that meaning stated; the same config now trains in a new folder."""
+epoch selection, equal budgets; 3 = as 2, with hold-outs shared by every task that sees an image (keyed by its
+file name, not its class folder) and by person for IMDB-WIKI, and the seed's plateau threshold (1e-5). Runs of
+older protocols keep their folders and are collected with their meaning stated; the same config now trains in
+a new folder."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ class TrainConfig:
     epoch: int = 40
     lr_rate: float = 0.001
     lr_schedule: int = 8
-    lr_scheduler: str = "plateau"      # plateau (the seed's) | step (/10 every lr_schedule epochs)
+    lr_scheduler: str = "plateau"      # plateau (the seed's) | step (/10 every lr_schedule epochs) | cosine
     lr_patience: int = 10              # plateau: epochs without a better validation loss before /10
     weight_decay: float = 1e-6
     momentum: float = 0.9

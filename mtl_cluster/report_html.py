@@ -1,11 +1,12 @@
 """The comparison ``Report`` as one self-contained HTML file: ``mtl-collect --format html``.
 
-One file to open and send to a colleague, so it must work offline and anywhere: inline CSS, the curves as
-base64 ``data:`` PNGs, no script, and a Content-Security-Policy that forbids every load except ``data:``
-images (a stray external reference fails in the browser instead of leaking a request). Every text goes
-through ``html.escape``. The tables are the markdown renderer's grid (``tables._grid``) and its lines
-(epoch rule, counts, Δ note, per-image tests, references), so what the Report gains later shows up here
-as it does in markdown. Reads the runs' metrics.jsonl for the curves (as ``--plots`` does); prints nothing.
+One file to open and send to a colleague, so it must work offline and anywhere: inline CSS, the forest plot
+of every Δ (at the top, before the first table) and the curves as base64 ``data:`` PNGs, no script, and a
+Content-Security-Policy that forbids every load except ``data:`` images (a stray external reference fails in
+the browser instead of leaking a request). Every text goes through ``html.escape``. The tables are the
+markdown renderer's grid (``tables._grid``) and its lines (epoch rule, counts, Δ note, per-image tests,
+references), so what the Report gains later shows up here as it does in markdown. Reads the runs'
+metrics.jsonl for the curves (as ``--plots`` does); prints nothing.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from .tables import (
     epoch_line,
     image_test_line,
     ratio_line,
+    section_notes,
     smoke_lines,
 )
 
@@ -51,6 +53,7 @@ tr.delta th { border-top: 2px solid #999; }
 td.better { background: #dff3df; } td.worse { background: #f8dcdc; }
 figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: .9em; }
+figure.forest { margin: 1.2em 0 1.6em; }
 ul.references { list-style: none; padding-left: 0; font-size: .85em; }
 ul.references li { margin: .3em 0; overflow-wrap: anywhere; }
 code { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
@@ -71,6 +74,7 @@ def to_html(report: Report) -> str:
     out += [_p(epoch_line(report), "rule"), _p(count_line(report), "count")]
     if report.cost is not None:
         out += [_p(cost_total_line(report.cost.total), "count"), _p(cost_note(report.cost), "note")]
+    out += _forest(report)
     if not report.sections:
         out.append(_p("No finished runs to compare yet."))
     for i, sec in enumerate(report.sections, 1):
@@ -91,8 +95,8 @@ def _section(report: Report, sec: Section, i: int, images: list[tuple[str, str]]
     out += [_p(w, "warning") for w in sec.warnings]
     out += _table(sec, report)
     if any(r.kind == "delta" for r in sec.rows):
-        out.append(_p(delta_note(report) + " Green/red: the 95% interval excludes zero in the better/worse "
-                      "direction.", "note"))
+        out.append(_p(delta_note(report) + " Green/red: multitask better/worse.", "note"))
+    out += [_p(line, "note") for line in section_notes(sec)]
     if _ratios(report, sec):
         out += ['<ul class="cost">', *(f"<li>{escape(ratio_line(r))}</li>" for r in _ratios(report, sec)), "</ul>"]
     if sec.image_tests:
@@ -143,6 +147,25 @@ def _problems(problems: list[Problem]) -> list[str]:
                    f"<td>{'yes, with a note' if p.counted else 'no'}</td><td>{escape(p.reason)}</td></tr>")
     out += ["</tbody>", "</table>", "</section>"]
     return out
+
+
+FOREST_ALT = ("Forest plot: every multitask-minus-single-task difference (Δ) of the study as a point with its 95% "
+              "interval, by section and task; accuracies in percentage points, age MAE in years")
+FOREST_CAPTION = ("Every Δ (multitask − single-task) with its 95% interval, one panel per unit; green/red: "
+                  "Holm-adjusted p < 0.05 with multitask better/worse, grey: not significant or no p, "
+                  "hollow: no interval.")
+
+
+def _forest(report: Report) -> list[str]:
+    """The forest plot of the study's Δ cells as a figure (nothing when the report has none)."""
+    from .plots import forest_png
+
+    png = forest_png(report)
+    if png is None:
+        return []
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return [f'<figure class="forest" id="forest"><img src="{uri}" alt="{escape(FOREST_ALT)}">'
+            f"<figcaption>{escape(FOREST_CAPTION)}</figcaption></figure>"]
 
 
 def _curves(report: Report) -> tuple[dict[int, list[tuple[str, str]]], list[Problem]]:

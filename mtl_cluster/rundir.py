@@ -9,7 +9,8 @@ mtl-status, mtl-collect and the launcher.
   timings.jsonl     wall-clock per epoch and attempt (kept apart so metrics stay byte-identical on resume)
   attempts.jsonl    wall-clock per attempt: its start (and how far the one before got), resume point, GPUs,
                     end; what mtl-collect --cost reads (apart from the byte-identical files, like timings)
-  predictions.json  per task: the test split's per-image results at the epoch its validation loss chose
+  predictions.json  per task: the test split's per-image results at the epoch its validation loss chose;
+                    under "by_rule": the same at the final epoch ("final") and at the JOINT_RULE epoch ("joint")
   summary.json      budget, per-task selection, final and best-epoch metrics, written once at the end
   log.txt         human log of every attempt
   checkpoints/    the last two checkpoints
@@ -24,7 +25,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -35,6 +36,25 @@ from .tasks import folder_sub_name
 BEST_RULE = "lowest validation loss (weighted sum of the task losses); ties -> earlier epoch"
 SELECT_RULE = ("per task, the epoch of that task's own lowest validation loss (ties -> earlier), in multitask "
                "and single-task runs alike; that epoch's test-split metrics are reported")
+JOINT_RULE = ("one epoch per run for all its tasks, so every number of a row comes from one model: the lowest mean "
+              "over its tasks of each task's validation loss divided by that task's first-epoch validation loss "
+              "(ties -> earlier); that epoch's test-split metrics are reported")
+PREDICTIONS_BY_RULE = "by_rule"     # predictions.json: {"by_rule": {"final" | "joint": {task: ...}}}
+
+
+def joint_epoch(val_records: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> int | None:
+    """The epoch JOINT_RULE picks from a run's validation records (metrics.jsonl's ``val`` lines, one per epoch):
+    dividing by the first epoch's loss puts 100-class age and 2-class gender on one scale. None without records."""
+    recs = sorted((r for r in val_records if all(isinstance(r.get(f"{t}_loss"), (int, float)) for t in tasks)),
+                  key=lambda r: r["epoch"])
+    if not recs or not tasks:
+        return None
+    first = recs[0]
+
+    def score(r: Mapping[str, Any]) -> float:
+        return sum(float(r[f"{t}_loss"]) / max(float(first[f"{t}_loss"]), 1e-12) for t in tasks) / len(tasks)
+
+    return int(min(recs, key=lambda r: (score(r), r["epoch"]))["epoch"])
 
 
 def default_run_dir(results: Path, cfg: TrainConfig) -> Path:

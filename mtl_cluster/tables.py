@@ -50,16 +50,71 @@ def _planted_line(p: Planted) -> str:
 
 
 DELTA_NOTES = {
-    "paired": "Δ rows: multitask minus single-task (same section and settings), paired by seed: the mean of the "
-              "per-seed differences, [95% CI, t with n-1 df] and n = seeds both rows have.",
-    "welch": "Δ rows: multitask minus single-task (same section and settings), unpaired: difference of the means, "
-             "[95% CI, Welch's t] and n = seeds of each side.",
+    "paired": "Δ rows: multitask minus single-task (same section, settings and start), paired by seed: the mean of "
+              "the per-seed differences, [95% CI, t with n-1 df], n = seeds both rows have, and Holm p = the paired "
+              "t test's p adjusted with Holm's method over all Δ cells of the section.",
+    "welch": "Δ rows: multitask minus single-task (same section, settings and start), unpaired: difference of the "
+             "means, [95% CI, Welch's t], n = seeds of each side, and Holm p = Welch's p adjusted with Holm's "
+             "method over all Δ cells of the section.",
 }
-BETTER = "Accuracies: higher is better; Age MAE: lower is better."
+BETTER = "Accuracies: higher is better; Age MAE: lower is better. Coloured: Holm p < 0.05."
+REFUSED = "not computed: different starts"
 
 
 def delta_note(report: Report) -> str:
     return f"{DELTA_NOTES[report.stat]} {BETTER}"
+
+
+def refused_lines(section: Section) -> list[str]:
+    """Each Δ cell that is not computed, with its reason (the cell itself says only that it is not)."""
+    return [f"{row.label}, {METRIC_BY_KEY[m].header} vs {row.against.get(m, '?')}: {why}."
+            for row in section.rows for m, why in row.refused.items()]
+
+
+def power_lines(section: Section) -> list[str]:
+    """Per Δ row: the smallest effect its seeds can detect (80% power, the observed spread of the per-seed
+    differences): what tells the group whether n seeds can answer their question."""
+    out = []
+    for row in (r for r in section.rows if r.kind == "delta"):
+        parts = [f"{METRIC_BY_KEY[m].header} ±{c.mde:.{decimals(m)}f}" for m, c in row.cells.items()
+                 if c.mde is not None]
+        none = [METRIC_BY_KEY[m].header for m, c in row.cells.items() if c.mde is None]
+        if not parts:
+            continue
+        n = sorted({c.n for c in row.cells.values() if c.mde is not None})
+        line = (f"Power, {row.label}: with n={'/'.join(map(str, n))} seeds, the smallest Δ detected 80% of the time "
+                f"(paired t, α=0.05 two-sided, the observed spread of the per-seed differences): {', '.join(parts)}")
+        out.append(line + (f"; none for {', '.join(none)} (no spread)" if none else "") + ".")
+    return out
+
+
+def section_notes(section: Section) -> list[str]:
+    """The lines under a section's table: Δ cells not computed and why, the power per Δ row, and what the
+    published rows are."""
+    published = [PUBLISHED_NOTE] if any(r.kind == "published" for r in section.rows) else []
+    return refused_lines(section) + power_lines(section) + published
+
+
+def seeds_lines(report: Report, wanted: dict[str, float]) -> list[str]:
+    """``mtl-collect --seeds-for``: per Δ cell, the seeds a paired comparison needs to detect the wanted effect
+    (in the metric's unit) 80% of the time, given the spread of the per-seed differences observed."""
+    from .compare import POWER
+    from .stats import seeds_needed
+    out = []
+    for sec in report.sections:
+        for row in (r for r in sec.rows if r.kind == "delta"):
+            for m, c in row.cells.items():
+                delta = wanted.get(m, wanted.get("*"))
+                if delta is None:
+                    continue
+                need = seeds_needed(delta, c.std, POWER) if c.std else None
+                what = (f"{need} seeds" if need is not None else
+                        "no estimate (fewer than 2 seeds or no spread to estimate from)" if not c.std else
+                        "more than 10,000 seeds")
+                out.append(f"{sec.title} / {row.label} / {METRIC_BY_KEY[m].header}: Δ = {delta:g} needs {what} "
+                           f"(observed SD of the per-seed differences "
+                           f"{'-' if c.std is None else f'{c.std:.{decimals(m) + 1}f}'}, n={c.n})")
+    return out
 
 
 # -- cells ----------------------------------------------------------------------------------------
@@ -80,12 +135,18 @@ def cell_text(metric: str, cell: Cell | None, kind: str = "result") -> str:
     if kind == "delta":
         n = f"n={cell.n}" if cell.n_stl in (None, cell.n) else f"n={cell.n} vs {cell.n_stl}"
         if cell.ci_low is not None and cell.ci_high is not None:
-            return f"{_signed(cell.mean, p)} [{_signed(cell.ci_low, p)}, {_signed(cell.ci_high, p)}] ({n})"
+            holm = f", Holm p={cell.p_adjusted:.2g}" if cell.p_adjusted is not None else ""
+            return f"{_signed(cell.mean, p)} [{_signed(cell.ci_low, p)}, {_signed(cell.ci_high, p)}] ({n}{holm})"
         why = cell.note.replace(f"n={cell.n}, ", "") if cell.note else "no interval"
         return f"{_signed(cell.mean, p)} ({why if why.startswith('n=') else f'{n}, {why}'})"
     if cell.n > 1 and cell.std is not None:
         return f"{cell.mean:.{p}f} ± {cell.std:.{p}f} ({cell.n})"
     return f"{cell.mean:.{p}f}"
+
+
+def shown_text(row: Row, metric: str) -> str:
+    """A table cell as shown: its number, or why a Δ is not computed."""
+    return REFUSED if metric in row.refused else cell_text(metric, row.cells.get(metric), row.kind)
 
 
 def refs_text(refs: list[int]) -> str:
@@ -108,7 +169,16 @@ def epoch_line(report: Report) -> str:
     if report.protocol_1:
         line += (" Rows marked [protocol 1] are runs from before the test split: their numbers are the validation "
                  "split at the epoch of the lowest total validation loss, the same split that chose it.")
+    if report.protocol_2:
+        line += (" Rows marked [protocol 2] are runs from before hold-outs were shared by all tasks: a ChaLearn image "
+                 "held out to select one task's epoch could be another task's training image, IMDB-WIKI's hold-outs "
+                 "split by file rather than by person, and plateau schedules used torch's threshold (1e-4).")
     return line
+
+
+PUBLISHED_NOTE = ("Published rows: the seed's table as printed (2019), one run each (n=1, no interval), the model "
+                  "chosen on the same split it reports, that split drawn with replacement (~1,360 images) with random "
+                  "crops and flips: not comparable with the test-split numbers above, and never in a Δ.")
 
 
 def count_line(report: Report) -> str:
@@ -120,7 +190,7 @@ def _grid(section: Section, cost: CostReport | None = None) -> list[list[str]]:
     """Header + body rows of a section as text: the shared shape of markdown, LaTeX and rich."""
     out = [["model", *(c.header for c in section.columns), *(c.header for c in (cost.columns if cost else ()))]]
     for row in section.rows:
-        out.append([row_name(row), *(cell_text(c.metric, row.cells.get(c.metric), row.kind)
+        out.append([row_name(row), *(shown_text(row, c.metric)
                                      for c in section.columns), *cost_cells(cost, section, row)])
     return out
 
@@ -184,18 +254,35 @@ def _ratios(report: Report, section: Section) -> list[Ratio]:
     return sec.ratios if sec is not None else []
 
 
-IMAGE_TESTS = ("Per-image tests on the test split (the Δ rows' runs on the same images, seeds pooled; McNemar for "
-               "accuracies, a paired bootstrap for MAE):")
+IMAGE_TESTS = ("Per-image tests on the test split (the Δ rows' runs on the same images). Across seeds: a two-way "
+               "bootstrap that resamples seeds and test images together (seeds are the unit of replication, never "
+               "pooled as more images), its p Holm-adjusted over the section; per seed: McNemar for accuracies, a "
+               "paired bootstrap for MAE:")
 
 
 def image_test_line(t: Any) -> str:
-    """One paired per-image test as text."""
+    """One Δ cell's per-image tests as text: across seeds, then each seed's own."""
     p = decimals(t.metric)
     head = f"{t.row}, {METRIC_BY_KEY[t.metric].header} vs {t.against}: {_signed(t.diff, p)}"
     if t.low is not None and t.high is not None:
         head += f" [{_signed(t.low, p)}, {_signed(t.high, p)}]"
-    detail = [t.method] + ([f"p={t.p_value:.3g}"] if t.p_value is not None else []) + ([t.note] if t.note else [])
-    return f"{head} ({', '.join(detail)}; {t.seeds} seed{'s' * (t.seeds != 1)}, {t.images} images)"
+    detail = ([t.method] + ([f"p={t.p_value:.3g}"] if t.p_value is not None else [])
+              + ([f"Holm p={t.p_adjusted:.3g}"] if t.p_adjusted is not None else []) + ([t.note] if t.note else []))
+    line = f"{head} ({', '.join(detail)}; {t.seeds} seed{'s' * (t.seeds != 1)}, {t.images} images)"
+    seeds = "; ".join(_seed_text(one, p) for one in t.per_seed)
+    return line + (f"; per seed: {seeds}" if seeds else "")
+
+
+def _seed_text(one: Any, p: int) -> str:
+    """``seed 0: +2.5, McNemar p=0.04 (b=9 c=3)`` or ``seed 0: -0.31 [-0.80, +0.15]``."""
+    text = f"seed {one.seed}: {_signed(one.diff, p)}"
+    if one.low is not None and one.high is not None:
+        text += f" [{_signed(one.low, p)}, {_signed(one.high, p)}]"
+    if one.p_value is not None:
+        text += f", {one.method.split(' (')[0]} p={one.p_value:.3g}" + (f" ({one.note})" if one.note else "")
+    elif one.note:
+        text += f" ({one.note})"
+    return text
 
 
 def _reference_line(ref: Any) -> str:
@@ -221,6 +308,8 @@ def to_markdown(report: Report) -> str:
         lines += [_padded(r, widths) for r in grid[1:]]
         if any(r.kind == "delta" for r in sec.rows):
             lines += ["", delta_note(report)]
+        if section_notes(sec):
+            lines += [""] + [f"- {x}" for x in section_notes(sec)]
         if _ratios(report, sec):
             lines += [""] + [f"- {ratio_line(r)}" for r in _ratios(report, sec)]
         if sec.image_tests:
@@ -241,7 +330,8 @@ def _padded(row: list[str], widths: list[int]) -> str:
 
 # -- CSV and JSON ---------------------------------------------------------------------------------
 CSV_FIELDS = ["section", "dataset", "row", "kind", "refs", "metric", "column", "mean", "std", "n", "n_stl",
-              "ci95_low", "ci95_high", "note", "against"]
+              "ci95_low", "ci95_high", "note", "p", "p_holm", "mde80", "power", "against"]
+POWER_OF = {"delta": "0.8"}   # the power mde80 is stated at (delta rows)
 
 
 def _num(x: Any) -> Any:
@@ -257,29 +347,35 @@ def to_csv(report: Report) -> str:
         for row in sec.rows:
             for col in sec.columns:
                 c = row.cells.get(col.metric)
+                if col.metric in row.refused:
+                    w.writerow([sec.key, sec.dataset, row.label, row.kind, refs_text(row.refs), col.metric, col.header,
+                                "", "", "", "", "", "", row.refused[col.metric], "", "", "", "",
+                                row.against.get(col.metric, "")])
                 if c is None:
                     continue
                 vals = [sec.key, sec.dataset, row.label, row.kind, refs_text(row.refs), col.metric, col.header,
                         _num(c.mean), _num(c.std), c.n, c.n_stl, _num(c.ci_low), _num(c.ci_high), c.note,
+                        _num(c.p_value), _num(c.p_adjusted), _num(c.mde), POWER_OF.get(row.kind, ""),
                         row.against.get(col.metric, "")]
                 w.writerow(["" if v is None else v for v in vals])
             cells = report.cost.cells(sec, row.label) if report.cost is not None and row.kind == "result" else None
             for key, c in (cells or {}).items():
                 note = f"{c.n} of {c.runs} runs recorded it" if c.n < c.runs else ""
                 w.writerow([sec.key, sec.dataset, row.label, "cost", refs_text(row.refs), key, COST_BY_KEY[key].header,
-                            _num(c.mean), "", c.n, "", "", "", note, ""])
+                            _num(c.mean), "", c.n, "", "", "", note, "", "", "", "", ""])
         for r in _ratios(report, sec):
             missing = f"no single-task row for {', '.join(r.missing)}" if r.missing else ""
             for key, value in ((r.time_key, r.time_ratio), ("trainable_params", r.params_ratio)):
                 if key and value is not None:
                     w.writerow([sec.key, sec.dataset, r.row, "cost ratio", "", key, "ratio to the sum of its "
-                                "single-task rows", _num(value), "", "", "", "", "", missing, "; ".join(r.against)])
+                                "single-task rows", _num(value), "", "", "", "", "", missing, "", "", "", "",
+                                "; ".join(r.against)])
     if report.cost is not None:
         t = report.cost.total
         for key in ("gpu_hours", "wall_hours", "epochs_recomputed"):
             w.writerow(["", "", "study total", "cost total", "", key, COST_BY_KEY[key].header,
                         _num(getattr(t, key)), "", t.recorded, "", "", "", f"{t.attempts} attempts, {t.runs} runs",
-                        ""])
+                        "", "", "", "", ""])
     return buf.getvalue()
 
 
@@ -337,6 +433,7 @@ def to_latex(report: Report) -> str:
                 lines.append("\\midrule")
             lines.append(" & ".join(tex(c) for c in cells) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+        lines += [f"% {tex(x)}" for x in section_notes(sec)]
         lines += [f"% {tex(ratio_line(r))}" for r in _ratios(report, sec)]
         lines += [f"% {tex(image_test_line(t))}" for t in sec.image_tests]
         lines += [f"% [{r.num}] {r.path}; epoch {r.selected or r.epoch}/{r.epochs}; signature {r.signature}"
@@ -356,15 +453,14 @@ def render(report: Report, fmt: str) -> str:
 
 # -- rich -----------------------------------------------------------------------------------------
 def _style(metric: str, cell: Cell | None) -> str:
-    """Green/red where the 95% CI excludes zero in the good/bad direction."""
-    if cell is None or cell.ci_low is None or cell.ci_high is None:
+    """Green/red where the section's Holm-adjusted p is below 0.05, in the good/bad direction (an interval that
+    excludes zero alone is one test of many: it is not coloured)."""
+    if cell is None or cell.ci_low is None or cell.ci_high is None or cell.p_adjusted is None:
+        return ""
+    if cell.p_adjusted >= 0.05:
         return ""
     sign = -1 if METRIC_BY_KEY[metric].lower_is_better else 1
-    if sign * cell.ci_low > 0 and sign * cell.ci_high > 0:
-        return "green"
-    if sign * cell.ci_low < 0 and sign * cell.ci_high < 0:
-        return "red"
-    return ""
+    return "green" if sign * cell.mean > 0 else "red" if sign * cell.mean < 0 else ""
 
 
 def rich_report(report: Report) -> RenderableType:
@@ -382,8 +478,8 @@ def rich_report(report: Report) -> RenderableType:
         for cc in report.cost.columns if report.cost is not None else ():
             table.add_column(cc.header, justify="right", style="cyan")
         for i, row in enumerate(sec.rows):
-            cells = [Text(cell_text(c.metric, row.cells.get(c.metric), row.kind),
-                          style=_style(c.metric, row.cells.get(c.metric))) for c in sec.columns]
+            cells = [Text(shown_text(row, c.metric), style=_style(c.metric, row.cells.get(c.metric)))
+                     for c in sec.columns]
             cells += [Text(t) for t in cost_cells(report.cost, sec, row)]
             last_result = i + 1 < len(sec.rows) and sec.rows[i + 1].kind != row.kind
             table.add_row(Text(row_name(row), style="italic" if row.kind != "result" else ""), *cells,
@@ -391,6 +487,7 @@ def rich_report(report: Report) -> RenderableType:
         parts += [Text(""), table]
         if any(r.kind == "delta" for r in sec.rows):
             parts.append(Text(delta_note(report), style="dim"))
+        parts += [Text(x) for x in section_notes(sec)]
         parts += [Text(ratio_line(r)) for r in _ratios(report, sec)]
         if sec.image_tests:
             parts += [Text(IMAGE_TESTS, style="dim")] + [Text(f"  {image_test_line(t)}") for t in sec.image_tests]

@@ -257,3 +257,34 @@ def write_imdb_wiki_mat(root: Path, n_good: int = 24, name: str = "imdb") -> lis
 
     savemat(str(root / f"{name}.mat"), {name: struct})
     return rows
+
+
+def write_imdb_wiki_aligned_people(root: Path, n_people: int = 30, n_images: int = 4, n_report: int = 6,
+                                   test: bool = True) -> tuple[Written, dict[Path, str]]:
+    """An aligned IMDB-WIKI tree with several images per person, named as its preprocessing names them.
+
+    A person's first image is ``<age>_<gender>_<Name>.jpg``; the others, taken in other years, carry a
+    number glued to the name (``41_1_TomHanks4821.jpg``), as that tool does when the name is taken.
+    Some names have underscores (``Mary_Ann_...``). The first ``n_people`` persons are in ``train/``;
+    ``n_report`` other persons fill ``val/``, and with ``test`` another ``n_report`` fill ``test/``, so
+    the folders share no one. Returns the tree and each image's person (the name as written).
+    """
+    root = Path(root)
+    splits: dict[str, list[tuple[Path, Any]]] = {}
+    person: dict[Path, str] = {}
+    folders = [("train", n_people), ("val", n_report)] + ([("test", n_report)] if test else [])
+    p = 0
+    for split, count in folders:
+        splits[split] = []
+        for _ in range(count):
+            code = "".join(chr(ord("A") + int(d)) for d in f"{p:03d}")      # letters only: 007 -> AAH
+            name = f"Mary_Ann_{code}" if p % 5 == 0 else f"Pat{code.capitalize()}Lee"
+            gender, born = p % 2, 20 + (7 * p) % 50
+            for k in range(n_images):
+                glued = f"{(37 * p + 101 * k) % 9999 + 1}" if k else ""
+                age = born + 3 * k
+                path = write_image(root / split / f"{age}_{gender}_{name}{glued}.jpg", seed=1000 * p + k)
+                splits[split].append((path, (age, gender)))
+                person[path] = name
+            p += 1
+    return Written(root, splits), person

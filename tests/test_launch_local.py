@@ -97,11 +97,12 @@ def test_debug_runs_fine_tune_after_pretraining_and_is_idempotent(tmp_path, caps
 
 
 def test_parallel_runs_match_one_at_a_time_and_fine_tunes_wait_for_their_parent(tmp_path, capsys, monkeypatch):
-    """--parallel 2: two workers, one thread each; every run ends byte-identical to the sequential launch,
-    and a fine-tune starts only after its pretraining completed. A user's OMP_NUM_THREADS of every core is
-    what one worker uses, and is shared between two (it used to be given to each: oversubscribed)."""
-    cores = usable_cores()
-    monkeypatch.setenv("OMP_NUM_THREADS", str(cores))
+    """--parallel 2: two workers; every run ends byte-identical to the sequential launch at the same thread
+    count (which worker trains a run, and after which runs, changes nothing), and a fine-tune starts only after
+    its pretraining completed. Both launches train at one thread: another thread count can move the last bits
+    (CPU kernels sum in another order), which is not what this compares (issue 21: at OMP_NUM_THREADS=2 for the
+    sequential launch and 1 per worker it failed on AVX-512 machines)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     yaml_file = str(REPO / "experiments.yaml")
     runs = [*SUBSET, "AlexNet-Gender"]
     assert launch_main([yaml_file, "--debug", *runs, *_dirs(tmp_path / "seq")]) == 0
@@ -109,13 +110,29 @@ def test_parallel_runs_match_one_at_a_time_and_fine_tunes_wait_for_their_parent(
     assert "3 of 3 runs completed" in capsys.readouterr().out
     seq, par = _run_dirs(tmp_path / "seq"), _run_dirs(tmp_path / "par")
     assert sorted(seq) == sorted(par) and len(par) == 3
+    for dirs in (seq, par):
+        assert {RunDir(rd).read_status()["perf"]["cpu_threads"] for rd in dirs.values()} == {"1"}
     for key, rd in par.items():
         for name in ("metrics.jsonl", "summary.json", "predictions.json"):
             assert (rd / name).read_bytes() == (seq[key] / name).read_bytes(), (key, name)
     pre, tuned = RunDir(par["AlexNet-Gender_Age/IMDB-WIKI"]), RunDir(par["AlexNet-Smile/ChaLearn"])
     assert pre.read_status()["finished_at"] <= tuned.read_status()["started_at"]
-    for runs_threads, dirs in ((str(cores), seq), (str(max(1, cores // 2)), par)):
-        assert {RunDir(rd).read_status()["perf"]["cpu_threads"] for rd in dirs.values()} == {runs_threads}, cores
+
+
+def test_parallel_workers_share_the_users_threads(tmp_path, capsys, monkeypatch):
+    """A user's OMP_NUM_THREADS of every core is what one worker uses, and is shared between two workers (it
+    used to be given to each: oversubscribed). Thread counts only: the numbers are compared at equal threads
+    in the test above."""
+    cores = usable_cores()
+    monkeypatch.setenv("OMP_NUM_THREADS", str(cores))
+    yaml_file = str(REPO / "experiments.yaml")
+    one, two = ["--only", "AlexNet-Smile"], ["--only", "AlexNet-Smile", "AlexNet-Gender"]
+    assert launch_main([yaml_file, "--debug", *one, "--set", "epoch=1", *_dirs(tmp_path / "seq")]) == 0
+    assert launch_main([yaml_file, "--debug", *two, "--set", "epoch=1", "--parallel", "2",
+                        *_dirs(tmp_path / "par")]) == 0
+    assert "2 of 2 runs completed" in capsys.readouterr().out
+    for dirs, threads in ((_run_dirs(tmp_path / "seq"), cores), (_run_dirs(tmp_path / "par"), max(1, cores // 2))):
+        assert {RunDir(rd).read_status()["perf"]["cpu_threads"] for rd in dirs.values()} == {str(threads)}, cores
 
 
 def test_parallel_must_be_positive(tmp_path, capsys):

@@ -2,7 +2,8 @@
 
 The hand-written study (tests/runfolders.py) plus a run whose name and a failed run whose reason are
 HTML, rendered through the CLI; then the browser must show every cell of the markdown grid, decode every
-curve, log no error and ask for nothing but the file itself and its data: URIs. A second test breaks the
+curve and the forest plot of the Δ cells (the first image, above the first table), log no error and ask for
+nothing but the file itself and its data: URIs. A second test breaks the
 page on purpose (a script error, console.error, a corrupt image, an external load) and requires the
 checker to see each fault, so a passing render is not a blind checker. The full-page screenshot goes to
 test-artifacts/ (MTL_TEST_ARTIFACTS overrides), path printed.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import os
 import re
+import struct
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterator
@@ -25,8 +28,10 @@ from runfolders import config, write_run, write_study
 from mtl_cluster.cli_collect import collect_main
 from mtl_cluster.collect import load_runs
 from mtl_cluster.compare import Report, build_report
-from mtl_cluster.imagetests import add_image_tests
 from mtl_cluster.cost import add_cost
+from mtl_cluster.imagetests import add_image_tests
+from mtl_cluster.plots import forest_png
+from mtl_cluster.report_html import FOREST_ALT, FOREST_CAPTION
 from mtl_cluster.tables import _grid, _reference_line, epoch_line, image_test_line, to_markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,11 +111,28 @@ def test_the_file_is_self_contained_and_escaped(page) -> None:
     assert csp and "default-src 'none'" in (csp[0]["content"] or "")
     imgs = [a["src"] or "" for t, a in tags.tags if t == "img"]
     sections_tasks = sum(len({c.task for c in s.columns}) for s in report.sections)
-    assert len(imgs) == sections_tasks and all(s.startswith("data:image/png;base64,iVBORw0KGgo") for s in imgs)
+    assert len(imgs) == 1 + sections_tasks and all(s.startswith("data:image/png;base64,iVBORw0KGgo") for s in imgs)
+    # the forest plot first, before the first table: the same PNG forest_png draws for the Report
+    first = next(a for t, a in tags.tags if t == "img")
+    assert first["alt"] == FOREST_ALT and imgs[0] == _data_uri(forest_png(report))
+    assert names.index("img") < names.index("table") and escape(FOREST_CAPTION) in text
     external = [v for _, a in tags.tags for v in a.values() if v and re.match(r"(?i)\s*(https?:|//|file:)", v)]
     assert not external
     assert "<b>bold</b>" not in text and "&lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot;" in text
     assert "<img src=x" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text
+
+
+def _data_uri(png: bytes | None) -> str:
+    import base64
+
+    assert png is not None
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
 
 
 class _Text(HTMLParser):
@@ -158,8 +180,15 @@ def test_the_report_renders_in_chromium(browser, page, capsys) -> None:
     assert any(HOSTILE_NAME in row[0] for t in probe["tables"] for row in t)
     assert probe["shown"], "a table or an image has no size on the page"
     images = probe["images"]
-    assert len(images) == sum(len({c.task for c in s.columns}) for s in report.sections)
+    assert len(images) == 1 + sum(len({c.task for c in s.columns}) for s in report.sections)
     assert all(i["complete"] and i["width"] >= 600 and i["height"] >= 400 for i in images), images
+    # the forest plot is the page's first image, decoded at the size forest_png drew it, above every table
+    width, height = _png_size(forest_png(report) or b"")
+    forest = browser_eval(browser, path, FIRST_IMAGE)
+    assert forest["alt"] == FOREST_ALT and forest["caption"] == FOREST_CAPTION, forest
+    assert forest["complete"] and forest["naturalWidth"] == width > 0 and forest["naturalHeight"] == height, forest
+    assert images[0]["width"] == width and images[0]["height"] == height
+    assert forest["beforeFirstTable"] and forest["shownWidth"] > 0 and forest["top"] < forest["tableTop"], forest
     problems = {row[0]: row for t in probe["problems"] for row in t[1:]}
     for p in report.problems:
         assert problems[p.path][1] == p.state and problems[p.path][3] == p.reason
@@ -175,6 +204,36 @@ def test_the_report_renders_in_chromium(browser, page, capsys) -> None:
         for t in sec.image_tests:
             assert image_test_line(t) in text
     assert check.screenshot[:8] == b"\x89PNG\r\n\x1a\n" and len(check.screenshot) > 50_000
+
+
+# The page's first image after decoding, and where it sits against the first results table.
+FIRST_IMAGE = """(async () => {
+  const img = document.images[0];
+  await img.decode().catch(() => null);
+  const table = document.querySelector('table.results');
+  const fig = img.closest('figure');
+  return {alt: img.alt, complete: img.complete, naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
+          shownWidth: img.offsetWidth, top: img.getBoundingClientRect().top,
+          tableTop: table.getBoundingClientRect().top,
+          beforeFirstTable: Boolean(img.compareDocumentPosition(table) & Node.DOCUMENT_POSITION_FOLLOWING),
+          caption: fig && fig.querySelector('figcaption') ? fig.querySelector('figcaption').textContent : null};
+})()"""
+
+
+def browser_eval(browser: Browser, page: Path, expression: str) -> dict:
+    """Open ``page`` in a fresh tab, wait for its load, evaluate ``expression`` (a promise) and return its value."""
+    target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    try:
+        session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        browser.call("Page.enable", {}, session)
+        browser.call("Page.navigate", {"url": page.resolve().as_uri()}, session)
+        browser.wait_event("Page.loadEventFired", session)
+        result = browser.call("Runtime.evaluate", {"expression": expression, "awaitPromise": True,
+                                                   "returnByValue": True}, session)
+        assert "exceptionDetails" not in result, result
+        return result["result"]["value"]
+    finally:
+        browser.call("Target.closeTarget", {"targetId": target})
 
 
 BROKEN = {   # fault -> (markup put before </body>, drop the CSP meta?, what the checker must report)

@@ -7,6 +7,7 @@ images it was trained on in an earlier run.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from mtl_cluster.train.data import load_task, train_sizes
 from mtl_cluster.train.data.base import in_holdout, percent, split_holdout
 from mtl_cluster.train.data.chalearn import load_chalearn
 from mtl_cluster.train.data.fer2013 import fer2013_train_size, load_fer2013
-from mtl_cluster.train.data.imdb_wiki import in_val_split, load_imdb_wiki
+from mtl_cluster.train.data.imdb_wiki import aligned_person, in_val_split, load_imdb_wiki, mat_person
 from mtl_cluster.train.data.synthetic import load_synthetic, synthetic_sample
 from formats import (fer2013_arrays, write_chalearn_imagefolder, write_chalearn_official, write_fer2013_csv,
-                     write_fer2013_h5, write_image, write_imdb_wiki_aligned, write_imdb_wiki_mat)
+                     write_fer2013_h5, write_image, write_imdb_wiki_aligned, write_imdb_wiki_aligned_people,
+                     write_imdb_wiki_mat)
 
 KEYS20 = [f"{c}/img_{i:03d}.jpg" for c in ("female", "male") for i in range(10)]
 # Computed once from blake2b("holdout\0" + key): a change of hash, salt or threshold fails here.
@@ -33,6 +35,13 @@ def _unit(key: str, salt: str = "holdout") -> float:
     """The documented rule, written out independently of the code under test."""
     digest = hashlib.blake2b(f"{salt}\0{key}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64
+
+
+def _person(file_name: str) -> str:
+    """The documented aligned IMDB-WIKI identity, written out independently: the name after
+    ``<age>_<gender>_``, without its suffix and a number glued to it, lower-cased."""
+    stem = file_name.split("_", 2)[2].rsplit(".", 1)[0]
+    return re.sub(r"([^0-9_])[0-9]+$", r"\1", stem).lower()
 
 
 def _rel(images, base: Path) -> list[str]:
@@ -102,8 +111,8 @@ def test_chalearn_holdout_is_independent_of_the_data_root(tmp_path: Path) -> Non
     db = load_chalearn("gender", DataConfig(chalearn_gender=str(b)))
     assert _rel(da.val, a / "TRAIN") == _rel(db.val, b / "TRAIN") and len(da.val) >= 1
     assert _rel(da.train, a / "TRAIN") == _rel(db.train, b / "TRAIN")
-    keys = sorted(_rel(da.train, a / "TRAIN") + _rel(da.val, a / "TRAIN"))
-    assert sorted(_rel(da.val, a / "TRAIN")) == [k for k, m in zip(keys, split_holdout(keys, 0.1)) if m]
+    keys = sorted(p.name for p in da.train.paths + da.val.paths)          # the file name, not female/x.jpg
+    assert sorted(p.name for p in da.val.paths) == [k for k, m in zip(keys, split_holdout(keys, 0.1)) if m]
     again = load_chalearn("gender", DataConfig(root=str(tmp_path / "a"), chalearn_gender="g"))
     assert again.val.paths == da.val.paths                        # stable across runs
     assert da.train.identity() == db.train.identity() and da.val.identity() == db.val.identity()
@@ -125,9 +134,74 @@ def test_chalearn_imagefolder_roles(tmp_path: Path) -> None:
     written = write_chalearn_imagefolder(root, n_per_class=20, n_valid_per_class=3, zero_byte=0, extras=False)
     td = load_chalearn("gender", DataConfig(root=str(tmp_path), chalearn_gender="g", holdout_fraction=0.25))
     assert (td.val_split, td.test_split) == ("TRAIN hold-out 25%", "VALID")
-    keys = [p.relative_to(root / "TRAIN").as_posix() for p, _ in written.splits["TRAIN"]]
-    assert sorted(_rel(td.val, root / "TRAIN")) == sorted(k for k in keys if _unit(k) < 0.25)
+    keys = [p.name for p, _ in written.splits["TRAIN"]]                   # the file name, not female/x.jpg
+    assert sorted(p.name for p in td.val.paths) == sorted(k for k in keys if _unit(k) < 0.25)
     assert sorted(td.test.paths) == sorted(p for p, _ in written.splits["VALID"])
+
+
+# --- ChaLearn: one hold-out for every task that sees an image ---------------------------------------
+
+GROUP_COPIES = {"gender": ("CVPR_GENDER_5_points", ("female", "male")),
+                "smile": ("CVPR_SMILE_5_points", ("no", "yes")),
+                "age": ("CVPR_AGE_5_points", ("21", "34", "58"))}
+
+
+def _group_copies(root: Path, names: list[str]) -> dict[str, dict[str, str]]:
+    """The group's three copies of the same TRAIN images: every name in each task's TRAIN, in a class
+    folder that depends on the task (the labels differ), plus a small VALID. Task -> name -> class."""
+    where: dict[str, dict[str, str]] = {}
+    for t, (task, (folder, classes)) in enumerate(GROUP_COPIES.items()):
+        where[task] = {name: classes[(i // (t + 1)) % len(classes)] for i, name in enumerate(names)}
+        for i, name in enumerate(names):
+            write_image(root / folder / "TRAIN" / where[task][name] / name, seed=i)
+        for c, cls in enumerate(classes):
+            write_image(root / folder / "VALID" / cls / f"valid_{c:03d}.jpg", seed=500 + c)
+    return where
+
+
+def test_chalearn_tasks_hold_out_the_same_images(tmp_path: Path) -> None:
+    names = [f"{i:06d}.jpg" for i in range(72)]
+    where = _group_copies(tmp_path, names)
+    cfg = _cfg("CVPR_16_ChaLearn", DataConfig(root=str(tmp_path)))
+    held: dict[str, set[str]] = {}
+    for task in GROUP_COPIES:
+        td = load_task(task, cfg)
+        assert sorted(p.name for p in td.train.paths + td.val.paths) == names        # each image once
+        assert all(p.parent.name == where[task][p.name] for p in td.train.paths + td.val.paths)
+        held[task] = {p.name for p in td.val.paths}
+    assert held["gender"] == held["smile"] == held["age"]                        # all tasks or none
+    assert held["gender"] == {n for n in names if _unit(n) < 0.1} and 3 <= len(held["gender"]) < 20
+    # What the old key (class folder/file name) did with this very tree: a hold-out per task, so that
+    # smile validated on images gender trained on (through the shared trunk).
+    old = {task: {n for n in names if _unit(f"{where[task][n]}/{n}") < 0.1} for task in GROUP_COPIES}
+    assert old["smile"] - old["gender"] and old["age"] - old["gender"] and old["gender"] != old["smile"]
+
+
+def test_chalearn_forced_pick_and_a_repeated_name_agree(tmp_path: Path) -> None:
+    """Where the threshold picks none (or all), the forced pick is the same image in every task, and a
+    name in two class folders of one task (a mislabelled duplicate) has both copies on one side."""
+    names = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    where = _group_copies(tmp_path, names)
+    low, high = min(names, key=_unit), max(names, key=_unit)
+    for name in (low, high):                     # a twin in gender's other class folder
+        other = next(c for c in GROUP_COPIES["gender"][1] if c != where["gender"][name])
+        write_image(tmp_path / "CVPR_GENDER_5_points" / "TRAIN" / other / name, seed=9)
+    for fraction, forced, side in ((1e-9, low, "val"), (1 - 1e-9, high, "train")):
+        cfg = _cfg("CVPR_16_ChaLearn", DataConfig(root=str(tmp_path), holdout_fraction=fraction))
+        for task in GROUP_COPIES:
+            td = load_task(task, cfg)
+            picked = [p.name for p in getattr(td, side).paths]
+            assert set(picked) == {forced}
+            assert len(picked) == (2 if task == "gender" else 1)                     # the twin follows
+
+
+def test_repeated_keys_stay_together() -> None:
+    keys = ["x.jpg", "y.jpg", "x.jpg", "z.jpg", "y.jpg", "x.jpg"]
+    for fraction in (0.0, 1e-9, 0.3, 0.7, 1.0):
+        mask = split_holdout(keys, fraction)
+        assert all(len({m for k2, m in zip(keys, mask) if k2 == k}) == 1 for k in keys), fraction
+        assert any(mask) and not all(mask)
+    assert split_holdout(["x.jpg"] * 3, 0.0) == split_holdout(["x.jpg"] * 3, 1.0) == [False] * 3
 
 
 # --- ChaLearn official ----------------------------------------------------------------------------------
@@ -197,7 +271,7 @@ def test_imdb_wiki_aligned_without_test_reports_val(tmp_path: Path) -> None:
     assert (td.val_split, td.test_split) == ("train hold-out 10%", "val")
     assert td.test.paths == sorted(p for p, _ in written.splits["val"])
     names = sorted(p.name for p, _ in written.splits["train"])
-    assert [p.name for p in td.val.paths] == [n for n in names if _unit(n) < 0.1]
+    assert [p.name for p in td.val.paths] == [n for n in names if _unit(_person(n)) < 0.1]   # by person
     assert sorted(p.name for p in td.train.paths + td.val.paths) == names
 
 
@@ -222,13 +296,76 @@ def test_imdb_wiki_mat_three_way_split(tmp_path: Path) -> None:
     train, val, test = (set(_rel(s, base)) for s in (td.train, td.val, td.test))
     assert not train & val and not train & test and not val & test
     assert train | val | test == set(kept)
+    person = {k: k.rsplit("/", 1)[1].split("_")[0] for k in kept}          # nm0000001: the person
     assert test == {k for k in kept if in_val_split(k, 0.2)}
+    assert test == {k for k in kept if int.from_bytes(hashlib.blake2b(person[k].encode(), digest_size=8)
+                                                      .digest(), "big") / 2.0**64 < 0.2}
     rest = [k for k in kept if k not in test]
-    assert val == {k for k, m in zip(rest, split_holdout(rest, 0.25)) if m}
+    assert val == {k for k, m in zip(rest, split_holdout([person[k] for k in rest], 0.25)) if m}
     assert val != {k for k in rest if in_val_split(k, 0.2 + 0.25 * 0.8)}   # a second, independent hash
     assert min(len(train), len(val), len(test)) > 0
     gender = load_imdb_wiki("gender", data)
     assert gender.val.paths == td.val.paths and gender.test.paths == td.test.paths
+
+
+def test_aligned_person_rule() -> None:
+    assert aligned_person("35_1_TomHanks.jpg") == aligned_person("41_1_TomHanks4821.jpg") == "tomhanks"
+    assert aligned_person("30_0_Mary_Ann_Smith.jpg") == "mary_ann_smith"          # underscores in names
+    assert aligned_person("30_0_Jane_Q_Doe_0003.jpg") == "jane_q_doe_0003"        # not a glued number
+    assert aligned_person("20_1_007.jpg") == "007"
+    assert mat_person("01/nm0000001_rm124825600_1899-5-27_1968.jpg") == "nm0000001"
+    assert mat_person("17/10000217_1981-05-05_2009.jpg") == "10000217"
+
+
+@pytest.mark.parametrize("with_test", [True, False])
+def test_imdb_wiki_aligned_splits_by_person(tmp_path: Path, with_test: bool) -> None:
+    written, person = write_imdb_wiki_aligned_people(tmp_path / "imdb_wiki", n_people=30, n_images=4,
+                                                     test=with_test)
+    report = "test" if with_test else "val"
+    train_files = sorted(p for p, _ in written.splits["train"])
+    for task in ("age", "gender"):
+        td = load_imdb_wiki(task, DataConfig(root=str(tmp_path)))
+        assert (td.val_split, td.test_split) == ("train hold-out 10%", report)
+        assert sorted(td.train.paths + td.val.paths) == train_files
+        assert sorted(td.test.paths) == sorted(p for p, _ in written.splits[report])
+        people = {s: {person[p] for p in getattr(td, s).paths} for s in ("train", "val", "test")}
+        assert not people["train"] & people["val"]
+        assert not people["train"] & people["test"] and not people["val"] & people["test"]
+        assert people["val"] == {q for q in people["train"] | people["val"] if _unit(q.lower()) < 0.1}
+        assert len(people["val"]) >= 2 and len(td.val) == 4 * len(people["val"])   # whole persons
+    # Keyed by file, as before, the same tree put some person in train and in val.
+    by_file = [_unit(p.name) < 0.1 for p in train_files]
+    assert {person[p] for p, v in zip(train_files, by_file) if v} & \
+           {person[p] for p, v in zip(train_files, by_file) if not v}
+
+
+def test_imdb_wiki_mat_splits_by_person(tmp_path: Path) -> None:
+    from scipy.io import loadmat, savemat
+
+    base = tmp_path / "imdb_crop"
+    rows = write_imdb_wiki_mat(base, n_good=60)
+    mat = loadmat(str(base / "imdb.mat"))
+    fields = {k: mat["imdb"][0, 0][k] for k in mat["imdb"].dtype.names}
+    paths = fields["full_path"].copy()
+    person: dict[str, str] = {}
+    for j, row in enumerate(rows):            # four rows per person, in four NN/ folders, as the release has
+        folder, file = row.rel.split("/")
+        rel = f"{folder}/nm{j // 4:07d}{file[len('nm0000000'):]}"
+        (base / row.rel).rename(base / rel)
+        paths[0, j] = np.array([rel])
+        person[rel] = f"nm{j // 4:07d}"
+    fields["full_path"] = paths
+    savemat(str(base / "imdb.mat"), {"imdb": fields})
+    data = DataConfig(root=str(tmp_path), imdb_wiki_layout="mat", imdb_wiki_val_fraction=0.2, holdout_fraction=0.25)
+    td = load_imdb_wiki("age", data)
+    people = {s: {person[r] for r in _rel(getattr(td, s), base)} for s in ("train", "val", "test")}
+    assert min(len(v) for v in people.values()) >= 1
+    assert not people["train"] & people["val"] and not people["train"] & people["test"]
+    assert not people["val"] & people["test"]
+    kept = [r for r in person if (base / r) in set(td.train.paths + td.val.paths + td.test.paths)]
+    old_test = {r for r in kept if int.from_bytes(hashlib.blake2b(r.encode(), digest_size=8).digest(),
+                                                  "big") / 2.0**64 < 0.2}            # the old per-path key
+    assert {person[r] for r in old_test} & {person[r] for r in kept if r not in old_test}
 
 
 # --- synthetic -------------------------------------------------------------------------------------

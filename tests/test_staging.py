@@ -60,6 +60,18 @@ def _train(run: Path, root: Path, **data: str) -> dict:
                         handle_signals=False)
 
 
+def _train_at_one_thread(run: Path, root: Path) -> dict:
+    """``_train`` with torch at one thread, as the study's jobs train: another thread count can move the last
+    bits of a run (CPU kernels sum in another order), so byte comparisons with a job are made at its count."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(run, root)
+    finally:
+        torch.set_num_threads(before)
+
+
 def _perf(run: Path) -> dict[str, str]:
     return json.loads((run / "status.json").read_text())["perf"]
 
@@ -222,7 +234,7 @@ def test_two_array_tasks_on_one_node_copy_once_and_train_as_unstaged(tmp_path: P
     assert len(runs) == 2 and runs[0].config.data.stage_to == "$TMPDIR/scratch"   # expanded in the job only
     # meanwhile the same seed-0 run, unstaged, here
     reference = tmp_path / "reference"
-    _train(reference, data)
+    _train_at_one_thread(reference, data)    # the jobs export OMP_NUM_THREADS=1: compare at equal threads
     wait(lambda: all_completed(runs), 240, "the two staged array tasks to complete")
 
     stage = node / "scratch" / "mtl_stage"

@@ -24,7 +24,18 @@ from torch.utils.data import DataLoader
 from ..config import PROTOCOL, TrainConfig, signature
 from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
 from ..fsio import atomic_write_json
-from ..rundir import BEST_RULE, SELECT_RULE, RunDir, count_field, now_iso, read_json, read_jsonl, slurm_job_id
+from ..rundir import (
+    BEST_RULE,
+    PREDICTIONS_BY_RULE,
+    SELECT_RULE,
+    RunDir,
+    count_field,
+    joint_epoch,
+    now_iso,
+    read_json,
+    read_jsonl,
+    slurm_job_id,
+)
 from ..runlock import RunLock, lock_run_folder
 from ..signals import StopRequest, pending, stop_signals
 from ..states import State
@@ -39,6 +50,7 @@ from .metrics import TaskMeter, epoch_record, task_loss
 from .model import MTL_AlexNet_model, load_backbone, load_init_state
 from .perf import cache_decision, cache_folder, resolve
 from .sampling import EpochBatches, InOrder, default_steps, mix
+from .schedule import PER_STEP, PLATEAU_THRESHOLD, lr_factor
 from .tboard import EventLog
 
 log = logging.getLogger("mtl_cluster.train")
@@ -129,8 +141,10 @@ class Trainer:
                     torch.optim.SGD(self.model.parameters(), lr=cfg.lr_rate, momentum=cfg.momentum,
                                     weight_decay=cfg.weight_decay, fused=fused))
         self.sched: Any = (
-            torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=0.1, patience=cfg.lr_patience)
+            torch.optim.lr_scheduler.ReduceLROnPlateau(self.opt, factor=0.1, patience=cfg.lr_patience,
+                                                       threshold=PLATEAU_THRESHOLD)
             if cfg.lr_scheduler == "plateau" else
+            None if cfg.lr_scheduler in PER_STEP else      # set at every step from the step count (_set_lr)
             torch.optim.lr_scheduler.StepLR(self.opt, step_size=cfg.lr_schedule, gamma=0.1))
         self.steps, self.budget = self._budget()
         log.info("budget: %d steps per epoch (%s)", self.steps, self.budget["rule"])
@@ -227,7 +241,8 @@ class Trainer:
                                   f"new --run-dir")
         self.model.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
-        self.sched.load_state_dict(ckpt["scheduler"])
+        if self.sched is not None:
+            self.sched.load_state_dict(ckpt["scheduler"])
         self.state = RunState(**ckpt["run"])
         if read_jsonl(self.rd.metrics_file) != self.state.history:
             self.rd.rewrite_metrics(self.state.history)   # drop lines of an epoch the checkpoint did not see
@@ -240,7 +255,7 @@ class Trainer:
         self.save_seconds += self.writer.save({
             "signature": self.sig, "epoch": s.epoch, "step": s.step, "data": self.data_ids,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched is not None else {},
             "run": dataclasses.asdict(s),
         })
 
@@ -288,6 +303,7 @@ class Trainer:
         last_save = last_progress = time.monotonic()
         for step in range(s.step, self.steps):
             torch.manual_seed(mix(cfg.seed, s.epoch, step, 7))  # dropout: same masks however we got here
+            self._set_lr(s.epoch * self.steps + step)
             drawn = {t: self._keep_readable(t, "train", next(iters[t])) for t in self.weights}
             batches = {t: b for t, b in drawn.items() if b is not None}
             if batches:
@@ -315,7 +331,8 @@ class Trainer:
                     meters[t].update(outs[t], y, losses[t])
             s.step = step + 1
             s.meters = {t: m.state() for t, m in meters.items()}
-            self.progress("step", {"epoch": s.epoch + 1, "step": s.step, "steps": self.steps})
+            self.progress("step", {"epoch": s.epoch + 1, "step": s.step, "steps": self.steps,
+                                   "lr": self.opt.param_groups[0]["lr"]})
             if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
                 self.rd.update_status(epoch=s.epoch, step=s.step, steps=self.steps)
                 last_progress = time.monotonic()
@@ -328,6 +345,14 @@ class Trainer:
                     raise Interrupted(f"{stop.name} received: checkpointed at epoch {s.epoch + 1} "
                                       f"step {s.step}/{self.steps}; start again to resume")
         return meters
+
+    def _set_lr(self, global_step: int) -> None:
+        """A per-step schedule (``cosine``): the rate of this step from the step count and the budget alone,
+        the same in every row of a section and after any resume (nothing of it is checkpointed)."""
+        if self.cfg.lr_scheduler in PER_STEP:
+            lr = self.cfg.lr_rate * lr_factor(self.cfg.lr_scheduler, global_step, self.steps * self.cfg.epoch)
+            for group in self.opt.param_groups:
+                group["lr"] = lr
 
     @torch.no_grad()
     def evaluate(self, split: str) -> dict[str, TaskMeter]:
@@ -350,18 +375,23 @@ class Trainer:
         return meters
 
     def _select(self, val: dict[str, Any], test: dict[str, TaskMeter]) -> None:
-        """Per task: keep the epoch of its lowest validation loss, and that epoch's test predictions."""
+        """Per task: keep the epoch of its lowest validation loss, and that epoch's test predictions; and the
+        final epoch's and the joint rule's (``rundir.JOINT_RULE``) for the collector's other --select rules."""
         s = self.state
-        changed = False
+        here = {t: {"epoch": s.epoch + 1, "split": self.data[t].test_split, **test[t].predictions()}
+                for t in self.weights}
         for t in self.weights:
             loss = val[f"{t}_loss"]
             if t not in s.selected or loss < s.selected[t]["loss"]:
                 s.selected[t] = {"epoch": s.epoch + 1, "loss": loss}
-                s.predictions[t] = {"epoch": s.epoch + 1, "split": self.data[t].test_split,
-                                    **test[t].predictions()}
-                changed = True
-        if changed:
-            atomic_write_json(self.rd.predictions_file, s.predictions)
+                s.predictions[t] = here[t]
+        # the other rules' epochs (mtl-collect --select last / joint): the final epoch's, the joint rule's
+        by_rule = s.predictions.setdefault(PREDICTIONS_BY_RULE, {})
+        by_rule["final"] = here
+        vals = [r for r in s.history if r["split"] == "val"]
+        if joint_epoch(vals, list(self.weights)) == s.epoch + 1:
+            by_rule["joint"] = here
+        atomic_write_json(self.rd.predictions_file, s.predictions)
 
     def _end_epoch(self, train: dict[str, TaskMeter], val: dict[str, TaskMeter], test: dict[str, TaskMeter],
                    seconds: float) -> None:
@@ -379,7 +409,7 @@ class Trainer:
         self._select(recs[1], test)
         if isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
             self.sched.step(recs[1]["loss"])
-        else:
+        elif self.sched is not None:
             self.sched.step()
         s.epoch, s.step, s.meters = s.epoch + 1, 0, {}
         self._save()

@@ -135,6 +135,13 @@ class TaskData:
 
 
 # --- the hashed hold-out: a validation split carved out of TRAIN where a dataset has none ---------
+#
+# A hold-out key names what must never sit on both sides of a split, and it is the same for every task
+# that sees the thing. ChaLearn: an image's file name alone, not its class folder: the group's gender,
+# smile and age copies hold the same images under the same file names in different class folders, so
+# keying by ``female/x.jpg`` gave each task its own hold-out and most of smile's validation images were
+# images the shared trunk trained on for gender. IMDB-WIKI: the person, so that no one is in train and
+# in a hashed validation or test split. Keys are never paths with the data root (copies must agree).
 
 def _unit(key: str, salt: str) -> int:
     """64-bit blake2b of ``salt NUL key``: the same on every run, machine and Python (unlike hash())."""
@@ -142,9 +149,11 @@ def _unit(key: str, salt: str) -> int:
 
 
 def in_holdout(key: str, fraction: float, salt: str = "holdout") -> bool:
-    """Whether ``key`` (a path relative to its split folder, never to the data root) is held out.
+    """Whether ``key`` is held out: its salted hash, as a fraction of 2**64, is below ``fraction``.
 
-    Each key decides alone, so adding or removing a file never moves another one between the splits.
+    A key is what must stay on one side (an image's file name, a person), never a path with the data
+    root or a class folder in it. Each key decides alone, so adding or removing a file never moves
+    another one between the splits, and two tasks that see the same key always agree on it.
     """
     return _unit(key, salt) / 2.0**64 < fraction
 
@@ -152,15 +161,22 @@ def in_holdout(key: str, fraction: float, salt: str = "holdout") -> bool:
 def split_holdout(keys: Sequence[str], fraction: float, salt: str = "holdout") -> list[bool]:
     """The held-out mask of ``keys``: ``in_holdout`` of each, but never an empty side.
 
-    With two or more keys at least one is held out (the smallest hash, if the threshold picks none)
-    and at least one stays for training (the largest hash, if it picks all).
+    With two or more distinct keys at least one key is held out (the smallest hash, if the threshold
+    picks none) and at least one stays for training (the largest hash, if it picks all). A key that
+    repeats (the same file name in two class folders, several images of one person) is decided once:
+    all its entries are on the same side, the forcing included. The forcing picks by hash, so two tasks
+    with the same set of keys still agree; with a single distinct key nothing is held out.
     """
     units = [_unit(k, salt) for k in keys]
     mask = [u / 2.0**64 < fraction for u in units]
-    if len(keys) >= 2 and not any(mask):
-        mask[units.index(min(units))] = True
-    if keys and all(mask):
-        mask[units.index(max(units))] = False
+    if len(set(keys)) < 2:
+        return [False] * len(keys)
+    if not any(mask):
+        lowest = keys[units.index(min(units))]
+        mask = [k == lowest for k in keys]
+    if all(mask):
+        highest = keys[units.index(max(units))]
+        mask = [k != highest for k in keys]
     return mask
 
 
@@ -170,11 +186,14 @@ def percent(fraction: float) -> str:
 
 
 def hold_out(images: FileImages, keys: Sequence[str], fraction: float, where: str,
-             salt: str = "holdout") -> tuple[FileImages, FileImages]:
-    """(train, held-out) of ``images`` by ``split_holdout`` of their keys; a one-line DataError if
-    ``where`` has too few images to leave both sides non-empty."""
+             salt: str = "holdout", key_name: str = "file names") -> tuple[FileImages, FileImages]:
+    """(train, held-out) of ``images`` by ``split_holdout`` of their keys (one per image; see there);
+    a one-line DataError if ``where`` has too few images, or too few distinct ``key_name``, to leave
+    both sides non-empty."""
     mask = split_holdout(keys, fraction, salt)
     if not any(mask):
-        raise DataError(f"{where} has {len(images)} usable image(s): too few to hold out a validation "
+        distinct = len(set(keys))
+        of = f" ({distinct} distinct {key_name})" if distinct != len(images) else ""
+        raise DataError(f"{where} has {len(images)} usable image(s){of}: too few to hold out a validation "
                         f"split (data.holdout_fraction={fraction:g})")
     return images.subset([not m for m in mask]), images.subset(mask)

@@ -6,6 +6,13 @@ corrupt), so trees of 150k files index in seconds and every layout reaches the m
 Splits: the group's copy has TRAIN and VALID only, so VALID is the report (test) split and a hashed
 hold-out of TRAIN is the select (val) split; the official release uses train/valid/test when the
 test labels are there, else the same hold-out scheme with valid as the report split.
+
+The hold-out key is an image's file name alone, in both layouts, never its class folder: the group's
+gender, smile and age copies hold the same images under the same file names, each in its own class
+folder (``female/x.jpg``, ``yes/x.jpg``, ``25/x.jpg``). Keyed with the folder, each task drew its own
+hold-out, and in a multitask run most of one task's validation images were images the shared trunk
+trained on for another, so epoch selection saw contaminated losses. By file name, an image held out
+for one task is held out for every task that has it.
 """
 from __future__ import annotations
 
@@ -69,7 +76,7 @@ def _load_imagefolder(task: str, data: DataConfig) -> TaskData:
     _need_images(valid, f"ChaLearn {task} VALID at {root / 'VALID'} has no .jpg/.jpeg/.png images "
                         f"in its class folders ({FOLDER_EXPECT})")
     fraction = data.holdout_fraction
-    keys = [p.relative_to(root / "TRAIN").as_posix() for p in train.paths]   # "female/x.jpg": root-free
+    keys = [p.name for p in train.paths]   # "x.jpg", not "female/x.jpg": the same key in every task's copy
     train, val = hold_out(train, keys, fraction, f"ChaLearn {task} TRAIN at {root / 'TRAIN'}")
     return TaskData(task=task, dataset=DATASET, train=train, val=val, test=valid,
                     val_split=f"TRAIN hold-out {percent(fraction)}", test_split="VALID",
@@ -136,6 +143,7 @@ def _load_official(data: DataConfig) -> TaskData:
         return TaskData(task="age", dataset=DATASET, train=train, val=valid, test=test, val_split="valid",
                         test_split="test", skipped_at_load=skipped + skipped_test, source=str(root))
     fraction = data.holdout_fraction   # no public test labels: valid reports, a train hold-out selects
+    # keyed by file name, as the imagefolder layout is: the same image gets the same side in both
     train, val = hold_out(train, [p.name for p in train.paths], fraction,
                           f"ChaLearn age (official) train at {root / 'train'}")
     return TaskData(task="age", dataset=DATASET, train=train, val=val, test=valid,

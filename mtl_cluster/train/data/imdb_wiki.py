@@ -1,16 +1,22 @@
 """IMDB-WIKI (gender, age; used for pretraining): an aligned file tree, or the release's imdb.mat/wiki.mat.
 
 The .mat holds every detection, most of them unusable; the cleaning rules here are the ones the
-age-estimation literature applies (one confident face, known gender, age 0..100), and the splits
-hash each image's path so they never change between runs, machines or Python versions.
+age-estimation literature applies (one confident face, known gender, age 0..100).
 
 Splits: aligned trees report on ``test/`` (``val/`` where there is no ``test/``) and select on a
 hashed hold-out of ``train/``; the .mat hashes out a test share, then a differently salted
 validation share of the rest.
+
+Every hashed split is by identity, not by image: it hashes the person an image shows
+(``aligned_person``, ``mat_person``), so all images of one person land on the same side and a model is
+never selected or scored on a face it trained on in another photo. The hashes never change between
+runs, machines or Python versions. The folders of an aligned tree are taken as they are: a person
+found in ``train/`` and in the report folder is in both (hashing cannot undo a split made on disk).
 """
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,7 @@ ALIGNED_EXPECT = ("expected train/ and val/ (or test/) folders of <age>_<gender>
 MAT_EXPECT = "expected imdb.mat or wiki.mat from the IMDB-WIKI release (imdb_crop/ or wiki_crop/)"
 MAT_FIELDS = ("dob", "photo_taken", "full_path", "gender", "face_score", "second_face_score")
 MATLAB_EPOCH_DATENUM = 719529  # Matlab datenum of 1970-01-01
+DUPLICATE_SUFFIX = re.compile(r"(?<=[^\d_])\d+$")  # digits glued to a name: TomHanks4821 -> TomHanks
 
 
 def load_imdb_wiki(task: str, data: DataConfig) -> TaskData:
@@ -67,9 +74,9 @@ def _load_aligned(task: str, data: DataConfig) -> TaskData:
         skipped += n_skipped
         if len(found[split]) == 0:
             raise DataError(f"IMDB-WIKI {split} at {folder} has no usable images: {ALIGNED_EXPECT}")
-    fraction = data.holdout_fraction
-    train, val = hold_out(found["train"], [p.name for p in found["train"].paths], fraction,
-                          f"IMDB-WIKI train at {root / 'train'}")
+    fraction = data.holdout_fraction   # by person: all of a person's train/ images on one side
+    train, val = hold_out(found["train"], [aligned_person(p.name) for p in found["train"].paths], fraction,
+                          f"IMDB-WIKI train at {root / 'train'}", key_name="persons")
     return _task_data(task, {"train": train, "val": val, "test": found[report]},
                       (f"train hold-out {percent(fraction)}", report), skipped, str(root))
 
@@ -99,6 +106,23 @@ def parse_aligned_name(name: str) -> tuple[int, int] | None:
     return (age, int(parts[1])) if age <= MAX_AGE else None
 
 
+def aligned_person(name: str) -> str:
+    """The hold-out key of an aligned ``<age>_<gender>_<name>.jpg``: the person, lower-cased.
+
+    The person is ``<name>`` (everything after the second underscore, underscores included, without
+    the suffix) less a per-image number glued to its end: the preprocessing that makes these trees
+    (Age-Gender-Pred) names a person's first image ``35_1_TomHanks.jpg`` and a later one whose name is
+    taken ``41_1_TomHanks4821.jpg``, so both are ``tomhanks``. A number after an underscore is part of
+    the name (``Jane_Q_Doe_0003`` is its own key): no known copy writes one as a duplicate mark, and
+    trailing digits that are the whole name are kept. Lower-cased as that tool groups persons; two
+    people who end up with one key only ever move together, which cannot leak.
+    """
+    person = name.split("_", 2)[-1]
+    dot = person.rfind(".")
+    person = person[:dot] if dot > 0 else person
+    return DUPLICATE_SUFFIX.sub("", person).lower()
+
+
 # --- mat: the release's struct of per-detection arrays ---------------------------------------------
 
 def _load_mat(task: str, data: DataConfig) -> TaskData:
@@ -112,9 +136,9 @@ def _load_mat(task: str, data: DataConfig) -> TaskData:
     label = fields["gender"] if task == "gender" else ages
     rows = sorted((fields["full_path"][i], float(label[i])) for i in np.flatnonzero(keep))
     test_fraction, val_fraction = data.imdb_wiki_val_fraction, data.holdout_fraction
-    is_test = [in_val_split(rel, test_fraction) for rel, _ in rows]
+    is_test = [in_val_split(rel, test_fraction) for rel, _ in rows]   # both hash mat_person: by person
     rest = [r for r, t in zip(rows, is_test) if not t]
-    is_val = split_holdout([rel for rel, _ in rest], val_fraction)   # salted: independent of the test hash
+    is_val = split_holdout([mat_person(rel) for rel, _ in rest], val_fraction)   # salted: independent of the test hash
     splits = {"test": [r for r, t in zip(rows, is_test) if t],
               "val": [r for r, v in zip(rest, is_val) if v],
               "train": [r for r, v in zip(rest, is_val) if not v]}
@@ -203,9 +227,19 @@ def clean_mask(fields: dict, ages: np.ndarray) -> tuple[np.ndarray, dict[str, in
     return keep, dropped
 
 
+def mat_person(rel_path: str) -> str:
+    """The hold-out key of a .mat row: the person, i.e. the id that starts its file name (the release
+    names IMDb images ``nm0000001_rm124825600_1899-5-27_1968.jpg`` and Wikipedia ones
+    ``10000217_1981-05-05_2009.jpg``: IMDb's nm person id; in wiki.mat the number before the birth
+    date). Rows of one person, in whatever ``NN/`` folder, share it; a name without ``_`` is its own key.
+    The ``name`` column is not used: names repeat across people and are empty in some wiki.mat rows."""
+    return rel_path.rsplit("/", 1)[-1].split("_", 1)[0]
+
+
 def in_val_split(rel_path: str, fraction: float) -> bool:
     """Stable assignment of a .mat row to the test split (data.imdb_wiki_val_fraction; the name is
-    historical): the unsalted path hash, not Python's hash(), so every run agrees and the test rows
-    are the ones earlier versions held out."""
-    digest = hashlib.blake2b(rel_path.encode("utf-8"), digest_size=8).digest()
+    historical): the unsalted hash of the row's person (``mat_person``), not Python's hash(), so every
+    run agrees and all images of a person are on the same side. Earlier versions hashed the whole path,
+    one image at a time, which put one person's photos in train and in test."""
+    digest = hashlib.blake2b(mat_person(rel_path).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64 < fraction
