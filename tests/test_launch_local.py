@@ -41,9 +41,10 @@ def test_dry_run_narvi_prints_the_whole_grid_and_sbatch(tmp_path, capsys, monkey
     assert out.out.count("│ new ") == 51
     assert "submit after IMDB-WIKI-AlexNet-Gender_Age seed=0" in out.out
     scripts = out.out.split("# ---- sbatch script ")[1:]
-    # 1 array of the 21 runs nobody waits for, 3 pretraining arrays (one task per seed), and 7 fine-tune
-    # arrays that follow theirs task by task (aftercorr): the count grows with experiments, not seeds
-    assert len(scripts) == 11
+    # 1 array of the 27 runs nobody waits for, the gender+age pretraining array (one task per seed; every
+    # fine-tuned row starts from it, issue 21), and 7 fine-tune arrays that follow it task by task (aftercorr):
+    # the count grows with experiments, not seeds
+    assert len(scripts) == 9
     first = scripts[0].split("\n", 1)[1].strip()
     first = first.replace(str(tmp_path / "logs"), "<LOGS>").replace(sys.executable, "<PYTHON>")
     assert first == (GOLDEN / "sbatch_narvi_array.txt").read_text().strip()
@@ -200,11 +201,11 @@ def test_experiment_resources_get_their_own_array_and_python_is_used(tmp_path, c
     out = capsys.readouterr()
     assert rc == 0, out.err
     scripts = out.out.split("# ---- sbatch script ")[1:]
-    assert len(scripts) == 11
+    assert len(scripts) == 9
     assert [s.count("--time=4320") for s in scripts[:3]] == [0, 1, 0]
     own = scripts[1]
     assert own.startswith("2: 3 runs: IMDB-WIKI-AlexNet-Gender_Age seed=0, ") and "--mem=64GB" in own
-    assert "--mem=40GB" in scripts[0] and "--array=0-20%21" in scripts[0]
+    assert "--mem=40GB" in scripts[0] and "--array=0-26%27" in scripts[0]
     assert all("/opt/conda/envs/mtl/bin/python -u -m submitit.core._submit" in s for s in scripts)
     assert all(sys.executable not in s for s in scripts)
 
@@ -219,22 +220,21 @@ def test_fine_tunes_follow_their_pretraining_array_task_by_task(tmp_path):
 
     exps = load_experiments(REPO / "experiments.yaml")
     specs = expand(exps, tmp_path / "results")
-    done = next(s for s in specs if s.name == "IMDB-WIKI-AlexNet-Age" and dict(s.point)["seed"] == 0)
+    done = next(s for s in specs if s.name == "IMDB-WIKI-AlexNet-Gender_Age" and dict(s.point)["seed"] == 0)
     RunDir(done.run_dir).path.mkdir(parents=True)
     RunDir(done.run_dir).update_status(state="completed")
     rows = plan(specs, tmp_path / "jobs", use_slurm=False)
     groups = launch._groups(rows, exps.cluster("narvi"))
     followers = [g for g in groups if g.corr is not None]
-    assert len(followers) == 7 and len(groups) == 11
+    assert len(followers) == 7 and len(groups) == 9
     for g in followers:
         assert [r.spec.init_run_dir for r in g.rows] == [r.spec.run_dir for r in g.corr.rows]
         assert groups.index(g.corr) < groups.index(g)
     shared = groups[0]
-    assert len(shared.rows) == 21 + 3 and shared.corr is None          # + the seed-0 fine-tunes of "Age"
-    assert {r.spec.label for r in shared.rows if r.spec.init_from} == {
-        f"{n}-IMDB-WIKI-pretrained seed=0" for n in
-        ("AlexNet-Age", "AlexNet-Age-100-class-10-classes-crossentropy", "AlexNet-Age-10-classes-crossentropy")}
-    assert sorted(len(g.rows) for g in groups) == [2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 24]
+    assert len(shared.rows) == 27 + 7 and shared.corr is None          # + the seven seed-0 fine-tunes
+    assert len({r.spec.label for r in shared.rows if r.spec.init_from}) == 7
+    assert all(r.spec.label.endswith("seed=0") for r in shared.rows if r.spec.init_from)
+    assert sorted(len(g.rows) for g in groups) == [2] * 8 + [34]
 
 
 def test_preflight_checks_the_data_root_the_runs_use(tmp_path, capsys, monkeypatch):
