@@ -10,7 +10,7 @@ predictions of the runs behind Δ rows only; never writes, never prints.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,7 @@ def add_image_tests(report: Report, frame: pd.DataFrame, predictions: str = "sel
                 if test is not None:
                     tests.append(test)
         adjusted = stats.holm([t.p_value for t in tests])
-        sec.image_tests.extend(_with(t, p_adjusted=a) for t, a in zip(tests, adjusted))
-
-
-def _with(test: ImageTest, **changes: Any) -> ImageTest:
-    from dataclasses import replace
-    return replace(test, **changes)
+        sec.image_tests.extend(replace(t, p_adjusted=a) for t, a in zip(tests, adjusted))
 
 
 Runs = dict[Any, tuple[Path, str | None]]   # seed -> (run folder, age_loss_type)

@@ -19,8 +19,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .collect import Planted
-from .compare import Cell, Report, Row, Section
+from .compare import POWER, Cell, Report, Row, Section
 from .cost import CostCell, CostReport, Ratio, StudyTotal
+from .stats import seeds_needed
 from .tasks import COST_BY_KEY, METRIC_BY_KEY
 
 TITLE = "Multitask learning & Single task learning on AlexNet model"
@@ -98,8 +99,6 @@ def section_notes(section: Section) -> list[str]:
 def seeds_lines(report: Report, wanted: dict[str, float]) -> list[str]:
     """``mtl-collect --seeds-for``: per Δ cell, the seeds a paired comparison needs to detect the wanted effect
     (in the metric's unit) 80% of the time, given the spread of the per-seed differences observed."""
-    from .compare import POWER
-    from .stats import seeds_needed
     out = []
     for sec in report.sections:
         for row in (r for r in sec.rows if r.kind == "delta"):

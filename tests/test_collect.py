@@ -509,3 +509,28 @@ def test_planted_headline_names_the_shared_cue_and_the_data_poor_tasks() -> None
     assert json.loads(to_json(report))["planted"][1] == {"shared": ["gender", "smile"], "data_poor": [["smile", 16]]}
     assert "planted" not in json.loads(to_json(Report(select="best", rule="", found=0, counted=0, sections=[],
                                                       problems=[])))
+
+
+def test_seeds_for_prints_the_seeds_each_cell_needs(study, monkeypatch, capsys) -> None:
+    """--seeds-for DELTA: per Δ cell with a paired spread, the seeds a paired t needs for 80% power at that
+    effect (statsmodels' TTestPower agrees); a metric=value list sizes each metric on its own; bad values are
+    one line, exit 2."""
+    import math
+
+    from statsmodels.stats.power import TTestPower
+    report = build_report(load_runs(study / "results"))
+    cell = next(r for r in report.sections[1].rows if r.kind == "delta").cells["gender_acc"]
+    expected = max(2, math.ceil(TTestPower().solve_power(effect_size=2.0 / cell.std, power=0.8, alpha=0.05)))
+    rc, out, _ = collect(study, monkeypatch, capsys, "results", "--seeds-for", "2")
+    assert rc == 0 and "Seeds needed (80% power, paired t, two-sided α=0.05):" in out
+    line = next(x for x in out.splitlines() if "Gender(%): Δ = 2 needs" in x and "= False" in x)
+    assert f"needs {expected} seeds" in line, line
+    assert "Emotion Acc(%): Δ = 2 needs no estimate" in out               # zero variance: nothing to size from
+    rc, out, err = collect(study, monkeypatch, capsys, "results", "--seeds-for", "age_mae=0.5", "--format", "md")
+    assert rc == 0 and out.startswith("# ")                    # stdout is the markdown; the sizes go to stderr
+    assert "Age MAE (expected)(ChaLearn_2016 VALID/val)" not in err and "Age MAE (expected): Δ = 0.5 needs" in err
+    assert "Gender(%): Δ" not in err
+    for bad, says in (("0", "the effect must be a positive number"), ("smile=1", "'smile' is no metric"),
+                      ("gender_acc=lots", "'lots' is not a number")):
+        rc, _, err = collect(study, monkeypatch, capsys, "results", "--seeds-for", bad)
+        assert rc == 2 and err.count("\n") <= 2 and says in err and "Traceback" not in err, err

@@ -42,14 +42,23 @@ def test_the_pipeline_finds_the_planted_effect_and_no_false_one(tmp_path, capsys
     wait(lambda: all_completed(runs), 1200, "the known-answer study to complete", poll=2.0)
     capsys.readouterr()
 
-    assert collect_main([str(tmp_path / "results"), "--format", "json", "--no-image-tests"]) == 0
+    assert collect_main([str(tmp_path / "results"), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["counted"] == len(runs) and report["problems"] == [] and report["synthetic"]
     positive = _delta(report, "Shared-Gender_Smile", "smile_acc")
     null = _delta(report, "Independent-Gender_Smile", "smile_acc")
-    for name, cell in (("planted positive", positive), ("planted null", null)):
+    images = {t["row"]: t for s in report["sections"] for t in s["image_tests"] if t["metric"] == "smile_acc"}
+    for name, cell, mtl in (("planted positive", positive, "Shared-Gender_Smile"),
+                            ("planted null", null, "Independent-Gender_Smile")):
+        t = images[f"Δ {mtl} − STL"]
         KNOWN_ANSWER.append(f"{name}: Δ smile accuracy (multitask − single-task) {cell['mean']:+.1f} "
-                            f"[{cell['ci_low']:+.1f}, {cell['ci_high']:+.1f}] (n={cell['n']} paired seeds)")
+                            f"[{cell['ci_low']:+.1f}, {cell['ci_high']:+.1f}] (n={cell['n']} paired seeds, "
+                            f"Holm p={cell['p_adjusted']:.2g}); per image, seeds x images bootstrap "
+                            f"{t['diff']:+.1f} [{t['low']:+.1f}, {t['high']:+.1f}] (Holm p={t['p_adjusted']:.2g})")
     assert positive["n"] == null["n"] == len(SEEDS)
     assert positive["ci_low"] > 0, positive                       # found: the interval is above 0
+    assert positive["p_adjusted"] < 0.05, positive                # ... and after Holm over the section's Δ cells
     assert null["ci_low"] <= 0 <= null["ci_high"], null            # not found where nothing was planted
+    assert null["p_adjusted"] >= 0.05, null
+    found = images["Δ Shared-Gender_Smile − STL"]                 # the per-image test across seeds finds it too
+    assert found["low"] > 0 and found["p_adjusted"] < 0.05 and found["seeds"] == len(SEEDS), found
