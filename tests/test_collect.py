@@ -534,3 +534,24 @@ def test_seeds_for_prints_the_seeds_each_cell_needs(study, monkeypatch, capsys) 
                       ("gender_acc=lots", "'lots' is not a number")):
         rc, _, err = collect(study, monkeypatch, capsys, "results", "--seeds-for", bad)
         assert rc == 2 and err.count("\n") <= 2 and says in err and "Traceback" not in err, err
+
+
+def test_select_last_and_joint_test_the_predictions_of_their_own_epoch(tmp_path) -> None:
+    """The per-image tests read the predictions of the epoch the table's rule picked: predictions.json's
+    ``by_rule`` final (or joint) ones for --select last (joint), each task's selected ones for best."""
+    from mtl_cluster.imagetests import add_image_tests
+    _per_image_study(tmp_path / "results", images=30)
+    for preds_file in (tmp_path / "results").rglob("predictions.json"):
+        preds = json.loads(preds_file.read_text())
+        multitask = "gender" in preds and "age" in preds
+        other = {t: {**p, "epoch": 3, "correct": ("1" if multitask else "0") * 30} for t, p in preds.items()}
+        preds["by_rule"] = {"final": other, "joint": other}
+        preds_file.write_text(json.dumps(preds))
+    frame = load_runs(tmp_path / "results").frame
+    diffs = {}
+    for which in ("selected", "final", "joint"):
+        report = build_report(load_runs(tmp_path / "results"))
+        add_image_tests(report, frame, predictions=which)
+        diffs[which] = {t.metric: t.diff for t in report.sections[0].image_tests}
+    assert diffs["final"]["gender_acc"] == diffs["joint"]["gender_acc"] == 100.0
+    assert diffs["selected"]["gender_acc"] != 100.0

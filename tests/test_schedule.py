@@ -3,6 +3,7 @@ and a single-task row get the same rate at every optimizer step, whatever tasks 
 mid-epoch resumes to the same rates and metrics; ``plateau`` uses the seed's threshold and heads its section."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -13,6 +14,8 @@ from conftest import REPO, TINY
 from mtl_cluster.config import load_train_config
 from mtl_cluster.errors import Interrupted
 from mtl_cluster.experiments import load_experiments
+from mtl_cluster.rundir import joint_epoch
+from mtl_cluster.tasks import TASKS
 from mtl_cluster.train.loop import Trainer, run_training
 from mtl_cluster.train.schedule import PLATEAU_THRESHOLD, lr_factor
 
@@ -40,6 +43,13 @@ def test_the_default_schedule_is_the_same_in_every_arm_at_every_step(tmp_path: P
     assert multi[0][2] == pytest.approx(0.01) and multi[-1][2] < 0.001   # half a cosine over the budget
     assert [r for _, _, r in multi] == sorted((r for _, _, r in multi), reverse=True)
     assert [r for _, _, r in multi] == [0.01 * lr_factor("cosine", k, steps) for k in range(steps)]
+    # the predictions of the other --select rules' epochs are kept beside each task's selected ones
+    preds = json.loads((tmp_path / "mtl" / "predictions.json").read_text())
+    vals = [json.loads(x) for x in (tmp_path / "mtl" / "metrics.jsonl").read_text().splitlines()]
+    joint = joint_epoch([r for r in vals if r["split"] == "val"], list(TASKS))
+    assert {p["epoch"] for p in preds["by_rule"]["final"].values()} == {2}
+    assert {p["epoch"] for p in preds["by_rule"]["joint"].values()} == {joint}
+    assert set(preds["by_rule"]["final"]) == set(TASKS) and len(preds["by_rule"]["final"]["age"]["ae"]) == 24
 
 
 def test_the_study_defaults_to_a_step_count_schedule_and_one_parent_per_fine_tuned_section() -> None:
