@@ -47,8 +47,8 @@ LOWER_IS_BETTER = frozenset(m.key for m in METRIC_BY_KEY.values() if m.lower_is_
 CI_LEVEL = 0.95
 POWER = 0.8                           # the power the table's detectable effects and --seeds-for are stated at
 STATS = ("paired", "welch")
-# The seed's published table (../shared/seeds, runs of 2019-04-16): section -> row name -> metric -> value.
-# Its Age MAE is the argmax one (SEED_CODE.md), so it sits in the age_mae_argmax column.
+# The seed's published table (docs/seed.md, runs of 2019-04-16): section -> row name -> metric -> value.
+# Its Age MAE is the argmax one (docs/seed.md), so it sits in the age_mae_argmax column.
 PUBLISHED: dict[str, dict[str, dict[str, float]]] = {"pretrained_false": {
     "AlexNet-Gender_Smile_Emotion_Age": {"gender_acc": 84.3, "smile_acc": 85.0, "emotion_acc": 58.3,
                                          "age_mae_argmax": 7.0},
