@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .cli import run
 from .collect import SELECTS
 from .compare import STATS
 from .errors import EXIT_FAILED, ConfigError
 from .tables import FORMATS, SUFFIXES
+
+if TYPE_CHECKING:
+    from .compare import Report
 
 PROG = "mtl-collect"
 PREDICTIONS_OF = {"best": "selected", "last": "final", "joint": "joint"}   # --select -> predictions.json's epoch
@@ -92,11 +95,20 @@ def _format(args: argparse.Namespace) -> str:
     return "table"
 
 
+def _text(report: Report, fmt: str) -> str:
+    """The report in one of tables.FORMATS; html from report_html (matplotlib only when asked for)."""
+    if fmt == "html":
+        from .report_html import to_html
+        return to_html(report)
+    from .tables import render
+    return render(report, fmt)
+
+
 def _collect(args: argparse.Namespace) -> int:
     from .collect import load_runs
     from .compare import build_report
     from .fsio import atomic_write_text
-    from .tables import render, rich_report
+    from .tables import rich_report
     from .ui import stdout_console
 
     if args.workers is not None and args.workers < 1:
@@ -121,8 +133,9 @@ def _collect(args: argparse.Namespace) -> int:
         written, plot_problems = plot_curves(report, args.plots)
         notes.append(f"wrote {len(written)} plots to {args.plots}")
         notes += [f"{p.path}: {p.state}: {p.reason}" for p in plot_problems]
+    text = _text(report, fmt) if fmt != "table" else ""
     if args.out:
-        atomic_write_text(args.out, render(report, fmt))
+        atomic_write_text(args.out, text)
         notes.append(f"wrote {args.out} ({fmt})")
     if fmt == "table" or args.out:
         console = stdout_console()
@@ -130,7 +143,7 @@ def _collect(args: argparse.Namespace) -> int:
             console.width = max(console.width, 200)   # piped: don't squeeze the table into 80 columns
         console.print(rich_report(report))
     else:
-        sys.stdout.write(render(report, fmt))
+        sys.stdout.write(text)
         if fmt == "csv":   # CSV holds numbers only: say on stderr what it leaves out
             notes += [f"{'note' if p.counted else 'not in the table'}: {p.path}: {p.state}: {p.reason}"
                       for p in report.problems]

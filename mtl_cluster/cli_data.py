@@ -14,8 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cli import run
-from .cli_launch import _console
 from .errors import EXIT_FAILED, ConfigError, DataError
+from .ui import plain_console
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -105,7 +105,7 @@ def _check(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sample: must be >= 1, got {args.sample}")
     parts, absent = _parts(args)
     references = {**REFERENCES, **load_expectations(args.expect)} if args.expect else REFERENCES
-    out, err = _console(), _console(stderr=True)
+    out, err = plain_console(), plain_console(stderr=True)
     if args.full and err.is_terminal:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -16,15 +16,7 @@ from rich.table import Table
 from .cli import run
 from .errors import EXIT_FAILED, ConfigError, MtlError
 from .states import State
-
-PLAIN_WIDTH = 200   # rich wraps at 80 columns when not on a terminal: keep one run per line in logs
-
-
-def _console(stderr: bool = False) -> Console:
-    c = Console(stderr=stderr, highlight=False)
-    if not c.is_terminal:
-        c = Console(stderr=stderr, highlight=False, width=PLAIN_WIDTH)
-    return c
+from .ui import plain_console, status_table
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -106,7 +98,7 @@ def _launch(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         raise ConfigError(f"--parallel: must be 1 or more (runs trained at once here), got {args.parallel}")
     exps, prof, specs = _load(args)
-    out, err = _console(), _console(stderr=True)
+    out, err = plain_console(), plain_console(stderr=True)
     if args.cancel:
         return _cancel(specs, args, out, err)
     if args.dry_run:
@@ -355,44 +347,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def status_table(statuses: Sequence[Any], title: str, log: bool = True) -> Table:
-    """mtl-status's table (``log``: the log file column; the live view leaves it out for room)."""
-    from .status import last_metrics_text
-
-    table = Table(title=escape(title), title_justify="left")
-    for col in ("run", "state", "epoch", "ETA", "last validation", "job", "attempts", *(["log"] if log else [])):
-        table.add_column(col, overflow="fold")
-    style = {State.COMPLETED: "green", State.FAILED: "red", State.DIED: "red", State.RUNNING: "cyan",
-             State.QUEUED: "blue", State.INTERRUPTED: "yellow", State.UNKNOWN: "magenta"}
-    for st in statuses:
-        state = escape(state_text(st))
-        table.add_row(escape(st.spec.label), f"[{style[st.state]}]{state}[/]" if st.state in style else state,
-                      escape(epoch_text(st)), eta_text(st), escape(last_metrics_text(st.metrics)),
-                      escape(job_text(st)), str(st.attempts or ""), *([escape(st.log or "")] if log else []))
-    return table
-
-
-def state_text(st: Any) -> str:
-    return st.state + (f": {st.detail}" if st.detail and st.state != State.COMPLETED else "")
-
-
-def epoch_text(st: Any) -> str:
-    """``2/40`` epochs done, ``+310/464`` steps into the next while it trains."""
-    epoch = f"{st.epoch or 0}/{st.epochs}" if st.state != State.NEW else ""
-    if st.state in (State.RUNNING, State.DIED, State.INTERRUPTED) and st.step and st.steps:
-        epoch += f" +{st.step}/{st.steps}"
-    return epoch
-
-
-def eta_text(st: Any) -> str:
-    from .ui import duration_text
-    return duration_text(st.eta_s, st.eta_rough) if st.state == State.RUNNING else ""
-
-
-def job_text(st: Any) -> str:
-    return (st.job_id or "") + (f" {st.job_state}" if st.job_state and st.job_id else "")
-
-
 def _status(args: argparse.Namespace) -> int:
     from collections import Counter
 
@@ -402,7 +356,7 @@ def _status(args: argparse.Namespace) -> int:
     exps, _prof, specs = _load(args)
     if any(journal.folder(args.jobs_dir).glob("*.jsonl")):   # a launch died: settle it first
         from .launch import adopt
-        _say(journal.reconcile_if_idle(args.jobs_dir, adopt), _console(stderr=True))
+        _say(journal.reconcile_if_idle(args.jobs_dir, adopt), plain_console(stderr=True))
     if args.watch is not None:
         from .cli_watch import watch
         return watch(exps, specs, args)
@@ -410,7 +364,7 @@ def _status(args: argparse.Namespace) -> int:
     ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
     statuses = grid_status(specs, jobs, slurmq.slurm_states(ids.values()))
     counts = Counter(st.state for st in statuses)
-    out = _console()
+    out = plain_console()
     which = " (demo grid)" if args.demo else " (debug grid)" if args.debug else ""
     out.print(status_table(statuses, f"{exps.path}{which}: {len(specs)} runs"))
     out.print(", ".join(f"{n} {s}" for s, n in counts.most_common()))

@@ -61,9 +61,9 @@ def _counts(statuses: Sequence[RunStatus]) -> str:
 
 def watch(exps: Any, specs: Sequence[Any], args: argparse.Namespace) -> int:
     """Refresh every ``args.watch`` seconds until every run has finished; 0 then."""
-    from .cli_launch import _console
+    from .ui import plain_console
 
-    out = _console()
+    out = plain_console()
     title = (f"{exps.path}{' (debug grid)' if args.debug else ''}: {len(specs)} runs, every {args.watch:g}s "
              f"(Ctrl-C to stop)")
     poll = _Poll(specs, args.jobs_dir)
@@ -79,7 +79,7 @@ def watch(exps: Any, specs: Sequence[Any], args: argparse.Namespace) -> int:
 
 
 def _frame(poll: _Poll, note: str, title: str) -> RenderableType:
-    from .cli_launch import status_table
+    from .ui import status_table
 
     # the counts and the note first: a grid taller than the terminal is cut at the bottom
     parts: list[RenderableType] = [Text(f"{_counts(poll.statuses)}; updated {time.strftime('%H:%M:%S')}",
@@ -100,8 +100,8 @@ def _live(out: Console, poll: _Poll, note: str, title: str, every: float) -> Non
 
 def _plain(out: Console, poll: _Poll, note: str, title: str, every: float) -> None:
     """Off a terminal (a log, a pipe): each refresh, one line per run whose state, epoch or job changed."""
-    from .cli_launch import epoch_text, eta_text, job_text, state_text
     from .status import last_metrics_text
+    from .ui import epoch_text, eta_text, job_text, state_text
 
     out.print(f"watching {escape(title)}", markup=False)
     shown: dict[str, tuple[Any, ...]] = {}

@@ -117,19 +117,19 @@ def _seeded(task: str) -> Counter:
 
 def _imagefolder(part: Part) -> list[Counted]:
     from .train.data.base import scan_images
-    from .train.data.chalearn import FOLDER_EXPECT, _age_of_folder, _class_dirs, _class_index
+    from .train.data.chalearn import FOLDER_EXPECT, age_of_folder, class_dirs, class_index
 
     for split in ("TRAIN", "VALID"):
         if not (part.path / split).is_dir():
             raise DataError(f"{part.path / split} not found: {FOLDER_EXPECT}")
     if part.task != "age":                       # the loader's rule: TRAIN's classes, VALID's among them
-        _class_index(part.task, part.path, _class_dirs(part.path / "TRAIN"), _class_dirs(part.path / "VALID"))
+        class_index(part.task, part.path, class_dirs(part.path / "TRAIN"), class_dirs(part.path / "VALID"))
     out = []
     for split in ("TRAIN", "VALID"):
         folder = part.path / split
         s = Counted(split, [], {part.task: _seeded(part.task)})
-        for name in _class_dirs(folder):
-            label = decade(_age_of_folder(folder / name)) if part.task == "age" else name
+        for name in class_dirs(folder):
+            label = decade(age_of_folder(folder / name)) if part.task == "age" else name
             found, empty = scan_images(folder / name)
             s.paths += found
             s.empty += empty
@@ -140,7 +140,7 @@ def _imagefolder(part: Part) -> list[Counted]:
 
 def _official(part: Part) -> list[Counted]:
     from .train.data.base import scan_images
-    from .train.data.chalearn import OFFICIAL_EXPECT, _read_gt
+    from .train.data.chalearn import OFFICIAL_EXPECT, read_gt
 
     out = []
     for split in ("train", "valid", "test"):
@@ -152,7 +152,7 @@ def _official(part: Part) -> list[Counted]:
                 raise DataError(f"{p} not found: {OFFICIAL_EXPECT}")
         present, empty = scan_images(folder)
         by_name = {p.name: p for p in present}
-        rows, _ = _read_gt(gt)
+        rows, _ = read_gt(gt)
         kept = [(by_name[name], age) for name, age, _ in rows if name in by_name]
         hist = _seeded("age")
         hist.update(decade(age) for _, age in kept)

@@ -4,7 +4,7 @@ One file to open and send to a colleague, so it must work offline and anywhere: 
 of every Δ (at the top, before the first table) and the curves as base64 ``data:`` PNGs, no script, and a
 Content-Security-Policy that forbids every load except ``data:`` images (a stray external reference fails in
 the browser instead of leaking a request). Every text goes through ``html.escape``. The tables are the
-markdown renderer's grid (``tables._grid``) and its lines (epoch rule, counts, Δ note, per-image tests,
+markdown renderer's grid (``tables.grid_rows``) and its lines (epoch rule, counts, Δ note, per-image tests,
 references), so what the Report gains later shows up here as it does in markdown. Reads the runs'
 metrics.jsonl for the curves (as ``--plots`` does); prints nothing.
 """
@@ -19,17 +19,17 @@ from .compare import Report, Row, Section
 from .tables import (
     IMAGE_TESTS,
     TITLE,
-    _grid,
-    _ratios,
-    _reference_line,
-    _style,
+    cell_style,
     cost_note,
+    cost_ratios,
     cost_total_line,
     count_line,
     delta_note,
     epoch_line,
+    grid_rows,
     image_test_line,
     ratio_line,
+    reference_line,
     section_notes,
     smoke_lines,
 )
@@ -97,8 +97,8 @@ def _section(report: Report, sec: Section, i: int, images: list[tuple[str, str]]
     if any(r.kind == "delta" for r in sec.rows):
         out.append(_p(delta_note(report) + " Green/red: multitask better/worse.", "note"))
     out += [_p(line, "note") for line in section_notes(sec)]
-    if _ratios(report, sec):
-        out += ['<ul class="cost">', *(f"<li>{escape(ratio_line(r))}</li>" for r in _ratios(report, sec)), "</ul>"]
+    if cost_ratios(report, sec):
+        out += ['<ul class="cost">', *(f"<li>{escape(ratio_line(r))}</li>" for r in cost_ratios(report, sec)), "</ul>"]
     if sec.image_tests:
         out += ["<h3>Per-image tests</h3>", _p(IMAGE_TESTS, "note"), "<ul>"]
         out += [f"<li>{escape(image_test_line(t))}</li>" for t in sec.image_tests]
@@ -110,7 +110,7 @@ def _section(report: Report, sec: Section, i: int, images: list[tuple[str, str]]
             out.append(f'<figure><img src="{uri}" alt="{escape(alt)}"><figcaption>{escape(task)}</figcaption>'
                        "</figure>")
     out += ["<h3>reference</h3>", '<ul class="references">']
-    out += [f"<li><code>{escape(_reference_line(r))}</code></li>" for r in sec.references]
+    out += [f"<li><code>{escape(reference_line(r))}</code></li>" for r in sec.references]
     out += ["</ul>", "</section>"]
     return out
 
@@ -118,7 +118,7 @@ def _section(report: Report, sec: Section, i: int, images: list[tuple[str, str]]
 def _table(sec: Section, report: Report) -> list[str]:
     """The markdown grid as an HTML table: the first row is the header, the first cell of a row its name.
     Cells beyond the metrics' (the cost columns of --cost) are rendered plain."""
-    grid = _grid(sec, report.cost)
+    grid = grid_rows(sec, report.cost)
     out = ['<table class="results">', "<thead><tr>" + "".join(f"<th>{escape(c)}</th>" for c in grid[0])
            + "</tr></thead>", "<tbody>"]
     for k, cells in enumerate(grid[1:]):
@@ -134,7 +134,7 @@ def _td(sec: Section, row: Row | None, j: int, text: str) -> str:
     cls = ""
     if row is not None and j < len(sec.columns):
         metric = sec.columns[j].metric
-        cls = CELL_CLASS.get(_style(metric, row.cells.get(metric)), "")
+        cls = CELL_CLASS.get(cell_style(metric, row.cells.get(metric)), "")
     return f'<td class="{cls}">{escape(text)}</td>' if cls else f"<td>{escape(text)}</td>"
 
 

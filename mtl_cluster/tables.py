@@ -185,7 +185,7 @@ def count_line(report: Report) -> str:
     return f"{report.found} run folders found, {report.counted} in the table, {listed} not in the table."
 
 
-def _grid(section: Section, cost: CostReport | None = None) -> list[list[str]]:
+def grid_rows(section: Section, cost: CostReport | None = None) -> list[list[str]]:
     """Header + body rows of a section as text: the shared shape of markdown, LaTeX and rich."""
     out = [["model", *(c.header for c in section.columns), *(c.header for c in (cost.columns if cost else ()))]]
     for row in section.rows:
@@ -248,7 +248,7 @@ def cost_total_line(t: StudyTotal) -> str:
                    if missing else "") + "."
 
 
-def _ratios(report: Report, section: Section) -> list[Ratio]:
+def cost_ratios(report: Report, section: Section) -> list[Ratio]:
     sec = report.cost.of(section) if report.cost is not None else None
     return sec.ratios if sec is not None else []
 
@@ -284,7 +284,7 @@ def _seed_text(one: Any, p: int) -> str:
     return text
 
 
-def _reference_line(ref: Any) -> str:
+def reference_line(ref: Any) -> str:
     return f"[{ref.num}] {ref.path}; epoch {ref.selected or ref.epoch}/{ref.epochs}; {ref.budget}; {ref.config}"
 
 
@@ -300,7 +300,7 @@ def to_markdown(report: Report) -> str:
     for sec in report.sections:
         lines += ["", f"## {sec.title}", ""]
         lines += [x for w in sec.warnings for x in (f"> {w}", "")]
-        grid = [[c.replace("|", "\\|") for c in r] for r in _grid(sec, report.cost)]
+        grid = [[c.replace("|", "\\|") for c in r] for r in grid_rows(sec, report.cost)]
         widths = [max(len(r[i]) for r in grid) for i in range(len(grid[0]))]
         lines.append(_padded(grid[0], widths))
         lines.append(" | ".join("-" * w for w in widths))
@@ -309,13 +309,13 @@ def to_markdown(report: Report) -> str:
             lines += ["", delta_note(report)]
         if section_notes(sec):
             lines += [""] + [f"- {x}" for x in section_notes(sec)]
-        if _ratios(report, sec):
-            lines += [""] + [f"- {ratio_line(r)}" for r in _ratios(report, sec)]
+        if cost_ratios(report, sec):
+            lines += [""] + [f"- {ratio_line(r)}" for r in cost_ratios(report, sec)]
         if sec.image_tests:
             lines += ["", IMAGE_TESTS, ""] + [f"- {image_test_line(t)}" for t in sec.image_tests]
         lines += ["", "### reference", ""]
         for ref in sec.references:
-            lines += [_reference_line(ref), ""]
+            lines += [reference_line(ref), ""]
     if report.problems:
         lines += ["", "## runs not in the table (or counted with a note)", ""]
         lines += [f"- {p.path}: {p.state}: {p.reason}" for p in report.problems]
@@ -362,7 +362,7 @@ def to_csv(report: Report) -> str:
                 note = f"{c.n} of {c.runs} runs recorded it" if c.n < c.runs else ""
                 w.writerow([sec.key, sec.dataset, row.label, "cost", refs_text(row.refs), key, COST_BY_KEY[key].header,
                             _num(c.mean), "", c.n, "", "", "", note, "", "", "", "", ""])
-        for r in _ratios(report, sec):
+        for r in cost_ratios(report, sec):
             missing = f"no single-task row for {', '.join(r.missing)}" if r.missing else ""
             for key, value in ((r.time_key, r.time_ratio), ("trainable_params", r.params_ratio)):
                 if key and value is not None:
@@ -422,7 +422,7 @@ def to_latex(report: Report) -> str:
     if report.cost is not None:
         lines += [f"% {tex(cost_total_line(report.cost.total))}", f"% {tex(cost_note(report.cost))}"]
     for sec in report.sections:
-        grid = _grid(sec, report.cost)
+        grid = grid_rows(sec, report.cost)
         lines += ["", "\\begin{table}[ht]", "\\centering", f"\\caption{{{tex(sec.title)}}}",
                   "\\begin{tabular}{l" + "r" * (len(grid[0]) - 1) + "}", "\\toprule",
                   " & ".join(tex(c) for c in grid[0]) + " \\\\", "\\midrule"]
@@ -433,7 +433,7 @@ def to_latex(report: Report) -> str:
             lines.append(" & ".join(tex(c) for c in cells) + " \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
         lines += [f"% {tex(x)}" for x in section_notes(sec)]
-        lines += [f"% {tex(ratio_line(r))}" for r in _ratios(report, sec)]
+        lines += [f"% {tex(ratio_line(r))}" for r in cost_ratios(report, sec)]
         lines += [f"% {tex(image_test_line(t))}" for t in sec.image_tests]
         lines += [f"% [{r.num}] {r.path}; epoch {r.selected or r.epoch}/{r.epochs}; signature {r.signature}"
                   for r in sec.references]
@@ -443,15 +443,13 @@ def to_latex(report: Report) -> str:
 
 
 def render(report: Report, fmt: str) -> str:
-    """The report as text in ``fmt`` (one of FORMATS); html draws the curves from the runs' metrics.jsonl."""
-    if fmt == "html":
-        from .report_html import to_html  # imports this module; matplotlib only when asked for
-        return to_html(report)
+    """The report as text in ``fmt``: md, csv, json or latex (html is ``report_html.to_html``, which builds on
+    this module and draws with matplotlib)."""
     return {"md": to_markdown, "csv": to_csv, "json": to_json, "latex": to_latex}[fmt](report)
 
 
 # -- rich -----------------------------------------------------------------------------------------
-def _style(metric: str, cell: Cell | None) -> str:
+def cell_style(metric: str, cell: Cell | None) -> str:
     """Green/red where the section's Holm-adjusted p is below 0.05, in the good/bad direction (an interval that
     excludes zero alone is one test of many: it is not coloured)."""
     if cell is None or cell.ci_low is None or cell.ci_high is None or cell.p_adjusted is None:
@@ -477,7 +475,7 @@ def rich_report(report: Report) -> RenderableType:
         for cc in report.cost.columns if report.cost is not None else ():
             table.add_column(cc.header, justify="right", style="cyan")
         for i, row in enumerate(sec.rows):
-            cells = [Text(shown_text(row, c.metric), style=_style(c.metric, row.cells.get(c.metric)))
+            cells = [Text(shown_text(row, c.metric), style=cell_style(c.metric, row.cells.get(c.metric)))
                      for c in sec.columns]
             cells += [Text(t) for t in cost_cells(report.cost, sec, row)]
             last_result = i + 1 < len(sec.rows) and sec.rows[i + 1].kind != row.kind
@@ -487,11 +485,11 @@ def rich_report(report: Report) -> RenderableType:
         if any(r.kind == "delta" for r in sec.rows):
             parts.append(Text(delta_note(report), style="dim"))
         parts += [Text(x) for x in section_notes(sec)]
-        parts += [Text(ratio_line(r)) for r in _ratios(report, sec)]
+        parts += [Text(ratio_line(r)) for r in cost_ratios(report, sec)]
         if sec.image_tests:
             parts += [Text(IMAGE_TESTS, style="dim")] + [Text(f"  {image_test_line(t)}") for t in sec.image_tests]
         parts.append(Text("reference (one line each; full configs with --format md)", style="bold"))
-        parts += [Text(_reference_line(r), style="dim", no_wrap=True, overflow="ellipsis") for r in sec.references]
+        parts += [Text(reference_line(r), style="dim", no_wrap=True, overflow="ellipsis") for r in sec.references]
     if not report.sections:
         parts.append(Text("No finished runs to compare yet."))
     if report.problems:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from .states import State
 from .tasks import METRIC_BY_KEY, METRICS
 
 
@@ -119,3 +121,52 @@ class EpochPrinter:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+# -- mtl-status's table, shared by the one-shot view (cli_launch) and the live one (cli_watch) -------------
+PLAIN_WIDTH = 200   # rich wraps at 80 columns when not on a terminal: keep one run per line in logs
+
+
+def plain_console(stderr: bool = False) -> Console:
+    """A console without highlighting; off a terminal, wide enough for one run per line."""
+    c = Console(stderr=stderr, highlight=False)
+    if not c.is_terminal:
+        c = Console(stderr=stderr, highlight=False, width=PLAIN_WIDTH)
+    return c
+
+
+def status_table(statuses: Sequence[Any], title: str, log: bool = True) -> Table:
+    """mtl-status's table (``log``: the log file column; the live view leaves it out for room)."""
+    from .status import last_metrics_text
+
+    table = Table(title=escape(title), title_justify="left")
+    for col in ("run", "state", "epoch", "ETA", "last validation", "job", "attempts", *(["log"] if log else [])):
+        table.add_column(col, overflow="fold")
+    style = {State.COMPLETED: "green", State.FAILED: "red", State.DIED: "red", State.RUNNING: "cyan",
+             State.QUEUED: "blue", State.INTERRUPTED: "yellow", State.UNKNOWN: "magenta"}
+    for st in statuses:
+        state = escape(state_text(st))
+        table.add_row(escape(st.spec.label), f"[{style[st.state]}]{state}[/]" if st.state in style else state,
+                      escape(epoch_text(st)), eta_text(st), escape(last_metrics_text(st.metrics)),
+                      escape(job_text(st)), str(st.attempts or ""), *([escape(st.log or "")] if log else []))
+    return table
+
+
+def state_text(st: Any) -> str:
+    return st.state + (f": {st.detail}" if st.detail and st.state != State.COMPLETED else "")
+
+
+def epoch_text(st: Any) -> str:
+    """``2/40`` epochs done, ``+310/464`` steps into the next while it trains."""
+    epoch = f"{st.epoch or 0}/{st.epochs}" if st.state != State.NEW else ""
+    if st.state in (State.RUNNING, State.DIED, State.INTERRUPTED) and st.step and st.steps:
+        epoch += f" +{st.step}/{st.steps}"
+    return epoch
+
+
+def eta_text(st: Any) -> str:
+    return duration_text(st.eta_s, st.eta_rough) if st.state == State.RUNNING else ""
+
+
+def job_text(st: Any) -> str:
+    return (st.job_id or "") + (f" {st.job_state}" if st.job_state and st.job_id else "")

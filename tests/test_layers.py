@@ -100,3 +100,47 @@ def test_run_states_are_named_not_spelled(name: str) -> None:
         elif isinstance(node, ast.keyword) and node.arg == "state" and isinstance(node.value, ast.Constant):
             found.append(f"state={node.value.value!r}")
     assert not found, f"mtl_cluster/{name}.py: {found}"
+
+
+def _graph() -> dict[str, set[str]]:
+    """module -> the package's modules it imports, at the top or inside a function (a deferred import is still
+    an arrow a reader follows)."""
+    out: dict[str, set[str]] = {}
+    for name, path in MODULES.items():
+        deps = set()
+        for imported in _imports(path, name):
+            parts = imported.split(".")[1:] if imported.startswith("mtl_cluster.") else []
+            for k in range(len(parts), 0, -1):
+                if ".".join(parts[:k]) in MODULES:
+                    deps.add(".".join(parts[:k]))
+                    break
+        out[name] = deps - {name} - {n for n in deps if name.startswith(n + ".")}
+    return out
+
+
+def test_no_import_circles() -> None:
+    """No module reaches itself through its imports (deferred ones included): the layers read one way."""
+    graph = _graph()
+    circles = []
+    for start in graph:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    circles.append(" -> ".join([*path, start]))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+    assert not circles, sorted(set(circles))[:5]
+
+
+def test_no_private_name_is_imported_across_modules() -> None:
+    """A leading underscore means "this module's own": another module that needs it gets a public name."""
+    bad = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("mtl_cluster")):
+                bad += [f"{name} imports {node.module}.{a.name}" for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not bad, bad

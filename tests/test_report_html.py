@@ -32,7 +32,7 @@ from mtl_cluster.cost import add_cost
 from mtl_cluster.imagetests import add_image_tests
 from mtl_cluster.plots import forest_png
 from mtl_cluster.report_html import FOREST_ALT, FOREST_CAPTION
-from mtl_cluster.tables import _grid, _reference_line, epoch_line, image_test_line, to_markdown
+from mtl_cluster.tables import grid_rows, reference_line, epoch_line, image_test_line, to_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_NAME = 'AlexNet-Smile <b>bold</b> & "quoted"'
@@ -175,8 +175,8 @@ def test_the_report_renders_in_chromium(browser, page, capsys) -> None:
     assert check.requests and all(u.startswith(("file://", "data:")) for u in check.requests), check.requests
     probe = check.probe
     # every cell of the markdown grid, in order, as text (escaped markup shows as the literal characters)
-    assert probe["tables"] == [_grid(s, report.cost) for s in report.sections]
-    assert report.cost is not None and probe["tables"][0][0][-1] == _grid(report.sections[0], report.cost)[0][-1]
+    assert probe["tables"] == [grid_rows(s, report.cost) for s in report.sections]
+    assert report.cost is not None and probe["tables"][0][0][-1] == grid_rows(report.sections[0], report.cost)[0][-1]
     assert any(HOSTILE_NAME in row[0] for t in probe["tables"] for row in t)
     assert probe["shown"], "a table or an image has no size on the page"
     images = probe["images"]
@@ -200,7 +200,7 @@ def test_the_report_renders_in_chromium(browser, page, capsys) -> None:
     assert epoch_line(report) in text
     for sec in report.sections:
         for ref in sec.references:
-            assert _reference_line(ref) in text
+            assert reference_line(ref) in text
         for t in sec.image_tests:
             assert image_test_line(t) in text
     assert check.screenshot[:8] == b"\x89PNG\r\n\x1a\n" and len(check.screenshot) > 50_000

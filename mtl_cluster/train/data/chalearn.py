@@ -59,14 +59,14 @@ def _load_imagefolder(task: str, data: DataConfig) -> TaskData:
             where = root / split if root.is_dir() else root
             raise DataError(f"ChaLearn {task} data not found at {where}: {FOLDER_EXPECT} "
                             f"(set data.root or data.{key})")
-    train_dirs = _class_dirs(root / "TRAIN")
-    valid_dirs = _class_dirs(root / "VALID")
+    train_dirs = class_dirs(root / "TRAIN")
+    valid_dirs = class_dirs(root / "VALID")
     if task == "age":
         classes: dict[str, int] = {}
-        train_labels = {name: _age_of_folder(root / "TRAIN" / name) for name in train_dirs}
-        valid_labels = {name: _age_of_folder(root / "VALID" / name) for name in valid_dirs}
+        train_labels = {name: age_of_folder(root / "TRAIN" / name) for name in train_dirs}
+        valid_labels = {name: age_of_folder(root / "VALID" / name) for name in valid_dirs}
     else:
-        classes = _class_index(task, root, train_dirs, valid_dirs)
+        classes = class_index(task, root, train_dirs, valid_dirs)
         train_labels = {name: float(classes[name]) for name in train_dirs}
         valid_labels = {name: float(classes[name]) for name in valid_dirs}
     train, skipped_train = _folder_images(root / "TRAIN", train_labels)
@@ -83,13 +83,13 @@ def _load_imagefolder(task: str, data: DataConfig) -> TaskData:
                     classes=classes, skipped_at_load=skipped_train + skipped_valid, source=str(root))
 
 
-def _class_dirs(split_dir: Path) -> list[str]:
+def class_dirs(split_dir: Path) -> list[str]:
     """Names of the class sub-folders (hidden ones ignored), in name order."""
     with os.scandir(split_dir) as entries:
         return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
 
 
-def _class_index(task: str, root: Path, train_dirs: list[str], valid_dirs: list[str]) -> dict[str, int]:
+def class_index(task: str, root: Path, train_dirs: list[str], valid_dirs: list[str]) -> dict[str, int]:
     """Folder name -> label, taken from TRAIN so that VALID cannot silently renumber the classes."""
     want = NUM_CLASSES[task]
     if len(train_dirs) != want:
@@ -103,7 +103,7 @@ def _class_index(task: str, root: Path, train_dirs: list[str], valid_dirs: list[
     return classes
 
 
-def _age_of_folder(folder: Path) -> float:
+def age_of_folder(folder: Path) -> float:
     """Age folders are named by the age in years (``2``, ``10``, ``25.5``)."""
     try:
         age = float(folder.name)
@@ -160,7 +160,7 @@ def _official_split(root: Path, split: str) -> tuple[FileImages, int]:
                             f"(set data.root or data.chalearn_official)")
     present, empty = scan_images(folder)
     by_name = {p.name: p for p in present}
-    rows, has_stdv = _read_gt(gt)
+    rows, has_stdv = read_gt(gt)
     rows.sort(key=lambda r: r[0])
     kept = [(by_name[name], age, sd) for name, age, sd in rows if name in by_name]
     _need_images(kept, f"ChaLearn age (official) {split}: none of the {len(rows)} rows of {gt} has a "
@@ -170,7 +170,7 @@ def _official_split(root: Path, split: str) -> tuple[FileImages, int]:
     return images, len(rows) - len(kept)
 
 
-def _read_gt(gt: Path) -> tuple[list[GtRow], bool]:
+def read_gt(gt: Path) -> tuple[list[GtRow], bool]:
     """(image name, mean apparent age, stdv) per row, and whether the file has a stdv column.
 
     The stdv is the spread of the annotators' guesses: the challenge's epsilon-error weighs by it.
