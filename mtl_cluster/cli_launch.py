@@ -19,12 +19,15 @@ from .states import State
 from .ui import plain_console, status_table
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, status: bool = False) -> None:
+    """The flags mtl-launch and mtl-status share (``status``: worded for the one that only looks)."""
     p.add_argument("experiments", nargs="?", type=Path, default=Path("experiments.yaml"),
                    help="the study's YAML (default: experiments.yaml)")
     p.add_argument("--cluster", help="cluster profile of experiments.yaml (clusters:)")
     p.add_argument("--debug", action="store_true",
-                   help="the debug grid (synthetic data, the `debug:` overrides), run here; with --cluster: "
+                   help="the debug grid's runs (synthetic data, the `debug:` overrides): give the launch's "
+                        "--debug/--demo/--only/--set/--results again to see the runs it made" if status else
+                        "the debug grid (synthetic data, the `debug:` overrides), run here; with --cluster: "
                         "submitted there")
     p.add_argument("--demo", action="store_true",
                    help="the demo: the debug grid with the `demo:` overrides on top (learns; scripts/demo.sh)")
@@ -328,8 +331,9 @@ def entry_launch() -> None:
 
 # -- mtl-status -------------------------------------------------------------------------------------
 def _status_args(p: argparse.ArgumentParser) -> None:
-    p.description = "The state of every run of the grid: run folders plus squeue/sacct (with timeouts)."
-    _common(p)
+    p.description = ("The state of every run of the grid: run folders plus squeue/sacct (with timeouts). The grid "
+                     "is the launch's: give the same --debug, --demo, --only, --set and --results as mtl-launch.")
+    _common(p, status=True)
     p.add_argument("--watch", nargs="?", type=_seconds, const=10.0, metavar="SECONDS",
                    help="refresh every SECONDS (default 10) until every run has finished; a live table on a "
                         "terminal, a line per run that changed otherwise (put it after the experiments file)")

@@ -148,13 +148,24 @@ def build_report(runs: Runs, stat: str = "paired", reference: str | None = None)
         for sec, dataset in sorted(keys, key=lambda k: (SECTION_ORDER.index(k[0]), k[1] != SEED_DATASET[k[0]], k[1])):
             part = df[(df["section"] == sec) & (df["dataset"] == dataset)]
             published = PUBLISHED.get(sec, {}) if reference == "seed" and dataset == SEED_DATASET[sec] else {}
-            sections.append(_section(sec, dataset, part, stat, published))
+            section = _section(sec, dataset, part, stat, published)
+            if reference == "seed" and not published:
+                section.warnings.append(_no_reference(sec, dataset))
+            sections.append(section)
     return Report(select=runs.select, rule=runs.rule, found=runs.found, counted=len(df),
                   sections=sections, problems=list(runs.problems), stat=stat,
                   synthetic=bool(len(df) and df["synthetic"].any()),
                   planted=tuple(sorted({p for p in df["planted"] if p})) if len(df) else (),
                   protocol_1=bool(len(df) and (df["protocol"] == 1).any()),
                   protocol_2=bool(len(df) and (df["protocol"] == 2).any()))
+
+
+def _no_reference(sec: str, dataset: str) -> str:
+    """Why --reference seed added no published rows to a section (said, never silently left out)."""
+    if dataset != SEED_DATASET[sec]:
+        return (f"--reference seed: no published rows here: the seed's table is for {SEED_DATASET[sec]}, "
+                f"this section's runs are on {dataset}.")
+    return "--reference seed: the seed's table has no numbers for this section (docs/seed.md)."
 
 
 def _columns(df: pd.DataFrame) -> list[Column]:

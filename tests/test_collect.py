@@ -149,6 +149,17 @@ def test_published_reference_rows(study) -> None:
     assert rows["AlexNet-Emotion (published, seed table)"].cells["emotion_acc"].mean == 61.3
     assert not any(r.kind == "published" for s in report.sections if s.key != "pretrained_false" for r in s.rows)
     assert not any(r.kind == "published" for r in build_report(load_runs(study / "results")).sections[1].rows)
+    # a section the seed's table has no numbers for says so, never silently
+    assert any(w.startswith("--reference seed: the seed's table has no numbers") for w in report.sections[0].warnings)
+    assert not any(w.startswith("--reference seed") for w in report.sections[1].warnings)
+
+
+def test_reference_seed_on_synthetic_runs_says_why_nothing_is_added(real_study) -> None:
+    report = build_report(load_runs(real_study / "results"), reference="seed")
+    (sec,) = report.sections
+    assert not any(r.kind == "published" for r in sec.rows)
+    assert "--reference seed: no published rows here: the seed's table is for CVPR_16_ChaLearn, this section's " \
+           "runs are on synthetic." in sec.warnings
 
 
 def test_select_last_uses_the_final_epoch(study) -> None:
