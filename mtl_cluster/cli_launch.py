@@ -154,7 +154,7 @@ def _launch(args: argparse.Namespace) -> int:
             jr.close()
     if prof.is_slurm:
         out.print(f"submitted {len(todo)} runs in {len(record['arrays'])} array(s); record {path}; "
-                  f"follow with: mtl-status {args.experiments}{_grid_flag(args)}", markup=False)
+                  f"follow with: {status_command(args)}", markup=False)
         return 0
     out.print(f"{len(todo) - failed} of {len(todo)} runs completed in {args.results}; record {path}", markup=False)
     return EXIT_FAILED if failed else 0
@@ -191,8 +191,21 @@ def _folders(args: argparse.Namespace, prof: Any) -> list[tuple[str, Path]]:
     return out + [("logs", args.logs_dir)] if prof.is_slurm else out
 
 
-def _grid_flag(args: argparse.Namespace) -> str:
-    return " --demo" if args.demo else " --debug" if args.debug else ""
+def status_command(args: argparse.Namespace) -> str:
+    """The mtl-status command that shows this launch's runs: every flag that picks the grid or its folders
+    (--cluster, --debug/--demo, --only, --set, --results, --jobs-dir), quoted for a shell."""
+    import shlex
+    words = ["mtl-status", str(args.experiments)]
+    if args.cluster:
+        words += ["--cluster", args.cluster]
+    words += ["--demo"] if args.demo else ["--debug"] if args.debug else []
+    words += ["--only", *args.only] if args.only else []
+    for override in args.overrides:
+        words += ["--set", override]
+    for flag, value, default in (("--results", args.results, "results"), ("--jobs-dir", args.jobs_dir, "jobs")):
+        if str(value) != default:
+            words += [flag, str(value)]
+    return shlex.join(words)
 
 
 def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Console, jr: Any) -> list[Any]:

@@ -374,3 +374,20 @@ def test_dry_run_shows_readable_job_names_mail_and_no_wckey_by_default(tmp_path,
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "clusters.narvi.mail_type" in err and "'SOMETIMES' is not a Slurm mail type" in err
     assert "BEGIN" in err and "Traceback" not in err
+
+
+def test_the_follow_up_status_command_keeps_the_launchs_grid(tmp_path, capsys):
+    """The "follow with: mtl-status ..." hint of a submitting launch carries every flag that picks its grid and
+    folders, so following it shows the launch's runs (it used to drop --only, --set and --results)."""
+    import argparse
+    import shlex
+
+    from mtl_cluster.cli_launch import status_command
+    args = argparse.Namespace(experiments=REPO / "experiments.yaml", cluster="test", demo=False, debug=True,
+                              only=["AlexNet-Smile", "AlexNet-Gender"], overrides=["epoch=1", "data.root=my data"],
+                              results=tmp_path / "res", jobs_dir=Path("jobs"))
+    cmd = status_command(args)
+    assert cmd == (f"mtl-status {REPO / 'experiments.yaml'} --cluster test --debug --only AlexNet-Smile "
+                   f"AlexNet-Gender --set epoch=1 --set 'data.root=my data' --results {tmp_path / 'res'}")
+    assert status_main(shlex.split(cmd)[1:]) == 0
+    assert "2 new" in capsys.readouterr().out          # the two runs of the launch, nothing else
