@@ -1,10 +1,14 @@
 """The repository stands alone: no tracked file points at a path outside it (the seed's table and the facts
-of its code live in docs/seed.md), and the pages the README links exist."""
+of its code live in docs/seed.md), the pages the README names exist, and every flag of every console script
+is described somewhere a user reads."""
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,3 +40,16 @@ def test_the_pages_the_readme_names_exist() -> None:
     assert "docs/seed.md" in named
     missing = sorted(n for n in named if not (REPO / n).exists())
     assert not missing, missing
+
+
+@pytest.mark.parametrize("script", ["mtl-launch", "mtl-status", "mtl-collect", "mtl-train", "mtl-data check"])
+def test_every_flag_of_every_console_script_is_in_the_docs(script: str) -> None:
+    """A flag in --help that no page describes is a flag a user cannot find."""
+    exe = Path(sys.executable).parent / script.split()[0]
+    res = subprocess.run([str(exe), *script.split()[1:], "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", res.stdout)) - {"--help"}
+    assert len(flags) >= 3, res.stdout
+    docs = "\n".join(p.read_text(encoding="utf-8") for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
+    missing = sorted(f for f in flags if not re.search(re.escape(f) + r"(?![\w-])", docs))
+    assert not missing, f"{script}: {missing} are in --help but in no page (README.md, docs/*.md)"
