@@ -27,10 +27,10 @@ setup(
                              "mypy>=2.4,<2.5", "tensorboard>=2.14"],
                     "tensorboard": ["tensorboard>=2.14"]},
     entry_points={"console_scripts": [
-        "mtl-train=mtl_cluster.cli:entry_train",
-        "mtl-collect=mtl_cluster.cli_collect:entry_collect",
-        "mtl-launch=mtl_cluster.cli_launch:entry_launch",
-        "mtl-status=mtl_cluster.cli_launch:entry_status",
-        "mtl-data=mtl_cluster.cli_data:entry_data",
+        "mtl-train=mtl_cluster.cli.train:entry_train",
+        "mtl-collect=mtl_cluster.cli.collect:entry_collect",
+        "mtl-launch=mtl_cluster.cli.launch:entry_launch",
+        "mtl-status=mtl_cluster.cli.status:entry_status",
+        "mtl-data=mtl_cluster.cli.data:entry_data",
     ]},
 )

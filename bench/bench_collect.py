@@ -25,10 +25,10 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mtl_cluster.collect import default_workers, load_runs  # noqa: E402
-from mtl_cluster.compare import build_report  # noqa: E402
+from mtl_cluster.collect.scan import default_workers, load_runs  # noqa: E402
+from mtl_cluster.collect.compare import build_report  # noqa: E402
 from mtl_cluster.config import TrainConfig, signature  # noqa: E402
-from mtl_cluster.mounts import filesystem_type  # noqa: E402
+from mtl_cluster.collect.mounts import filesystem_type  # noqa: E402
 
 TASKS = ("gender", "smile", "emotion", "age")
 ROWS = [("AlexNet-Gender_Smile_Emotion_Age", (1, 1, 1, 1)), ("AlexNet-Gender", (1, 0, 0, 0)),

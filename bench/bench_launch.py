@@ -28,10 +28,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from mtl_cluster.cli_launch import launch_main  # noqa: E402
-from mtl_cluster.experiments import load_experiments  # noqa: E402
-from mtl_cluster.grid import expand  # noqa: E402
-from mtl_cluster.ledger import latest_jobs  # noqa: E402
+from mtl_cluster.cli.launch import launch_main  # noqa: E402
+from mtl_cluster.launch.study import load_experiments  # noqa: E402
+from mtl_cluster.launch.grid import expand  # noqa: E402
+from mtl_cluster.launch.ledger import latest_jobs  # noqa: E402
 
 HOLD = "now+1hour"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import figure  # noqa: E402
 
-from mtl_cluster.experiments import load_experiments  # noqa: E402
-from mtl_cluster.grid import expand  # noqa: E402
-from mtl_cluster.launch import LocalWorker, RunJob, _job_config  # noqa: E402
+from mtl_cluster.launch.study import load_experiments  # noqa: E402
+from mtl_cluster.launch.grid import expand  # noqa: E402
+from mtl_cluster.launch.submit import LocalWorker, RunJob, _job_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

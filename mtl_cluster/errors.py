@@ -1,6 +1,6 @@
 """One exception family for the whole project, and the exit codes the CLI maps it to.
 
-Library code raises these; only ``mtl_cluster.cli`` turns them into a message and an exit code.
+Library code raises these; only ``mtl_cluster.cli`` (``cli.common.run``) turns them into a message and an exit code.
 Imports nothing internal so every module can use it.
 """
 from __future__ import annotations

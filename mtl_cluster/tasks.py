@@ -76,7 +76,7 @@ METRIC_BY_KEY: dict[str, Metric] = {m.key: m for m in METRICS}
 
 @dataclass(frozen=True)
 class CostColumn:
-    """One cost column of ``mtl-collect --cost``: a row's mean per run over its seeds (``mtl_cluster.cost``)."""
+    """One cost column of ``mtl-collect --cost``: a row's mean per run over its seeds (``mtl_cluster.collect.cost``)."""
 
     key: str
     header: str

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Callable
 
 from mtl_cluster import runlock
-from mtl_cluster.cost import attempt_costs
-from mtl_cluster.ledger import read_records
+from mtl_cluster.collect.cost import attempt_costs
+from mtl_cluster.launch.ledger import read_records
 from mtl_cluster.rundir import RunDir, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,15 +188,15 @@ class Soak:
                 str(base / "logs")]
 
     def run_dirs(self, base: Path | None = None) -> list[Path]:
-        from mtl_cluster.experiments import load_experiments
-        from mtl_cluster.grid import expand
+        from mtl_cluster.launch.study import load_experiments
+        from mtl_cluster.launch.grid import expand
         return [s.run_dir for s in expand(load_experiments(self.yaml), (base or self.root) / "results")]
 
     def states(self) -> dict[Path, str]:
         return {d: str(RunDir(d).read_status().get("state") or "new") for d in self.run_dirs()}
 
     def launch_cmd(self, *extra: str, base: Path | None = None, cluster: str = "chaos") -> list[str]:
-        return [self.python, "-c", "from mtl_cluster.cli_launch import entry_launch; entry_launch()",
+        return [self.python, "-c", "from mtl_cluster.cli.launch import entry_launch; entry_launch()",
                 str(self.yaml), "--cluster", cluster, *extra, *self.dirs(base)]
 
     def reference(self) -> subprocess.Popen:

@@ -13,8 +13,8 @@ from typing import Any, Callable
 import conftest
 import pytest
 
-from mtl_cluster.experiments import load_experiments
-from mtl_cluster.grid import RunSpec, expand
+from mtl_cluster.launch.study import load_experiments
+from mtl_cluster.launch.grid import RunSpec, expand
 from mtl_cluster.rundir import RunDir, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,11 +17,12 @@ import yaml
 from hypothesis import given, strategies as st
 
 from badinput import FUZZ, assert_inside, assert_nothing_half_written, assert_one_line_error, call
-from mtl_cluster.cli import train_main
-from mtl_cluster.cli_launch import launch_main, status_main
+from mtl_cluster.cli.train import train_main
+from mtl_cluster.cli.launch import launch_main
+from mtl_cluster.cli.status import status_main
 from mtl_cluster.config import RUN_NAME, load_train_config
-from mtl_cluster.experiments import load_experiments
-from mtl_cluster.grid import expand
+from mtl_cluster.launch.study import load_experiments
+from mtl_cluster.launch.grid import expand
 from mtl_cluster.rundir import default_run_dir
 from test_experiments import GOOD as BASE
 

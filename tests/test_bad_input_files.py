@@ -23,8 +23,8 @@ from badinput import FUZZ, Result, assert_no_traceback, assert_nothing_half_writ
 from conftest import run_cli, sets, train_cmd
 from formats import (write_chalearn_imagefolder, write_chalearn_official,
                      write_fer2013_h5, write_image, write_imdb_wiki_mat)
-from mtl_cluster.cli import train_main
-from mtl_cluster.cli_collect import collect_main
+from mtl_cluster.cli.train import train_main
+from mtl_cluster.cli.collect import collect_main
 from mtl_cluster.config import DataConfig
 from runfolders import config as run_config, write_run
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from mtl_cluster.cli import train_main
+from mtl_cluster.cli.train import train_main
 from conftest import run_cli, train_cmd
 
 
@@ -75,8 +75,9 @@ def test_hand_damaged_status_json_does_not_stop_a_resume(tmp_path: Path) -> None
 @pytest.mark.parametrize("argv", [["--no-such-flag"], ["--set"], ["--results"]])
 def test_command_line_mistakes_are_one_line_exit_2(tool: str, argv: list[str], capsys) -> None:
     """argparse's usage mistakes too: one line naming the problem and where help is, no usage block."""
-    from mtl_cluster.cli_collect import collect_main
-    from mtl_cluster.cli_launch import launch_main, status_main
+    from mtl_cluster.cli.collect import collect_main
+    from mtl_cluster.cli.launch import launch_main
+    from mtl_cluster.cli.status import status_main
 
     main = {"train": train_main, "launch": launch_main, "status": status_main, "collect": collect_main}[tool]
     if tool == "collect" and argv == ["--set"]:

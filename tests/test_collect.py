@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from conftest import run_cli, sets
-from mtl_cluster.cli_collect import collect_main
-from mtl_cluster.collect import find_run_folders, load_runs
-from mtl_cluster.compare import Cell, build_report, welch_ci
-from mtl_cluster.tables import cell_text, refs_text
+from mtl_cluster.cli.collect import collect_main
+from mtl_cluster.collect.scan import find_run_folders, load_runs
+from mtl_cluster.collect.compare import Cell, build_report, welch_ci
+from mtl_cluster.collect.tables import cell_text, refs_text
 from runfolders import config, write_fine_tuned_study, write_run, write_study
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -383,7 +383,7 @@ def _per_image_study(results: Path, seeds: int = 2, copies: int = 1, images: int
 
 
 def _image_tests(results: Path) -> dict:
-    from mtl_cluster.imagetests import add_image_tests
+    from mtl_cluster.collect.image_tests import add_image_tests
     report = build_report(load_runs(results))
     add_image_tests(report, load_runs(results).frame)
     return {t.metric: t for t in report.sections[0].image_tests}
@@ -397,7 +397,7 @@ def test_per_image_tests_per_seed_and_across_seeds(tmp_path, monkeypatch, capsys
     from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
     from statsmodels.stats.multitest import multipletests
 
-    from mtl_cluster.stats import crossed_bootstrap, paired_bootstrap
+    from mtl_cluster.collect.stats import crossed_bootstrap, paired_bootstrap
     drawn = _per_image_study(tmp_path / "results")
     tests = _image_tests(tmp_path / "results")
     g = tests["gender_acc"]
@@ -432,7 +432,7 @@ def test_repeating_a_seed_does_not_narrow_the_per_image_interval(tmp_path) -> No
     images did (shown beside it with the pooled bootstrap the table used before)."""
     import numpy as np
 
-    from mtl_cluster.stats import paired_bootstrap
+    from mtl_cluster.collect.stats import paired_bootstrap
     drawn = _per_image_study(tmp_path / "once", seeds=1)
     _per_image_study(tmp_path / "thrice", seeds=1, copies=3)
     once, thrice = _image_tests(tmp_path / "once"), _image_tests(tmp_path / "thrice")
@@ -498,9 +498,9 @@ def test_select_joint_takes_one_epoch_per_run(tmp_path) -> None:
 def test_planted_headline_names_the_shared_cue_and_the_data_poor_tasks() -> None:
     """The table's headline says what was planted: the tasks one latent sets, whose cue shows it, and which of
     them train on fewer images (a task not in the shared list, or at the full size, is not part of it)."""
-    from mtl_cluster.collect import Planted, _planted
-    from mtl_cluster.compare import Report
-    from mtl_cluster.tables import smoke_lines, to_json
+    from mtl_cluster.collect.scan import Planted, _planted
+    from mtl_cluster.collect.compare import Report
+    from mtl_cluster.collect.tables import smoke_lines, to_json
 
     data = {"synthetic_shared": ["gender", "smile"], "synthetic_train_size": 1024,
             "synthetic_task_sizes": {"smile": 16, "age": 8, "gender": 1024}}
@@ -550,7 +550,7 @@ def test_seeds_for_prints_the_seeds_each_cell_needs(study, monkeypatch, capsys) 
 def test_select_last_and_joint_test_the_predictions_of_their_own_epoch(tmp_path) -> None:
     """The per-image tests read the predictions of the epoch the table's rule picked: predictions.json's
     ``by_rule`` final (or joint) ones for --select last (joint), each task's selected ones for best."""
-    from mtl_cluster.imagetests import add_image_tests
+    from mtl_cluster.collect.image_tests import add_image_tests
     _per_image_study(tmp_path / "results", images=30)
     for preds_file in (tmp_path / "results").rglob("predictions.json"):
         preds = json.loads(preds_file.read_text())

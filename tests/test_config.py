@@ -129,8 +129,8 @@ def test_adding_a_key_keeps_every_folder_name(monkeypatch) -> None:
     import dataclasses
 
     from mtl_cluster import config as config_mod
-    from mtl_cluster.experiments import load_experiments
-    from mtl_cluster.grid import expand
+    from mtl_cluster.launch.study import load_experiments
+    from mtl_cluster.launch.grid import expand
     exps = load_experiments(REPO / "experiments.yaml")
     configs = [s.config for debug in (False, True) for s in expand(exps, Path("results"), debug=debug)]
     configs.append(config_mod.load_train_config(None))
@@ -156,7 +156,7 @@ def test_signature_known_answer() -> None:
 def test_config_errors_carry_where_and_problem(tmp_path: Path) -> None:
     """Callers re-anchor an error (file, line, YAML path) from its fields, never by parsing its text."""
     from mtl_cluster.config import train_config_from_dict
-    from mtl_cluster.experiments import load_experiments
+    from mtl_cluster.launch.study import load_experiments
     with pytest.raises(ConfigError) as bad_type:
         train_config_from_dict({"data": {"holdout_fraction": "lots"}})
     assert (bad_type.value.where, bad_type.value.problem) == ("data.holdout_fraction", "expected float, got str 'lots'")

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TINY, run_cli, sets, train_cmd
-from mtl_cluster.collect import load_runs
-from mtl_cluster.compare import build_report
-from mtl_cluster.cost import add_cost, attempt_costs, run_cost
-from mtl_cluster.tables import FORMATS
+from mtl_cluster.collect.scan import load_runs
+from mtl_cluster.collect.compare import build_report
+from mtl_cluster.collect.cost import add_cost, attempt_costs, run_cost
+from mtl_cluster.collect.tables import FORMATS
 from runfolders import INTERRUPTED, T0, config, params_of, write_cost_records, write_run, write_study
 from test_collect import check_golden, collect
 
@@ -164,7 +164,7 @@ def test_attempt_numbers_that_repeat_are_still_two_attempts() -> None:
 def test_sacct_lines_are_read_as_gpu_seconds() -> None:
     """accounting.parse: elapsed x allocated GPUs, a requeued job's instances (-D) summed, typed GRES counted,
     a job without GPUs 0, and lines that are not a finished allocation skipped."""
-    from mtl_cluster.accounting import gpus_of, parse
+    from mtl_cluster.launch.accounting import gpus_of, parse
     text = ("12_0|100|cpu=1,gres/gpu=1,mem=2G,node=1\n"
             "12_0|50|cpu=1,gres/gpu=1,mem=2G,node=1\n"          # its requeued instance
             "13|10|billing=4,cpu=4,gres/gpu:a100=2,mem=8G,node=1\n"
@@ -180,7 +180,7 @@ def test_sacct_gpu_hours_only_where_every_job_of_a_run_is_accounted(study, tmp_p
     none (never a partial sum); without any figure the table is as before (the goldens)."""
     import shutil
 
-    from mtl_cluster.tables import to_markdown
+    from mtl_cluster.collect.tables import to_markdown
     results = tmp_path / "results"
     shutil.copytree(study / "results", results)
     counted = {Path(f) for f in load_runs(results).frame["folder"]}          # the runs in the table

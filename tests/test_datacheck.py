@@ -19,11 +19,11 @@ from formats import (
     write_imdb_wiki_mat,
 )
 
-from mtl_cluster import datacheck
-from mtl_cluster.cli_data import data_main
-from mtl_cluster.cli_launch import launch_main
+from mtl_cluster.datacheck import check as datacheck
+from mtl_cluster.cli.data import data_main
+from mtl_cluster.cli.launch import launch_main
 from mtl_cluster.config import DataConfig
-from mtl_cluster.datasets_official import REFERENCES, Reference
+from mtl_cluster.datacheck.official import REFERENCES, Reference
 from mtl_cluster.tasks import EMOTIONS
 from mtl_cluster.train.data.chalearn import load_chalearn
 from mtl_cluster.train.data.imdb_wiki import GENDER_CLASSES, load_imdb_wiki

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mtl_cluster.cli_launch import launch_main, status_main
+from mtl_cluster.cli.launch import launch_main
+from mtl_cluster.cli.status import status_main
 from mtl_cluster.errors import ConfigError
-from mtl_cluster.experiments import load_experiments
+from mtl_cluster.launch.study import load_experiments
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -133,7 +134,7 @@ def test_demo_is_the_debug_grid_with_its_overrides_on_top(tmp_path):
     """`--demo` (scripts/demo.sh): every run of the debug grid, at the demo's seeds, with the debug keys the
     demo leaves alone (synthetic data, 64 px) and the demo's own (bold cues, He-scaled trunk, Adam, its
     budget)."""
-    from mtl_cluster.grid import expand
+    from mtl_cluster.launch.grid import expand
 
     exps = load_experiments(REPO / "experiments.yaml")
     debug = expand(exps, tmp_path, debug=True)

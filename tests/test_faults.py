@@ -18,8 +18,9 @@ from typing import Iterator
 import pytest
 
 import faultmatrix as fm
-from mtl_cluster.cli_launch import launch_main, status_main
-from mtl_cluster.ledger import latest_jobs
+from mtl_cluster.cli.launch import launch_main
+from mtl_cluster.cli.status import status_main
+from mtl_cluster.launch.ledger import latest_jobs
 from mtl_cluster.rundir import RunDir
 from mtl_cluster.train.checkpoint import list_checkpoints
 from slurmkit import REPO, dirs, epochs, require_cluster, sacct, specs, state, wait
@@ -87,7 +88,7 @@ class References:
         for steps in (LONG, SHORT):
             folder = root / str(steps)
             folder.mkdir(parents=True)
-            cmds.append(shlex.join([sys.executable, "-c", "from mtl_cluster.cli_launch import entry_launch; "
+            cmds.append(shlex.join([sys.executable, "-c", "from mtl_cluster.cli.launch import entry_launch; "
                                     "entry_launch()", str(study(folder, steps)), "--cluster", "here", "--only",
                                     MULTI, "--results", str(folder / "results"), "--jobs-dir", str(folder / "jobs")]))
         # one after the other on one core; the fault runs use the other
@@ -337,7 +338,7 @@ def test_truncated_checkpoint(tmp_path, refs, row, capsys):
 @pytest.mark.fault(8, "two `mtl-launch` of the same file at the same moment", "two processes started together")
 def test_two_launches_at_once(tmp_path, row):
     yaml_file = study(tmp_path, SHORT)
-    cmd = [sys.executable, "-c", "from mtl_cluster.cli_launch import entry_launch; entry_launch()",
+    cmd = [sys.executable, "-c", "from mtl_cluster.cli.launch import entry_launch; entry_launch()",
            str(yaml_file), "--cluster", "faults", *dirs(tmp_path)]
     procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]

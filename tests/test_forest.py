@@ -15,9 +15,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_hex
 from runfolders import write_study
 
-from mtl_cluster.collect import load_runs
-from mtl_cluster.compare import Cell, Report, Row, Section, build_report
-from mtl_cluster.plots import (
+from mtl_cluster.collect.scan import load_runs
+from mtl_cluster.collect.compare import Cell, Report, Row, Section, build_report
+from mtl_cluster.collect.plots import (
     DPI,
     FOREST_COLOURS,
     FOREST_FILE,

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from mtl_cluster.clusters import chunks, sbatch_parameters
+from mtl_cluster.launch.clusters import chunks, sbatch_parameters
 from mtl_cluster.config import signature
 from mtl_cluster.errors import ConfigError
-from mtl_cluster.experiments import load_experiments
-from mtl_cluster.grid import expand, grid_points
+from mtl_cluster.launch.study import load_experiments
+from mtl_cluster.launch.grid import expand, grid_points
 from mtl_cluster.rundir import default_run_dir
 
 REPO = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 share the cores."""
 from __future__ import annotations
 
-from mtl_cluster.launch import child_env, worker_threads
+from mtl_cluster.launch.submit import child_env, worker_threads
 
 
 def test_threads_follow_slurm_cpus(monkeypatch) -> None:

@@ -1,4 +1,4 @@
-"""The submission journal (mtl_cluster/journal.py) on the REAL local Slurm: a launch cut short by a failing
+"""The submission journal (mtl_cluster/launch/journal.py) on the REAL local Slurm: a launch cut short by a failing
 sbatch or a SIGKILL leaves no job unrecorded, and the next launch submits every run exactly once.
 
 A PATH shim named ``sbatch`` (the chaos soak's, tests/chaos.py) counts its calls and fails (or SIGKILLs
@@ -18,10 +18,11 @@ import pytest
 from chaos import SHIM  # sbatch, counted: FAIL_ON, LIE_ON, KILL_AFTER
 from slurmkit import REPO, dirs, require_cluster, specs, wait
 
-from mtl_cluster.cli_launch import launch_main, status_main
-from mtl_cluster.journal import COMMENT_PREFIX
-from mtl_cluster.journal import folder as journal_folder
-from mtl_cluster.ledger import latest_jobs
+from mtl_cluster.cli.launch import launch_main
+from mtl_cluster.cli.status import status_main
+from mtl_cluster.launch.journal import COMMENT_PREFIX
+from mtl_cluster.launch.journal import folder as journal_folder
+from mtl_cluster.launch.ledger import latest_jobs
 
 pytestmark = pytest.mark.slurm
 
@@ -130,7 +131,7 @@ def test_sbatch_failing_on_the_third_array(study: Path, tmp_path: Path, capsys, 
 
 
 def _launch_proc(yaml_file: Path, tmp: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-c", "from mtl_cluster.cli_launch import entry_launch; entry_launch()",
+    cmd = [sys.executable, "-c", "from mtl_cluster.cli.launch import entry_launch; entry_launch()",
            str(yaml_file), "--cluster", "test", *extra, *dirs(tmp)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO), **env})
@@ -206,7 +207,7 @@ def test_a_launch_that_adopts_orphans_and_then_fails_itself_records_both(study: 
 
 # A smaller check with no Slurm: a torn last line (a kill mid-write) does not stop the journal being read.
 def test_a_torn_journal_line_is_skipped(tmp_path: Path) -> None:
-    from mtl_cluster.journal import Journal, _read
+    from mtl_cluster.launch.journal import Journal, _read
     j = Journal(tmp_path / "jobs", "test", str(tmp_path / "logs"))
     j.intent(1, 2, [{"run_dir": "a"}], 5, 1)
     j.submitted(1, "42")

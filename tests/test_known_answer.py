@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from conftest import KNOWN_ANSWER
-from mtl_cluster.cli_collect import collect_main
-from mtl_cluster.cli_launch import launch_main
+from mtl_cluster.cli.collect import collect_main
+from mtl_cluster.cli.launch import launch_main
 from slurmkit import REPO, all_completed, dirs, require_cluster, specs, wait
 
 pytestmark = pytest.mark.slurm

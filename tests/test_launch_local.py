@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mtl_cluster.cli_collect import collect_main
-from mtl_cluster.cli_launch import launch_main, status_main
-from mtl_cluster.launch import usable_cores
+from mtl_cluster.cli.collect import collect_main
+from mtl_cluster.cli.launch import launch_main
+from mtl_cluster.cli.status import status_main
+from mtl_cluster.launch.submit import usable_cores
 from mtl_cluster.rundir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -213,10 +214,10 @@ def test_experiment_resources_get_their_own_array_and_python_is_used(tmp_path, c
 def test_fine_tunes_follow_their_pretraining_array_task_by_task(tmp_path):
     """aftercorr needs task i of a fine-tune array to be the fine-tune of task i of the array it follows;
     a fine-tune whose pretraining already completed starts at once in the shared array instead."""
-    from mtl_cluster import launch
-    from mtl_cluster.experiments import load_experiments
-    from mtl_cluster.grid import expand
-    from mtl_cluster.plan import plan
+    from mtl_cluster.launch import submit as launch
+    from mtl_cluster.launch.study import load_experiments
+    from mtl_cluster.launch.grid import expand
+    from mtl_cluster.launch.plan import plan
 
     exps = load_experiments(REPO / "experiments.yaml")
     specs = expand(exps, tmp_path / "results")
@@ -382,7 +383,7 @@ def test_the_follow_up_status_command_keeps_the_launchs_grid(tmp_path, capsys):
     import argparse
     import shlex
 
-    from mtl_cluster.cli_launch import status_command
+    from mtl_cluster.cli.launch import status_command
     args = argparse.Namespace(experiments=REPO / "experiments.yaml", cluster="test", demo=False, debug=True,
                               only=["AlexNet-Smile", "AlexNet-Gender"], overrides=["epoch=1", "data.root=my data"],
                               results=tmp_path / "res", jobs_dir=Path("jobs"))

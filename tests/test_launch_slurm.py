@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mtl_cluster.cli_launch import launch_main, status_main
-from mtl_cluster.ledger import latest_jobs
+from mtl_cluster.cli.launch import launch_main
+from mtl_cluster.cli.status import status_main
+from mtl_cluster.launch.ledger import latest_jobs
 from slurmkit import REPO, all_completed, dirs, require_cluster, sacct, specs, wait
 
 pytestmark = pytest.mark.slurm
@@ -68,8 +69,8 @@ def test_debug_grid_as_arrays_then_nothing_then_status(tmp_path, capsys):
     # the CPU trainer never used, so the runs' own GPU-hours are 0 and sacct's are each job's elapsed time
     import json
 
-    from mtl_cluster.accounting import gpu_seconds
-    from mtl_cluster.cli_collect import collect_main
+    from mtl_cluster.launch.accounting import gpu_seconds
+    from mtl_cluster.cli.collect import collect_main
     assert collect_main([str(tmp_path / "results"), "--cost", "--format", "json", "--no-image-tests"]) == 0
     report = json.loads(capsys.readouterr().out)
     cells = [r["cells"] for s in report["cost"]["sections"] for r in s["rows"]]

@@ -1,13 +1,15 @@
-"""The layer rules the docstrings state, checked on the import graph and the source (not claimed):
+"""The layer rules the docstrings state, checked on the import graph and the source (not claimed). A module's layer
+is its package: ``launch/``, ``collect/``, ``cli/``, ``datacheck/``, ``train/``; the ground floor is the top-level
+modules (config, yamlio, errors, fsio, tasks, states, rundir, runlock, signals, hubcache).
 
 - ``train/`` (the job) imports no launch, collect or CLI module: it runs on a compute node alone;
-- the collect side (collect, compare, tables, plots, imagetests, stats, report_html, cost) imports nothing of
-  the launch side;
-- only ``cli*.py`` and ``ui.py`` print or exit; ``tasks.py``, ``config.py``, ``hubcache.py`` and the
-  collect side never import torch (the launcher and the collector start fast and run where torch is not);
-  nor does ``runlock.py`` (the run folder lock: plain os/fcntl, usable by any tool), nor ``datacheck.py``,
-  ``datacount.py`` and ``datasets_official.py`` (mtl-data check and the launch preflight's dataset counts), nor
-  ``accounting.py`` (sacct's GPU-hours for mtl-collect --cost).
+- ``collect/`` imports nothing of ``launch/``, ``cli/`` or ``train/``;
+- the ground floor imports nothing from any package: only the ground floor;
+- only ``cli/`` prints or exits; ``tasks.py``, ``config.py``, ``hubcache.py`` and all of ``collect/`` never import
+  torch (the launcher and the collector start fast and run where torch is not); nor does ``runlock.py`` (the run
+  folder lock: plain os/fcntl, usable by any tool), nor ``datacheck/`` (mtl-data check and the launch
+  preflight's dataset counts), nor ``launch/journal.py``, nor ``launch/accounting.py`` (sacct's GPU-hours for
+  mtl-collect --cost).
 """
 from __future__ import annotations
 
@@ -17,15 +19,25 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "mtl_cluster"
-LAUNCH = {"launch", "plan", "ledger", "slurmq", "clusters", "experiments", "grid", "status", "journal"}
-COLLECT = {"collect", "compare", "tables", "plots", "imagetests", "stats", "report_html", "cost"}
-CLI = {"cli", "cli_launch", "cli_collect", "cli_watch", "cli_data", "ui"}
-NO_TORCH = {"tasks", "config", "hubcache", "yamlio", "errors", "runlock", "journal", "datacheck", "datacount",
-            "datasets_official", "accounting", *COLLECT}
 
 
 def _modules() -> dict[str, Path]:
     return {".".join(p.relative_to(PKG).with_suffix("").parts): p for p in PKG.rglob("*.py")}
+
+
+MODULES = _modules()
+_PACKAGES = {n.rsplit(".", 1)[0] for n in MODULES if n.endswith(".__init__")}   # launch, train, train.data, ...
+GROUND = {n for n in MODULES if "." not in n and n != "__init__"}   # the top-level modules; each package is a room
+
+
+def _room(name: str) -> set[str]:
+    """The modules of one package (``launch`` -> launch.*, its __init__ included)."""
+    return {n for n in MODULES if n.startswith(name + ".")}
+
+
+LAUNCH, COLLECT, CLI, DATACHECK, TRAIN = (_room(r) for r in ("launch", "collect", "cli", "datacheck", "train"))
+NO_TORCH = {"tasks", "config", "hubcache", "yamlio", "errors", "runlock", "launch.journal", "launch.accounting",
+            *DATACHECK, *COLLECT}
 
 
 def _imports(path: Path, name: str) -> set[str]:
@@ -46,22 +58,30 @@ def _imports(path: Path, name: str) -> set[str]:
 
 
 def _internal(imports: set[str]) -> set[str]:
-    return {i.split(".")[1] for i in imports if i.startswith("mtl_cluster.") and len(i.split(".")) > 1}
+    """The package's modules (and packages) among ``imports``, named as in MODULES: ``launch.grid``, ``launch``."""
+    out = set()
+    for i in imports:
+        parts = i.split(".")[1:] if i.startswith("mtl_cluster.") else []
+        out |= {".".join(parts[:k]) for k in range(1, len(parts) + 1)} & (MODULES.keys() | _PACKAGES)
+    return out
 
 
-MODULES = _modules()
-
-
-# train/__main__.py is ``python -m mtl_cluster.train``: the job's command line, an adapter onto cli.py.
-@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("train") and n != "train.__main__"))
+# train/__main__.py is ``python -m mtl_cluster.train``: the job's command line, an adapter onto cli/train.py.
+@pytest.mark.parametrize("name", sorted(n for n in TRAIN if n != "train.__main__"))
 def test_the_job_imports_no_launch_collect_or_cli_code(name: str) -> None:
-    bad = _internal(_imports(MODULES[name], name)) & (LAUNCH | COLLECT | CLI)
+    bad = _internal(_imports(MODULES[name], name)) & (LAUNCH | COLLECT | CLI | {"launch", "collect", "cli"})
     assert not bad, f"mtl_cluster/{name}.py imports {sorted(bad)}"
 
 
 @pytest.mark.parametrize("name", sorted(COLLECT))
 def test_the_collect_side_imports_nothing_of_the_launch_side(name: str) -> None:
-    bad = _internal(_imports(MODULES[name], name)) & (LAUNCH | CLI | {"train"})
+    bad = _internal(_imports(MODULES[name], name)) & (LAUNCH | CLI | TRAIN | {"launch", "cli", "train"})
+    assert not bad, f"mtl_cluster/{name}.py imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("name", sorted(GROUND))
+def test_the_ground_floor_imports_only_the_ground_floor(name: str) -> None:
+    bad = _internal(_imports(MODULES[name], name)) - GROUND
     assert not bad, f"mtl_cluster/{name}.py imports {sorted(bad)}"
 
 
@@ -71,7 +91,7 @@ def test_light_modules_do_not_import_torch(name: str) -> None:
     assert not heavy, f"mtl_cluster/{name}.py imports {sorted(heavy)}"
 
 
-@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.split(".")[-1] not in CLI))
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n not in CLI))
 def test_only_the_cli_and_ui_print_or_exit(name: str) -> None:
     tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
     calls = []

@@ -24,10 +24,10 @@ def test_the_demo_learns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     chance at the thresholds of the issue (gender and smile >= 75%, emotion >= 2x chance, age MAE <= 0.6x the
     mean predictor's, read on the expected age; the four-task row's argmax age too), and the planted answer
     shows: the four-task row's age beats the single-task row's."""
-    from mtl_cluster.cli_collect import collect_main
-    from mtl_cluster.cli_launch import launch_main
-    from mtl_cluster.experiments import load_experiments
-    from mtl_cluster.grid import expand
+    from mtl_cluster.cli.collect import collect_main
+    from mtl_cluster.cli.launch import launch_main
+    from mtl_cluster.launch.study import load_experiments
+    from mtl_cluster.launch.grid import expand
     from mtl_cluster.train.data import synthetic_seed
 
     repo = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mtl_cluster.collect import default_workers
-from mtl_cluster.mounts import filesystem_type, on_network_fs
+from mtl_cluster.collect.scan import default_workers
+from mtl_cluster.collect.mounts import filesystem_type, on_network_fs
 
 MOUNTS = """\
 overlay / overlay rw,relatime 0 0

@@ -25,14 +25,14 @@ import pytest
 from browser import Browser, BrowserError, find_browser, skip_or_fail
 from runfolders import config, write_run, write_study
 
-from mtl_cluster.cli_collect import collect_main
-from mtl_cluster.collect import load_runs
-from mtl_cluster.compare import Report, build_report
-from mtl_cluster.cost import add_cost
-from mtl_cluster.imagetests import add_image_tests
-from mtl_cluster.plots import forest_png
-from mtl_cluster.report_html import FOREST_ALT, FOREST_CAPTION
-from mtl_cluster.tables import grid_rows, reference_line, epoch_line, image_test_line, to_markdown
+from mtl_cluster.cli.collect import collect_main
+from mtl_cluster.collect.scan import load_runs
+from mtl_cluster.collect.compare import Report, build_report
+from mtl_cluster.collect.cost import add_cost
+from mtl_cluster.collect.image_tests import add_image_tests
+from mtl_cluster.collect.plots import forest_png
+from mtl_cluster.collect.html import FOREST_ALT, FOREST_CAPTION
+from mtl_cluster.collect.tables import grid_rows, reference_line, epoch_line, image_test_line, to_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE_NAME = 'AlexNet-Smile <b>bold</b> & "quoted"'

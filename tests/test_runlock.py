@@ -246,7 +246,7 @@ def test_env_chooses_the_fallback(tmp_path: Path, monkeypatch) -> None:
 def test_the_trainer_touches_nothing_in_a_held_folder_and_releases_after_a_run(tmp_path: Path, capsys) -> None:
     """In process: a held folder is refused before a file is written; after a run that ended (here failing at
     its first status write) the same process can take the lock again (mtl-train --worker trains many)."""
-    from mtl_cluster.cli import train_main
+    from mtl_cluster.cli.train import train_main
     from mtl_cluster.config import load_train_config
     from mtl_cluster.train.loop import Trainer
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO, TINY
 from mtl_cluster.config import load_train_config
 from mtl_cluster.errors import Interrupted
-from mtl_cluster.experiments import load_experiments
+from mtl_cluster.launch.study import load_experiments
 from mtl_cluster.rundir import joint_epoch
 from mtl_cluster.tasks import TASKS
 from mtl_cluster.train.loop import Trainer, run_training

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from badinput import assert_inside, assert_one_line_error, call
-from mtl_cluster import collect
-from mtl_cluster.cli import train_main
-from mtl_cluster.cli_collect import collect_main
-from mtl_cluster.cli_launch import launch_main
-from mtl_cluster.experiments import load_experiments
-from mtl_cluster.grid import expand
+from mtl_cluster.collect import scan as collect
+from mtl_cluster.cli.train import train_main
+from mtl_cluster.cli.collect import collect_main
+from mtl_cluster.cli.launch import launch_main
+from mtl_cluster.launch.study import load_experiments
+from mtl_cluster.launch.grid import expand
 from runfolders import config as run_config, write_run
 from test_bad_input import GOOD, sbatch_lines
 

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import REPO
 from formats import write_chalearn_imagefolder
-from mtl_cluster.cli import train_main
+from mtl_cluster.cli.train import train_main
 from mtl_cluster.config import signature, train_config_from_dict
 from mtl_cluster.errors import ConfigError, DataError, Interrupted
 from mtl_cluster.train.data.base import FileImages
@@ -223,7 +223,7 @@ clusters:
 @pytest.mark.slurm
 def test_two_array_tasks_on_one_node_copy_once_and_train_as_unstaged(tmp_path: Path) -> None:
     require_cluster()
-    from mtl_cluster.cli_launch import launch_main
+    from mtl_cluster.cli.launch import launch_main
 
     data, node = tmp_path / "data", tmp_path / "node_tmp"
     write_chalearn_imagefolder(data / GENDER, n_per_class=5)

@@ -1,4 +1,4 @@
-"""Golden tests for mtl_cluster.stats against scipy (and statsmodels when installed) on fixed data."""
+"""Golden tests for mtl_cluster.collect.stats against scipy (and statsmodels when installed) on fixed data."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from mtl_cluster import stats as mstats
-from mtl_cluster.stats import (
+from mtl_cluster.collect import stats as mstats
+from mtl_cluster.collect.stats import (
     Interval,
     McNemar,
     crossed_bootstrap,

@@ -33,8 +33,8 @@ ESC = "\x1b"
 
 def _specs(tmp: Path) -> list[Any]:
     """The two runs, in ONLY's order."""
-    from mtl_cluster.experiments import load_experiments
-    from mtl_cluster.grid import expand
+    from mtl_cluster.launch.study import load_experiments
+    from mtl_cluster.launch.grid import expand
     specs = expand(load_experiments(REPO / "experiments.yaml"), tmp / "results", debug=True, only=ONLY)
     return sorted(specs, key=lambda s: ONLY.index(s.name))
 
@@ -62,7 +62,7 @@ def _complete(run_dir: Path) -> None:
 
 
 def _cmd(tmp: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from mtl_cluster.cli_launch import status_main; sys.exit(status_main())",
+    return [sys.executable, "-c", "import sys; from mtl_cluster.cli.status import status_main; sys.exit(status_main())",
             str(REPO / "experiments.yaml"), "--debug", "--only", *ONLY, "--results", str(tmp / "results"),
             "--jobs-dir", str(tmp / "jobs"), *extra]
 
@@ -208,7 +208,7 @@ def test_watch_prints_a_plain_line_per_change_off_a_terminal(tmp_path):
 def test_a_launch_under_way_keeps_the_watch_going_while_its_runs_look_new(tmp_path):
     """A local mtl-launch holds jobs/.lock while it trains its runs one after the other; those not reached yet
     look new. The watch goes on while the lock is held, and ends once it is released with nothing running."""
-    from mtl_cluster.ledger import launch_lock
+    from mtl_cluster.launch.ledger import launch_lock
     with launch_lock(tmp_path / "jobs"):
         proc = _plain_watch(tmp_path, _env())
         lines: list[str] = []
@@ -288,7 +288,7 @@ def test_bad_watch_interval_is_one_line_exit_2(tmp_path):
 
 
 def test_eta_from_the_runs_own_epoch_times_and_first_steps():
-    from mtl_cluster.status import eta_seconds, keep_known
+    from mtl_cluster.launch.status import eta_seconds, keep_known
     now = 1_800_000_000.0
     iso = lambda ago: time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now - ago))   # noqa: E731
     status = {"epoch": 2, "step": 25, "steps": 100, "attempts": 2, "updated_at": iso(30)}
@@ -313,7 +313,7 @@ def test_a_job_squeue_no_longer_lists_is_not_live_whatever_sacct_still_says(tmp_
     """sacct learns of a job's end after squeue: its lagging RUNNING must not make an ended job of this user
     live (fault 10 of the matrix saw mtl-status call an interrupted run running). sacct still names how a job
     ended, and tells another user's job, which this user's squeue does not list."""
-    from mtl_cluster.slurmq import slurm_states
+    from mtl_cluster.launch.slurmq import slurm_states
     user = "mtl-test-user"
     monkeypatch.setenv("USER", user)
     line = f"4242|{accounted}" if "|" in accounted else f"4242|{accounted}|{user}"

@@ -157,7 +157,7 @@ def test_synthetic_stand_in_keeps_the_dataset_and_its_tasks():
     """data.synthetic (the debug grid): the config still names IMDB-WIKI / ChaLearn (so its run, folder and
     table section stay apart), only its tasks load, and the two stand-ins are different images."""
     from mtl_cluster.config import train_config_from_dict
-    from mtl_cluster.plan import data_paths
+    from mtl_cluster.launch.plan import data_paths
     from mtl_cluster.train.data import load_tasks
 
     data = {"synthetic": True, "synthetic_train_size": 16, "synthetic_eval_size": 8}

@@ -1,6 +1,6 @@
 """``mtl-status --watch``: the grid's table redrawn in place until every run has finished, or a line per run
 that changed when stdout is not a terminal. The loop and the drawing only: what a run's state, ETA and
-"finished" are is ``status.py``'s. Ctrl-C ends it (exit 130, via ``cli.run``); a scheduler hiccup is a note.
+"finished" are is ``launch/status.py``'s. Ctrl-C ends it (exit 130, via ``common.run``); a scheduler hiccup is a note.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
-from .states import FINAL_STATES
-from .status import RunStatus
+from ..launch.status import RunStatus
+from ..states import FINAL_STATES
 
 
 class _Poll:
@@ -29,8 +29,8 @@ class _Poll:
 
     def refresh(self) -> str:
         """Update ``statuses``; returns a one-line note when something could not be asked (else "")."""
-        from . import ledger, slurmq
-        from .status import grid_status, keep_known
+        from ..launch import ledger, slurmq
+        from ..launch.status import grid_status, keep_known
 
         try:
             jobs = ledger.latest_jobs(self.jobs_dir)
@@ -49,8 +49,8 @@ class _Poll:
     def finished(self) -> bool:
         """No run queued, running or unknown, and no mtl-launch under way on these jobs/ (a local launch's
         runs look new until it reaches them)."""
-        from .ledger import launch_running
-        from .status import idle
+        from ..launch.ledger import launch_running
+        from ..launch.status import idle
 
         return self.answered and idle(self.statuses) and not launch_running(self.jobs_dir)
 
@@ -100,7 +100,7 @@ def _live(out: Console, poll: _Poll, note: str, title: str, every: float) -> Non
 
 def _plain(out: Console, poll: _Poll, note: str, title: str, every: float) -> None:
     """Off a terminal (a log, a pipe): each refresh, one line per run whose state, epoch or job changed."""
-    from .status import last_metrics_text
+    from ..launch.status import last_metrics_text
     from .ui import epoch_text, eta_text, job_text, state_text
 
     out.print(f"watching {escape(title)}", markup=False)

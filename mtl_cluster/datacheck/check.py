@@ -1,11 +1,11 @@
-"""What a dataset copy holds, per dataset and split, beside the counts the release has (datasets_official):
+"""What a dataset copy holds, per dataset and split, beside the counts the release has (datacheck/official.py):
 ``mtl-data check`` and the launch preflight, so a wrong or partial copy is caught before the first job.
 
-Two depths. ``count_part`` lists folders and reads label files only (datacount.py: one stat per image,
+Two depths. ``count_part`` lists folders and reads label files only (count.py: one stat per image,
 no decoding: seconds for 100k files); ``check`` adds decoding through the trainer's own decoder, of an
 evenly spread sample of each split by default or of every image with ``full``. The loaders' own readers
 list and parse, so what is counted is what a run would train on. Loaders are imported inside functions:
-plan.py imports this module and mtl-launch starts without numpy or PIL.
+launch/plan.py imports this module and mtl-launch starts without numpy or PIL.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .config import DataConfig
-from .datacount import DATASETS, REFERENCE_KEYS, Counted, Part, count, parts_named
-from .datasets_official import PARTIAL_BELOW, REFERENCES, Reference
-from .errors import ConfigError, DataError
+from ..config import DataConfig
+from ..errors import ConfigError, DataError
+from .count import DATASETS, REFERENCE_KEYS, Counted, Part, count, parts_named
+from .official import PARTIAL_BELOW, REFERENCES, Reference
 
 _ALIASES = {"chalearn": "chalearn", "cvpr16chalearn": "chalearn", "chalearn2016": "chalearn",
             "fer2013": "fer2013", "fer": "fer2013", "imdbwiki": "imdb-wiki"}
@@ -123,7 +123,7 @@ def parts_under(data: DataConfig, datasets: Sequence[str] = ()) -> tuple[list[Pa
 
 def load_expectations(path: Path) -> dict[str, Reference]:
     """An --expect YAML ``{copy: {split: count}}`` (e.g. a lab's own cleaned IMDB-WIKI tree) as References."""
-    from .yamlio import load_yaml_mapping
+    from ..yamlio import load_yaml_mapping
 
     out: dict[str, Reference] = {}
     for key, counts in load_yaml_mapping(path).items():
@@ -163,7 +163,7 @@ def spread(n: int, k: int) -> list[int]:
 
 def _unreadable(paths: Sequence[Path], label: str, progress: Progress | None) -> list[str]:
     """``path: reason`` for each image the trainer's decoder (FileImages.image) refuses."""
-    from .train.data.base import UNREADABLE, FileImages
+    from ..train.data.base import UNREADABLE, FileImages
 
     images = FileImages(paths, [0.0] * len(paths))
 
@@ -187,7 +187,7 @@ def _unreadable(paths: Sequence[Path], label: str, progress: Progress | None) ->
 
 def _fer_pixels(part: Part) -> str | None:
     """FER2013's images are rows of its file: the loader's full parse, whose first bad row is the problem."""
-    from .train.data.fer2013 import read_fer2013_csv, read_fer2013_h5
+    from ..train.data.fer2013 import read_fer2013_csv, read_fer2013_h5
 
     try:
         (read_fer2013_csv if part.layout == "csv" else read_fer2013_h5)(part.path)

@@ -18,11 +18,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .collect import Planted
+from ..tasks import COST_BY_KEY, METRIC_BY_KEY
 from .compare import POWER, Cell, Report, Row, Section
 from .cost import CostCell, CostReport, Ratio, StudyTotal
+from .scan import Planted
 from .stats import seeds_needed
-from .tasks import COST_BY_KEY, METRIC_BY_KEY
 
 TITLE = "Multitask learning & Single task learning on AlexNet model"
 FORMATS = ("md", "csv", "json", "latex", "html")
@@ -443,7 +443,7 @@ def to_latex(report: Report) -> str:
 
 
 def render(report: Report, fmt: str) -> str:
-    """The report as text in ``fmt``: md, csv, json or latex (html is ``report_html.to_html``, which builds on
+    """The report as text in ``fmt``: md, csv, json or latex (html is ``html.to_html``, which builds on
     this module and draws with matplotlib)."""
     return {"md": to_markdown, "csv": to_csv, "json": to_json, "latex": to_latex}[fmt](report)
 

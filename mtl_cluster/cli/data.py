@@ -1,6 +1,6 @@
 """``mtl-data check``: what each dataset copy holds, per split, beside the release's counts; a thin adapter
-over datacheck.py. Exit 0 when every copy matches, 1 when a count, a zero-byte or an unreadable file says
-the copy is partial or wrong, 2 for bad input (via ``cli.run``).
+over datacheck/check.py. Exit 0 when every copy matches, 1 when a count, a zero-byte or an unreadable file says
+the copy is partial or wrong, 2 for bad input (via ``common.run``).
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from typing import Any, Sequence
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import run
-from .errors import EXIT_FAILED, ConfigError, DataError
+from ..errors import EXIT_FAILED, ConfigError, DataError
+from .common import run
 from .ui import plain_console
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    from .datacheck import DATASETS, SAMPLE
+    from ..datacheck.check import DATASETS, SAMPLE
 
     p.description = ("check: per dataset and split, the images found, their labels' histogram, zero-byte and "
                      "unreadable files, and the counts the official release has; a wrong or partial copy exits 1. "
@@ -47,9 +47,9 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 def _parts(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
     """(copies to check, copies absent) from the study's runs or from a data root."""
-    from .config import apply_overrides, train_config_from_dict
-    from .datacheck import dataset_key, parts_under
-    from .datacount import parts_of
+    from ..config import apply_overrides, train_config_from_dict
+    from ..datacheck.check import dataset_key, parts_under
+    from ..datacheck.count import parts_of
 
     if args.experiments is None and args.cluster is None:
         if args.data_root is None:
@@ -57,8 +57,8 @@ def _parts(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
                               "or --data-root DIR (every dataset under it)")
         cfg = train_config_from_dict(apply_overrides({"data": {"root": str(args.data_root)}}, args.overrides))
         return parts_under(cfg.data, args.dataset)
-    from .experiments import load_experiments
-    from .grid import expand
+    from ..launch.grid import expand
+    from ..launch.study import load_experiments
 
     exps = load_experiments(args.experiments or Path("experiments.yaml"))
     if not args.cluster:
@@ -99,7 +99,7 @@ def _table(r: Any) -> Table:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .datacheck import REFERENCES, check, load_expectations
+    from ..datacheck.check import REFERENCES, check, load_expectations
 
     if args.sample < 1:
         raise ConfigError(f"--sample: must be >= 1, got {args.sample}")

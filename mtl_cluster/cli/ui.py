@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .states import State
-from .tasks import METRIC_BY_KEY, METRICS
+from ..states import State
+from ..tasks import METRIC_BY_KEY, METRICS
 
 
 def stderr_console() -> Console:
@@ -123,7 +123,7 @@ class EpochPrinter:
             self.bar.stop()
 
 
-# -- mtl-status's table, shared by the one-shot view (cli_launch) and the live one (cli_watch) -------------
+# -- mtl-status's table, shared by the one-shot view (status.py) and the live one (watch.py) ---------------
 PLAIN_WIDTH = 200   # rich wraps at 80 columns when not on a terminal: keep one run per line in logs
 
 
@@ -137,7 +137,7 @@ def plain_console(stderr: bool = False) -> Console:
 
 def status_table(statuses: Sequence[Any], title: str, log: bool = True) -> Table:
     """mtl-status's table (``log``: the log file column; the live view leaves it out for room)."""
-    from .status import last_metrics_text
+    from ..launch.status import last_metrics_text
 
     table = Table(title=escape(title), title_justify="left")
     for col in ("run", "state", "epoch", "ETA", "last validation", "job", "attempts", *(["log"] if log else [])):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import TrainConfig, apply_overrides, build_checked, nested, signature, train_config_from_dict
-from .errors import ConfigError
-from .experiments import Experiment, Experiments
-from .rundir import default_run_dir
+from ..config import TrainConfig, apply_overrides, build_checked, nested, signature, train_config_from_dict
+from ..errors import ConfigError
+from ..rundir import default_run_dir
+from .study import Experiment, Experiments
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import Any, Mapping
 
 import yaml
 
+from ..config import RUN_NAME, TrainConfig, build_checked, nested
+from ..errors import ConfigError
+from ..yamlio import read_text, safe_parse
 from .clusters import ClusterProfile, profile_from_dict, with_resources
-from .config import RUN_NAME, TrainConfig, build_checked, nested
-from .errors import ConfigError
-from .yamlio import read_text, safe_parse
 
 TOP_KEYS = ("defaults", "experiments", "grid", "clusters", "debug", "demo")
 ENTRY_KEYS = ("id", "resources")   # experiment keys beyond the training keys

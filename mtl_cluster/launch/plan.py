@@ -1,7 +1,7 @@
 """What a launch will do and whether it can: every run's state and action, fine-tune dependencies, and
 the preflight checks that catch in seconds what would otherwise fail after hours in the queue.
 
-No submitit here (``launch`` submits): a dry run plans without it, and mtl-status uses its preflight.
+No submitit here (``submit`` submits): a dry run plans without it, and mtl-status uses its preflight.
 """
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from ..config import TrainConfig
+from ..datacheck.check import shortfalls
+from ..datacheck.count import parts_of
+from ..hubcache import imagenet_weights, missing_weights_message
+from ..states import LIVE_STATES, Action, Kind, State
 from .clusters import ClusterProfile
-from .config import TrainConfig
-from .datacheck import shortfalls
-from .datacount import parts_of
 from .grid import RunSpec
-from .hubcache import imagenet_weights, missing_weights_message
 from .ledger import job_ids, latest_jobs
 from .slurmq import partition_exists, reachable, slurm_states
-from .states import LIVE_STATES, Action, Kind, State
 from .status import RunStatus, action, grid_status, submits
 
 

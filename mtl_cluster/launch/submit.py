@@ -28,14 +28,14 @@ import submitit
 import yaml
 from submitit.core.utils import DelayedSubmission
 
+from ..errors import EXIT_INTERRUPTED, WORKER_DONE, ConfigError, MtlError
+from ..rundir import read_json
+from ..signals import spawn_shielded
 from . import slurmq
 from .clusters import ClusterProfile, chunks, job_name, sbatch_parameters, with_resources
-from .errors import EXIT_INTERRUPTED, WORKER_DONE, ConfigError, MtlError
 from .grid import RunSpec
 from .journal import Journal
 from .plan import PlanRow
-from .rundir import read_json
-from .signals import spawn_shielded
 from .status import submits
 
 Event = Callable[[str, dict[str, Any]], None]

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from .collect import Problem
+from ..rundir import RunDir, read_jsonl
+from ..tasks import METRIC_BY_KEY, METRICS, TASKS
 from .compare import SEED_DATASET, Cell, Report, Row, Section
-from .rundir import RunDir, read_jsonl
+from .scan import Problem
 from .tables import cell_text, row_name
-from .tasks import METRIC_BY_KEY, METRICS, TASKS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,8 +1,8 @@
 """Which dataset copies a config names (``Part``), and counting one copy's splits: folders listed and label
 files read by the loaders' own readers, nothing decoded. The part of ``mtl-data check`` the launch preflight
-can afford; datacheck.py adds decoding, the reports and the reference counts.
+can afford; check.py adds decoding, the reports and the reference counts.
 
-Loaders are imported inside functions: plan.py imports this module, and mtl-launch starts without numpy/PIL.
+Loaders are imported inside functions: launch/plan.py imports this module, and mtl-launch starts without numpy/PIL.
 """
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import DataConfig, TrainConfig
-from .errors import DataError
-from .tasks import AGE_GROUPS, EMOTIONS
+from ..config import DataConfig, TrainConfig
+from ..errors import DataError
+from ..tasks import AGE_GROUPS, EMOTIONS
 
 DATASETS: dict[str, str] = {
     "chalearn": "ChaLearn LAP 2016: gender, smile, age (data.chalearn_*)",
@@ -38,14 +38,14 @@ class Part:
 
     @property
     def reference_key(self) -> str:
-        """Its key in datasets_official.REFERENCES (or an --expect file), present there or not."""
+        """Its key in official.REFERENCES (or an --expect file), present there or not."""
         return {"imagefolder": f"chalearn_{self.task}", "official": "chalearn_official", "aligned": "imdb_wiki_aligned",
                 "mat": self.path.name.lower()}.get(self.layout, "fer2013")
 
 
 REFERENCE_KEYS = ("chalearn_gender", "chalearn_smile", "chalearn_age", "chalearn_official", "fer2013",
                   "imdb_wiki_aligned", "imdb.mat", "wiki.mat")
-"""Every ``Part.reference_key``: the copies a reference count (datasets_official or --expect) can name."""
+"""Every ``Part.reference_key``: the copies a reference count (official.py or --expect) can name."""
 
 
 def _chalearn(d: DataConfig, task: str) -> Part:
@@ -116,8 +116,8 @@ def _seeded(task: str) -> Counter:
 
 
 def _imagefolder(part: Part) -> list[Counted]:
-    from .train.data.base import scan_images
-    from .train.data.chalearn import FOLDER_EXPECT, age_of_folder, class_dirs, class_index
+    from ..train.data.base import scan_images
+    from ..train.data.chalearn import FOLDER_EXPECT, age_of_folder, class_dirs, class_index
 
     for split in ("TRAIN", "VALID"):
         if not (part.path / split).is_dir():
@@ -139,8 +139,8 @@ def _imagefolder(part: Part) -> list[Counted]:
 
 
 def _official(part: Part) -> list[Counted]:
-    from .train.data.base import scan_images
-    from .train.data.chalearn import OFFICIAL_EXPECT, read_gt
+    from ..train.data.base import scan_images
+    from ..train.data.chalearn import OFFICIAL_EXPECT, read_gt
 
     out = []
     for split in ("train", "valid", "test"):
@@ -161,7 +161,7 @@ def _official(part: Part) -> list[Counted]:
 
 
 def _fer2013(part: Part) -> list[Counted]:
-    from .train.data.fer2013 import fer2013_split_labels
+    from ..train.data.fer2013 import fer2013_split_labels
 
     if not part.path.is_file():
         raise DataError("not found (a Kaggle fer2013.csv or its .h5 conversion)")
@@ -174,8 +174,8 @@ def _fer2013(part: Part) -> list[Counted]:
 
 
 def _aligned(part: Part) -> list[Counted]:
-    from .train.data.base import scan_images
-    from .train.data.imdb_wiki import ALIGNED_EXPECT, GENDER_CLASSES, parse_aligned_name
+    from ..train.data.base import scan_images
+    from ..train.data.imdb_wiki import ALIGNED_EXPECT, GENDER_CLASSES, parse_aligned_name
 
     names = {v: k for k, v in GENDER_CLASSES.items()}
     splits = [s for s in ("train", "val", "test") if (part.path / s).is_dir()]
@@ -198,7 +198,7 @@ def _aligned(part: Part) -> list[Counted]:
 
 
 def _mat(part: Part) -> list[Counted]:
-    from .train.data.imdb_wiki import GENDER_CLASSES, MAT_EXPECT, clean_mask, mat_ages, read_imdb_wiki_mat
+    from ..train.data.imdb_wiki import GENDER_CLASSES, MAT_EXPECT, clean_mask, mat_ages, read_imdb_wiki_mat
 
     if not part.path.is_file():
         raise DataError(f"not found: {MAT_EXPECT}")

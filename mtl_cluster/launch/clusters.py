@@ -2,7 +2,7 @@
 sbatch keys, so a new cluster is a YAML entry, never code.
 
 ``sbatch_parameters`` returns the keyword names of submitit's SlurmExecutor (``partition``, ``time``,
-``gres``, ``mem``, ``setup``, ``signal_delay_s``...); launch.py hands them to submitit unchanged, and
+``gres``, ``mem``, ``setup``, ``signal_delay_s``...); submit.py hands them to submitit unchanged, and
 the --dry-run preview renders them with the same function, so what you see is what is submitted.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 EXECUTORS = ("slurm", "local")
 # A profile name is a folder under logs/ and part of a jobs/ file name; sbatch option names are words.

@@ -31,10 +31,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..config import PROTOCOL, flatten
+from ..tasks import AGE_LOSS_TYPES, METRIC_BY_KEY, TASK_METRICS, TASKS
 from . import stats
-from .collect import Planted, Problem, Runs
-from .config import PROTOCOL, flatten
-from .tasks import AGE_LOSS_TYPES, METRIC_BY_KEY, TASK_METRICS, TASKS
+from .scan import Planted, Problem, Runs
 
 SECTION_ORDER = ("imdb_wiki", "pretrained_false", "pretrained_true")
 SECTION_TITLES = {
@@ -117,7 +117,7 @@ class Section:
     rows: list[Row]
     references: list[Reference]
     warnings: list[str] = field(default_factory=list)
-    image_tests: list[Any] = field(default_factory=list)   # imagetests.ImageTest, filled by add_image_tests
+    image_tests: list[Any] = field(default_factory=list)   # image_tests.ImageTest, filled by add_image_tests
 
 
 @dataclass

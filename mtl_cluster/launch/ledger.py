@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .errors import ConfigError, MtlError
-from .fsio import atomic_write_json
+from ..errors import ConfigError, MtlError
+from ..fsio import atomic_write_json
 from .slurmq import run_command
 
 # -- records ---------------------------------------------------------------------------------------

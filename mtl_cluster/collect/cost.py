@@ -32,9 +32,9 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
+from ..rundir import RunDir, read_jsonl
+from ..tasks import COST_COLUMNS, TASKS, CostColumn
 from .compare import Report, Section
-from .rundir import RunDir, read_jsonl
-from .tasks import COST_COLUMNS, TASKS, CostColumn
 
 COST_KEYS: tuple[str, ...] = tuple(c.key for c in COST_COLUMNS)
 TIME_KEYS = ("gpu_hours", "wall_hours")   # what a ratio compares: GPU time, or wall time where a side has none

@@ -1,67 +1,16 @@
-"""Thin command-line adapters: parse, call the library, map MtlError to one line and an exit code.
-
-With ``cli_launch.py``, ``cli_collect.py``, ``cli_watch.py`` and ``ui.py``, the only modules that print or exit
-(tests/test_layers.py checks it).
+"""``mtl-train`` (and ``python -m mtl_cluster.train``): train one run, or a worker's runs read from stdin, in a
+run folder; the parsing and the one-line errors are common.py's ``run``.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import Sequence
 
-from .errors import EXIT_FAILED, EXIT_USAGE, MtlError
-
-# Everything str.splitlines() breaks at: a message quoting user text (a key with a \r in it) stays one line.
-_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
+from .common import run
 
 
-def one_line(text: str) -> str:
-    """``text`` with line breaks shown escaped (``\\n``), so an error is always exactly one line."""
-    return text.translate(_BREAKS)
-
-
-class _UsageError(Exception):
-    """A command-line mistake argparse found (unknown flag, missing value)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one error line (argparse prints the usage block first)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
-def run(prog: str, argv: Sequence[str] | None, build: Callable[[argparse.ArgumentParser], None],
-         action: Callable[[argparse.Namespace], int]) -> int:
-    parser = _Parser(prog=prog)
-    build(parser)
-    parser.add_argument("--traceback", action="store_true", help="show the Python stack on errors")
-    try:
-        args = parser.parse_args(argv)
-    except _UsageError as exc:
-        print(f"{prog}: error: {one_line(str(exc))} (see {prog} --help)", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        return action(args)
-    except MtlError as exc:
-        if args.traceback:
-            traceback.print_exc()
-        print(f"{prog}: error: {one_line(str(exc))}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - a bug, not bad input: still one line unless asked
-        if args.traceback:
-            traceback.print_exc()
-        print(f"{prog}: internal error: {type(exc).__name__}: {one_line(str(exc))} (rerun with --traceback for "
-              f"the stack)", file=sys.stderr)
-        return EXIT_FAILED
-
-
-# -- mtl-train -------------------------------------------------------------------------------------
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.description = ("Train one run (or resume it) in a run folder. Without --config: the embedded "
                      "default, a multitask run on synthetic data.")
@@ -85,8 +34,8 @@ def _work(args: argparse.Namespace) -> int:
     import io
     import json
 
-    from .errors import EXIT_INTERRUPTED, WORKER_DONE
-    from .signals import pending
+    from ..errors import EXIT_INTERRUPTED, WORKER_DONE
+    from ..signals import pending
 
     for line in sys.stdin:
         if not line.strip():
@@ -104,9 +53,9 @@ def _work(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import yaml
 
-    from .config import load_train_config, signature
-    from .rundir import default_run_dir
-    from .runlock import lock_run_folder
+    from ..config import load_train_config, signature
+    from ..rundir import default_run_dir
+    from ..runlock import lock_run_folder
     from .ui import EpochPrinter, setup_logging, stderr_console, stdout_console, summary_table
 
     if args.worker:
@@ -118,7 +67,7 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or default_run_dir(args.results, cfg)
     setup_logging()
     with lock_run_folder(run_dir) as lock:   # before torch loads: a second trainer here is refused at once
-        from .train.loop import run_training  # torch is imported only once the config is known good
+        from ..train.loop import run_training  # torch is imported only once the config is known good
 
         printer = EpochPrinter(stderr_console(), cfg.epoch)
         try:
@@ -137,7 +86,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry_train() -> None:
-    from .signals import install_early
+    from ..signals import install_early
 
     install_early()   # first thing: a time-limit signal while torch loads must not kill the process
     sys.exit(train_main())

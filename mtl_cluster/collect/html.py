@@ -14,8 +14,8 @@ import base64
 import io
 from html import escape
 
-from .collect import Problem
 from .compare import Report, Row, Section
+from .scan import Problem
 from .tables import (
     IMAGE_TESTS,
     TITLE,

@@ -1,5 +1,6 @@
-"""``mtl-launch`` and ``mtl-status``: thin adapters over experiments/grid/launch/status. They print; the
-library does not. Errors are one line ``mtl-launch: error: ...`` (exit 2 for bad input), via ``cli.run``.
+"""``mtl-launch``: a thin adapter over study/grid/plan/submit/status of ``launch/`` (``mtl-status`` is status.py).
+It prints; the library does not. Errors are one line ``mtl-launch: error: ...`` (exit 2 for bad input), via
+``common.run``.
 """
 from __future__ import annotations
 
@@ -13,58 +14,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import run
-from .errors import EXIT_FAILED, ConfigError, MtlError
-from .states import State
-from .ui import plain_console, status_table
+from ..errors import EXIT_FAILED, ConfigError, MtlError
+from ..states import State
+from .common import grid_args, load_grid, run, say_reconciled
+from .ui import plain_console
 
 
-def _common(p: argparse.ArgumentParser, status: bool = False) -> None:
-    """The flags mtl-launch and mtl-status share (``status``: worded for the one that only looks)."""
-    p.add_argument("experiments", nargs="?", type=Path, default=Path("experiments.yaml"),
-                   help="the study's YAML (default: experiments.yaml)")
-    p.add_argument("--cluster", help="cluster profile of experiments.yaml (clusters:)")
-    p.add_argument("--debug", action="store_true",
-                   help="the debug grid's runs (synthetic data, the `debug:` overrides): give the launch's "
-                        "--debug/--demo/--only/--set/--results again to see the runs it made" if status else
-                        "the debug grid (synthetic data, the `debug:` overrides), run here; with --cluster: "
-                        "submitted there")
-    p.add_argument("--demo", action="store_true",
-                   help="the demo: the debug grid with the `demo:` overrides on top (learns; scripts/demo.sh)")
-    p.add_argument("--only", nargs="+", metavar="NAME", help="these experiments (and the runs they init from)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a training key for every run, e.g. --set epoch=2")
-    p.add_argument("--results", type=Path, default=Path("results"), help="results root (default: results)")
-    p.add_argument("--jobs-dir", type=Path, default=Path("jobs"), help="launch records (default: jobs)")
-
-
-def _load(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
-    from .clusters import ClusterProfile
-    from .experiments import load_experiments
-    from .grid import expand
-
-    exps = load_experiments(args.experiments)
-    args.debug = args.debug or args.demo
-    if args.cluster:
-        prof = exps.cluster(args.cluster)        # --debug --cluster test: the debug grid on that cluster
-    elif args.debug:
-        prof = exps.clusters.get("local") or ClusterProfile(name="local", executor="local")
-        if prof.is_slurm:
-            raise ConfigError(f"{exps.path}: clusters.local: --debug runs here and needs executor: local")
-    elif getattr(args, "need_cluster", True):
-        raise ConfigError(f"--cluster is required (or --debug); valid: {', '.join(sorted(exps.clusters))}")
-    else:
-        prof = None
-    specs = expand(exps, args.results, debug=args.debug, demo=args.demo, only=args.only,
-                   overrides=args.overrides, data_root=prof.data_root if prof else None)
-    return exps, prof, specs
-
-
-# -- mtl-launch -------------------------------------------------------------------------------------
 def _launch_args(p: argparse.ArgumentParser) -> None:
     p.description = ("Submit the grid of experiments.yaml to a cluster as Slurm job arrays (or run it here "
                      "with --debug). Idempotent: completed, queued and running runs are skipped.")
-    _common(p)
+    grid_args(p)
     p.add_argument("--logs-dir", type=Path, default=Path("logs"), help="submitit folders (default: logs)")
     p.add_argument("--dry-run", action="store_true", help="print the plan and the sbatch scripts; submit nothing")
     p.add_argument("--retry-failed", action="store_true", help="resubmit failed runs too")
@@ -94,23 +53,23 @@ def plan_table(rows: Sequence[Any], title: str) -> Table:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from . import journal, launch, ledger
-    from .plan import plan, preflight
-    from .status import submits
+    from ..launch import journal, ledger, submit
+    from ..launch.plan import plan, preflight
+    from ..launch.status import submits
 
     if args.parallel < 1:
         raise ConfigError(f"--parallel: must be 1 or more (runs trained at once here), got {args.parallel}")
-    exps, prof, specs = _load(args)
+    exps, prof, specs = load_grid(args)
     out, err = plain_console(), plain_console(stderr=True)
     if args.cancel:
         return _cancel(specs, args, out, err)
     if args.dry_run:
         rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
         return _dry_run(rows, prof, args, out, err)
-    launch.check_cluster_choice(prof)
+    submit.check_cluster_choice(prof)
     with ledger.launch_lock(args.jobs_dir):
-        settled = journal.reconcile(args.jobs_dir, launch.adopt)     # what launches that died left queued
-        _say(settled, err)
+        settled = journal.reconcile(args.jobs_dir, submit.adopt)     # what launches that died left queued
+        say_reconciled(settled, err)
         rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force, unsure=settled.unsure)
         todo = [r for r in rows if submits(r.action)]
         _cancel_never(rows, err)
@@ -130,8 +89,8 @@ def _launch(args: argparse.Namespace) -> int:
             try:
                 groups = _submit(rows, prof, args, err, jr)
             except (MtlError, KeyboardInterrupt) as exc:   # record what did reach Slurm before saying why
-                kept = journal.reconcile(args.jobs_dir, launch.adopt)
-                _say(kept, err)
+                kept = journal.reconcile(args.jobs_dir, submit.adopt)
+                say_reconciled(kept, err)
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 raise MtlError(f"{exc}; {kept.adopted_runs} run(s) queued before it are recorded; "
@@ -164,7 +123,7 @@ def _cancel_never(rows: Sequence[Any], err: Console) -> None:
     """scancel the grid's queued jobs that can never start (a dependency on a job that failed or was cancelled):
     their runs are submitted again now, or wait for their parent's run; either way squeue keeps one job per
     run and none that is dead."""
-    from . import slurmq
+    from ..launch import slurmq
 
     never = sorted({r.status.job_id for r in rows if r.status.job_state == slurmq.NEVER and r.status.job_id})
     if not never:
@@ -175,14 +134,6 @@ def _cancel_never(rows: Sequence[Any], err: Console) -> None:
                        f"hand (scancel), then launch again")
     err.print(f"cancelled {len(never)} job(s) that could never start (the job they followed failed or was "
               f"cancelled): {', '.join(never)}", markup=False)
-
-
-def _say(report: Any, err: Console) -> None:
-    """The journal's reconcile, one line per outcome (nothing when no launch was interrupted)."""
-    if report.busy:
-        err.print("note: a launch is in progress; its jobs show once it has recorded them", markup=False)
-    for line in report.lines():
-        err.print(f"journal: {line}", markup=False)
 
 
 def _folders(args: argparse.Namespace, prof: Any) -> list[tuple[str, Path]]:
@@ -210,14 +161,14 @@ def status_command(args: argparse.Namespace) -> str:
 
 def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Console, jr: Any) -> list[Any]:
     """Submit the arrays with a rich bar on a terminal (a line per sbatch call otherwise)."""
-    from . import launch
+    from ..launch import submit
 
     def line(i: dict[str, Any]) -> str:
         return (f"submitted array {i['n']}/{i['of']}: job {i['job_id']} ({i['size']} runs"
                 + (f", {i['dependency']})" if i["dependency"] else ")"))
 
     if not err.is_terminal:
-        return launch.submit(rows, prof, args.logs_dir, jr, array_parallelism=args.array_parallelism,
+        return submit.submit(rows, prof, args.logs_dir, jr, array_parallelism=args.array_parallelism,
                              on_event=lambda _k, i: err.print(line(i), markup=False), study=_study(args))
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     with Progress(TextColumn("sbatch"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -227,7 +178,7 @@ def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Conso
         def event(_kind: str, i: dict[str, Any]) -> None:
             bar.update(task, total=i["of"], completed=i["n"])
             bar.console.print(line(i), markup=False)
-        return launch.submit(rows, prof, args.logs_dir, jr, array_parallelism=args.array_parallelism,
+        return submit.submit(rows, prof, args.logs_dir, jr, array_parallelism=args.array_parallelism,
                              on_event=event, study=_study(args))
 
 
@@ -239,7 +190,7 @@ def _study(args: argparse.Namespace) -> str:
 def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
     import hashlib
 
-    from .ledger import git_commit
+    from ..launch.ledger import git_commit
     return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cluster": prof.name, "debug": args.debug, "demo": args.demo,
             "experiments": str(Path(args.experiments).absolute()),
             "config_hash": hashlib.sha256(exps.text.encode()).hexdigest()[:12],
@@ -249,15 +200,15 @@ def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Console, err: Console) -> int:
-    from . import journal, launch
-    from .plan import preflight
-    from .status import submits
+    from ..launch import journal, submit
+    from ..launch.plan import preflight
+    from ..launch.status import submits
 
     todo = [r for r in rows if submits(r.action)]
     out.print(plan_table(rows, f"{args.experiments} on {prof.name} (dry run): {len(todo)} of {len(rows)} "
                                f"runs would be {'submitted' if prof.is_slurm else 'run here'}"))
     if prof.is_slurm:
-        for i, (group, script) in enumerate(launch.sbatch_scripts(rows, prof, args.logs_dir,
+        for i, (group, script) in enumerate(submit.sbatch_scripts(rows, prof, args.logs_dir,
                                                                   args.array_parallelism, _study(args)), 1):
             out.print(f"\n# ---- sbatch script {i}: {len(group.rows)} runs: "
                       f"{', '.join(r.spec.label for r in group.rows[:4])}{' ...' if len(group.rows) > 4 else ''}",
@@ -276,14 +227,14 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
 
 def _warn_counts(rows: Sequence[Any], prof: Any, err: Console) -> None:
     """A partial dataset copy under the default ``data_counts: warn`` (``refuse`` makes it a preflight problem)."""
-    from .plan import data_count_shortfalls
+    from ..launch.plan import data_count_shortfalls
 
     for line in data_count_shortfalls(rows, prof) if prof.data_counts == "warn" else []:
         err.print(f"mtl-launch: warning: {line}", markup=False)
 
 
 def _run_here(rows: Sequence[Any], err: Console, parallel: int = 1) -> dict[Path, tuple[int, str]]:
-    from . import launch
+    from ..launch import submit
 
     if not err.is_terminal:
         def plain(kind: str, i: dict[str, Any]) -> None:
@@ -292,7 +243,7 @@ def _run_here(rows: Sequence[Any], err: Console, parallel: int = 1) -> dict[Path
             elif kind == "run_end":
                 what = f"done in {i['seconds']:.1f}s" if i["rc"] == 0 else f"FAILED (exit {i['rc']}): {i['last']}"
                 err.print(f"[{i['i']}/{i['n']}] {i['row'].spec.label}: {what}", markup=False)
-        return launch.run_here(rows, plain, parallel)
+        return submit.run_here(rows, plain, parallel)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err) as bar:
@@ -312,13 +263,13 @@ def _run_here(rows: Sequence[Any], err: Console, parallel: int = 1) -> dict[Path
                 mark = "[green]✓[/]" if i["rc"] == 0 else "[red]✗[/]"
                 tail = f"{i['seconds']:.1f}s" if i["rc"] == 0 else f"exit {i['rc']}: {i['last']}"
                 bar.console.print(f"{mark} {escape(i['row'].spec.label)}  {escape(tail)}")
-        return launch.run_here(rows, rich_event, parallel)
+        return submit.run_here(rows, rich_event, parallel)
 
 
 def _cancel(specs: Sequence[Any], args: argparse.Namespace, out: Console, err: Console) -> int:
-    from . import journal, ledger, slurmq
+    from ..launch import journal, ledger, slurmq
 
-    _say(journal.reconcile_if_idle(args.jobs_dir), err)   # orphans of a launch that died: adopted, held
+    say_reconciled(journal.reconcile_if_idle(args.jobs_dir), err)   # orphans of a launch that died: adopted, held
     jobs = ledger.latest_jobs(args.jobs_dir)
     mine = ledger.job_ids(jobs, (s.run_dir for s in specs))
     states = slurmq.slurm_states(mine.values())
@@ -340,58 +291,3 @@ def launch_main(argv: Sequence[str] | None = None) -> int:
 
 def entry_launch() -> None:
     sys.exit(launch_main())
-
-
-# -- mtl-status -------------------------------------------------------------------------------------
-def _status_args(p: argparse.ArgumentParser) -> None:
-    p.description = ("The state of every run of the grid: run folders plus squeue/sacct (with timeouts). The grid "
-                     "is the launch's: give the same --debug, --demo, --only, --set and --results as mtl-launch.")
-    _common(p, status=True)
-    p.add_argument("--watch", nargs="?", type=_seconds, const=10.0, metavar="SECONDS",
-                   help="refresh every SECONDS (default 10) until every run has finished; a live table on a "
-                        "terminal, a line per run that changed otherwise (put it after the experiments file)")
-    p.set_defaults(need_cluster=False)
-
-
-def _seconds(text: str) -> float:
-    import math
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < 86400:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a refresh interval in seconds (above 0), e.g. --watch 10")
-    return value
-
-
-def _status(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from . import journal, ledger, slurmq
-    from .status import grid_status
-
-    exps, _prof, specs = _load(args)
-    if any(journal.folder(args.jobs_dir).glob("*.jsonl")):   # a launch died: settle it first
-        from .launch import adopt
-        _say(journal.reconcile_if_idle(args.jobs_dir, adopt), plain_console(stderr=True))
-    if args.watch is not None:
-        from .cli_watch import watch
-        return watch(exps, specs, args)
-    jobs = ledger.latest_jobs(args.jobs_dir)
-    ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
-    statuses = grid_status(specs, jobs, slurmq.slurm_states(ids.values()))
-    counts = Counter(st.state for st in statuses)
-    out = plain_console()
-    which = " (demo grid)" if args.demo else " (debug grid)" if args.debug else ""
-    out.print(status_table(statuses, f"{exps.path}{which}: {len(specs)} runs"))
-    out.print(", ".join(f"{n} {s}" for s, n in counts.most_common()))
-    return 0
-
-
-def status_main(argv: Sequence[str] | None = None) -> int:
-    """``mtl-status``."""
-    return run("mtl-status", argv, _status_args, _status)
-
-
-def entry_status() -> None:
-    sys.exit(status_main())

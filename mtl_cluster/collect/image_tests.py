@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..rundir import PREDICTIONS_BY_RULE, RunDir
+from ..tasks import AGE_HEADS, METRIC_BY_KEY
 from . import stats
 from .compare import Report, Row
-from .rundir import PREDICTIONS_BY_RULE, RunDir
-from .tasks import AGE_HEADS, METRIC_BY_KEY
 
 ACROSS = "two-way bootstrap (seeds x images)"
 

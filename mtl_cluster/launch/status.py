@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping, Sequence
 
+from ..rundir import RunDir, count_field, read_jsonl
+from ..states import LIVE_STATES, Action, Kind, State
+from ..tasks import METRICS
 from .grid import RunSpec
 from .ledger import JobRef
-from .rundir import RunDir, count_field, read_jsonl
 from .slurmq import GONE, LIVE, NEVER, UNKNOWN
-from .states import LIVE_STATES, Action, Kind, State
-from .tasks import METRICS
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """``mtl-collect [results/]``: run folders -> the multitask-vs-single-task comparison table.
 
-A thin adapter over ``collect.load_runs`` -> ``compare.build_report`` -> ``tables`` / ``plots``; errors go
-through ``cli.run`` (one line, exit code, --traceback). Never writes into the results root unless told
+A thin adapter over ``scan.load_runs`` -> ``compare.build_report`` -> ``tables`` / ``plots``; errors go
+through ``common.run`` (one line, exit code, --traceback). Never writes into the results root unless told
 to with --out/--plots pointing there.
 
 Exit codes: 0 table printed (runs that are not in it are listed, which is not an error);
@@ -15,14 +15,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from .cli import run
-from .collect import SELECTS
-from .compare import STATS
-from .errors import EXIT_FAILED, ConfigError
-from .tables import FORMATS, SUFFIXES
+from ..collect.compare import STATS
+from ..collect.scan import SELECTS
+from ..collect.tables import FORMATS, SUFFIXES
+from ..errors import EXIT_FAILED, ConfigError
+from .common import run
 
 if TYPE_CHECKING:
-    from .compare import Report
+    from ..collect.compare import Report
 
 PROG = "mtl-collect"
 PREDICTIONS_OF = {"best": "selected", "last": "final", "joint": "joint"}   # --select -> predictions.json's epoch
@@ -68,7 +68,7 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 def _wanted(text: str) -> dict[str, float]:
     """``--seeds-for``: ``2`` (every metric) or ``smile_acc=1,age_mae=0.5``, each effect positive."""
-    from .tasks import METRIC_BY_KEY
+    from ..tasks import METRIC_BY_KEY
     out: dict[str, float] = {}
     for part in text.split(","):
         key, _, value = part.rpartition("=")
@@ -96,19 +96,19 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def _text(report: Report, fmt: str) -> str:
-    """The report in one of tables.FORMATS; html from report_html (matplotlib only when asked for)."""
+    """The report in one of tables.FORMATS; html from collect/html.py (matplotlib only when asked for)."""
     if fmt == "html":
-        from .report_html import to_html
+        from ..collect.html import to_html
         return to_html(report)
-    from .tables import render
+    from ..collect.tables import render
     return render(report, fmt)
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from .collect import load_runs
-    from .compare import build_report
-    from .fsio import atomic_write_text
-    from .tables import rich_report
+    from ..collect.compare import build_report
+    from ..collect.scan import load_runs
+    from ..collect.tables import rich_report
+    from ..fsio import atomic_write_text
     from .ui import stdout_console
 
     if args.workers is not None and args.workers < 1:
@@ -121,15 +121,15 @@ def _collect(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     report = build_report(runs, args.stat, args.reference)
     if args.cost:
-        from .accounting import gpu_seconds
-        from .cost import add_cost
+        from ..collect.cost import add_cost
+        from ..launch.accounting import gpu_seconds
         add_cost(report, runs.frame, gpu_seconds)   # sacct's figure beside the runs' own, where it answers
     if not args.no_image_tests:
-        from .imagetests import add_image_tests
+        from ..collect.image_tests import add_image_tests
         add_image_tests(report, runs.frame, predictions=PREDICTIONS_OF[args.select])
     notes = []
     if args.plots:
-        from .plots import plot_curves
+        from ..collect.plots import plot_curves
         written, plot_problems = plot_curves(report, args.plots)
         notes.append(f"wrote {len(written)} plots to {args.plots}")
         notes += [f"{p.path}: {p.state}: {p.reason}" for p in plot_problems]
@@ -148,7 +148,7 @@ def _collect(args: argparse.Namespace) -> int:
             notes += [f"{'note' if p.counted else 'not in the table'}: {p.path}: {p.state}: {p.reason}"
                       for p in report.problems]
     if args.seeds_for:
-        from .tables import seeds_lines
+        from ..collect.tables import seeds_lines
         lines = seeds_lines(report, args.seeds_for) or ["no Δ cell with a paired spread to size seeds from"]
         print("\n".join(["", "Seeds needed (80% power, paired t, two-sided α=0.05):", *lines]),
               file=sys.stdout if fmt == "table" or args.out else sys.stderr)

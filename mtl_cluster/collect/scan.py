@@ -21,7 +21,7 @@ caller can list it under the table: nothing is dropped silently, and no bad fold
 
 Each record carries its group key (name, protocol and ``config.result_delta``: the result keys that
 differ from the signature's base); forming rows from it, and the MTL-vs-STL comparison, live in
-``mtl_cluster.compare``.
+``mtl_cluster.collect.compare``.
 """
 from __future__ import annotations
 
@@ -36,13 +36,13 @@ from typing import Any, Iterable
 import pandas as pd
 import yaml
 
-from .config import result_delta
-from .errors import ConfigError
+from ..config import result_delta
+from ..errors import ConfigError
+from ..rundir import JOINT_RULE, SELECT_RULE, RunDir, joint_epoch, read_jsonl
+from ..states import State
+from ..tasks import METRICS, TASK_METRICS, TASKS, active_tasks, run_metrics
+from ..yamlio import MAX_YAML_NODES, expanded_size
 from .mounts import on_network_fs
-from .rundir import JOINT_RULE, SELECT_RULE, RunDir, joint_epoch, read_jsonl
-from .states import State
-from .tasks import METRICS, TASK_METRICS, TASKS, active_tasks, run_metrics
-from .yamlio import MAX_YAML_NODES, expanded_size
 
 SELECTS = ("best", "last", "joint")
 LAST_RULE = "each run's final epoch (summary.json final), no selection"

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..errors import MtlError
+from ..fsio import append_line, atomic_write_text
 from . import slurmq
-from .errors import MtlError
-from .fsio import append_line, atomic_write_text
 from .ledger import latest_jobs, launch_lock, write_record
 
 COMMENT_PREFIX = "mtl-launch:"
