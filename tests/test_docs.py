@@ -53,3 +53,11 @@ def test_every_flag_of_every_console_script_is_in_the_docs(script: str) -> None:
     docs = "\n".join(p.read_text(encoding="utf-8") for p in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
     missing = sorted(f for f in flags if not re.search(re.escape(f) + r"(?![\w-])", docs))
     assert not missing, f"{script}: {missing} are in --help but in no page (README.md, docs/*.md)"
+
+
+def test_every_module_path_the_docs_name_exists() -> None:
+    """``mtl_cluster/...`` paths in the pages (README, docs/, the .md files at the top) are the house as it is."""
+    pages = [REPO / "README.md", *sorted(REPO.glob("*.md")), *sorted((REPO / "docs").glob("*.md"))]
+    named = {m for p in pages for m in re.findall(r"mtl_cluster/[\w/]+\.py", p.read_text(encoding="utf-8"))}
+    missing = sorted(m for m in named if not (REPO / m).exists())
+    assert not missing, missing

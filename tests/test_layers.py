@@ -85,6 +85,19 @@ def test_the_ground_floor_imports_only_the_ground_floor(name: str) -> None:
     assert not bad, f"mtl_cluster/{name}.py imports {sorted(bad)}"
 
 
+@pytest.mark.parametrize("name", sorted(LAUNCH))
+def test_the_launch_side_imports_the_ground_floor_and_the_data_check_only(name: str) -> None:
+    bad = _internal(_imports(MODULES[name], name)) - GROUND - LAUNCH - DATACHECK - {"launch", "datacheck"}
+    assert not bad, f"mtl_cluster/{name}.py imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("name", sorted(DATACHECK))
+def test_the_data_check_imports_the_ground_floor_and_the_dataset_readers_only(name: str) -> None:
+    readers = {n for n in TRAIN if n.startswith("train.data")} | {"train", "train.data"}
+    bad = _internal(_imports(MODULES[name], name)) - GROUND - DATACHECK - readers - {"datacheck"}
+    assert not bad, f"mtl_cluster/{name}.py imports {sorted(bad)}"
+
+
 @pytest.mark.parametrize("name", sorted(NO_TORCH))
 def test_light_modules_do_not_import_torch(name: str) -> None:
     heavy = {i for i in _imports(MODULES[name], name) if i.split(".")[0] in ("torch", "torchvision", "submitit")}
