@@ -87,9 +87,13 @@ def machine() -> str:
             f"CUDA {'yes: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no'}")
 
 
-def figure(number: int | str, title: str, value: float, goal: float, detail: str, share: bool = False,
+def figure(number: int | str, title: str, value: float, goal: float | None, detail: str, share: bool = False,
            at_most: bool = False) -> str:
-    """One result line: the figure (a ratio, or a share with ``share``) against its goal, then the absolute numbers."""
+    """One result line: the figure (a ratio, or a share with ``share``) against its goal, then the absolute numbers.
+    ``goal=None``: a measurement only, where the machine cannot tell the difference from its noise."""
+    if goal is None:
+        shown = f"{value:.2%}" if share else f"{value:.2f}x"
+        return f"[{number}] {title}: {shown} (a measurement, no goal); {detail}"
     met = "met" if (value <= goal if at_most else value >= goal) else "NOT met"
     shown, wanted = (f"{value:.2%}", f"{goal:.0%}") if share else (f"{value:.2f}x", f"{goal:g}x")
     return f"[{number}] {title}: {shown} (goal {'<=' if at_most else '>='} {wanted}: {met}); {detail}"

@@ -17,17 +17,13 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from .datasets import CHALEARN, DATASETS, SOURCES, SYNTHETIC
 from .errors import ConfigError
 from .tasks import AGE_LOSS_TYPES, TASKS, active_tasks
 from .yamlio import load_yaml_mapping
 
-DATASETS: dict[str, str] = {
-    "synthetic": "drawn face-like images, all four tasks (default; no files needed)",
-    "CVPR_16_ChaLearn": "ChaLearn LAP 2016 for gender/smile/age, FER2013 for emotion",
-    "IMDB-WIKI": "IMDB-WIKI for gender/age (pretraining)",
-}
-CHALEARN_LAYOUTS = ("imagefolder", "official")
-IMDB_WIKI_LAYOUTS = ("aligned", "mat")
+CHALEARN_LAYOUTS = SOURCES["chalearn"].layouts
+IMDB_WIKI_LAYOUTS = SOURCES["imdb-wiki"].layouts
 FER_SPLITS = ("PublicTest", "PrivateTest")
 BACKBONE_CHOICES = ("none", "kaiming", "imagenet")
 # A run name becomes one folder name under results/: letters (any script), digits, _ . + -, never a path.
@@ -102,7 +98,7 @@ class TrainConfig:
 
     name: str = "AlexNet-Gender_Smile_Emotion_Age"
     model: str = "MTL_AlexNet_model"
-    dataset: str = "CVPR_16_ChaLearn"
+    dataset: str = CHALEARN
     loss_weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
     age_loss_type: str = "age_cls_loss"
     backbone_weights: str = "none"
@@ -145,12 +141,13 @@ class TrainConfig:
         return d
 
 
-# The embedded default of ``mtl-train`` without --config (the README's demo, and the base of the tests):
+# The default run: what ``mtl-train`` without --config trains (the base of the tests; "the demo" is always the
+# study grid's --demo, scripts/demo.sh):
 # a short multitask run on synthetic data (about two minutes on 2 CPU cores) in which gender, smile and
 # emotion clearly learn; age, the slowest task, needs a longer or a single-task run (tests/test_learning.py).
 # A --config file starts from the dataclass defaults above instead: the seed's Namespace values.
-DEMO: dict[str, Any] = {
-    "dataset": "synthetic", "image_size": 64, "batch_size": 32, "epoch": 3, "lr_rate": 0.01,
+DEFAULT_RUN: dict[str, Any] = {
+    "dataset": SYNTHETIC, "image_size": 64, "batch_size": 32, "epoch": 3, "lr_rate": 0.01,
     "lr_schedule": 8, "steps_per_epoch": 200,
     "data": {"synthetic_train_size": 1024, "synthetic_eval_size": 256},
 }
@@ -168,7 +165,7 @@ NON_RESULT_DATA_KEYS = frozenset({"root", "cache_dir", "cache_max_gb", "stage_to
 # and checks); a value here is never edited (that would rename every folder that used it). The collector
 # groups runs by the same difference, so a config.yaml written before a key existed groups with the new ones.
 SIGNATURE_BASE: dict[str, Any] = {
-    "model": "MTL_AlexNet_model", "dataset": "CVPR_16_ChaLearn", "loss_weights": [1.0, 1.0, 1.0, 1.0],
+    "model": "MTL_AlexNet_model", "dataset": CHALEARN, "loss_weights": [1.0, 1.0, 1.0, 1.0],
     "age_loss_type": "age_cls_loss", "backbone_weights": "none", "load_IMDB_WIKI_pretrained_model": False,
     "init_from": None, "image_size": 224, "batch_size": 8, "epoch": 40, "lr_rate": 0.001, "lr_schedule": 8,
     "lr_scheduler": "plateau", "lr_patience": 10, "weight_decay": 1e-06, "momentum": 0.9, "seed": 0,
@@ -333,9 +330,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
          f"loss_weights: weights must be >= 0, got {list(cfg.loss_weights)}")
     need(any(w > 0 for w in cfg.loss_weights),
          f"loss_weights: all weights are 0; give at least one of {', '.join(TASKS)} a positive weight")
-    if cfg.dataset == "IMDB-WIKI":
-        need(cfg.loss_weights[1] == 0 and cfg.loss_weights[2] == 0,
-             "loss_weights: IMDB-WIKI has labels for gender and age only; set smile and emotion weights to 0")
+    unlabelled = [t for t, w in zip(TASKS, cfg.loss_weights) if w and t not in DATASETS[cfg.dataset].tasks]
+    need(not unlabelled, f"loss_weights: {cfg.dataset} has labels for {' and '.join(DATASETS[cfg.dataset].tasks)} "
+                         f"only; set {' and '.join(t for t in TASKS if t not in DATASETS[cfg.dataset].tasks)} "
+                         f"weights to 0")
     need(cfg.age_loss_type in AGE_LOSS_TYPES,
          f"age_loss_type: unknown {cfg.age_loss_type!r}; valid: {', '.join(AGE_LOSS_TYPES)}")
     need(cfg.backbone_weights in BACKBONE_CHOICES or cfg.backbone_weights.endswith((".pth", ".pt")),
@@ -452,7 +450,7 @@ def apply_overrides(raw: Mapping[str, Any], overrides: list[str]) -> dict[str, A
 
 
 def load_train_config(path: Path | None, overrides: list[str] | None = None) -> TrainConfig:
-    """The single-run config: a YAML file (or the embedded DEMO) plus ``key=value`` overrides."""
-    raw = load_yaml_mapping(path) if path is not None else json.loads(json.dumps(DEMO))
+    """The single-run config: a YAML file (or the embedded DEFAULT_RUN) plus ``key=value`` overrides."""
+    raw = load_yaml_mapping(path) if path is not None else json.loads(json.dumps(DEFAULT_RUN))
     raw.pop("signature", None)  # a run folder's config.yaml carries its signature; accept it back
     return train_config_from_dict(apply_overrides(raw, overrides or []))

@@ -8,6 +8,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILED = 1          # a run failed (NaN loss, crash): needs a human
 EXIT_USAGE = 2           # bad input: config, flags, missing data
+EXIT_BUSY = 3            # the run folder is held by another trainer: nothing was written, nothing to fix
 EXIT_INTERRUPTED = 75    # EX_TEMPFAIL: checkpointed on a signal, requeue me
 WORKER_DONE = "mtl-worker-done "
 """``mtl-train --worker``'s answer after each run: one stderr line, this prefix + JSON {"rc": exit code}. On
@@ -67,11 +68,11 @@ class Interrupted(MtlError):
 class RunFolderBusy(MtlError):
     """Another trainer holds the run folder's lock (mtl_cluster.runlock): this one wrote nothing there.
 
-    Exit 2, not 75: a duplicate must not be requeued by Slurm. ``holder_host``/``holder_pid`` name the holder
-    when its lock file says who it is.
+    Exit 3 (EXIT_BUSY), not 75: a duplicate must not be requeued by Slurm; nor 2: the input is not at fault.
+    ``holder_host``/``holder_pid`` name the holder when its lock file says who it is.
     """
 
-    exit_code = EXIT_USAGE
+    exit_code = EXIT_BUSY
 
     def __init__(self, message: str, *, holder_host: str | None = None, holder_pid: int | None = None):
         super().__init__(message)

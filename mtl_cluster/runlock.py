@@ -3,7 +3,7 @@
 Two trainers writing one folder (a duplicate job, a hand-started ``mtl-train`` on a folder a job is
 training, a requeued attempt whose old attempt is still saving) would interleave metrics.jsonl lines and
 overwrite each other's checkpoints. The trainer takes this lock before it writes anything there; a second
-one is refused at once with ``RunFolderBusy`` (exit 2: Slurm must not requeue a duplicate), or waits a
+one is refused at once with ``RunFolderBusy`` (exit 3: Slurm must not requeue a duplicate), or waits a
 bounded time when asked (a requeued attempt waits for its predecessor).
 
 How: ``fcntl.flock(LOCK_EX | LOCK_NB)`` on ``<run_dir>/.lock``, which then holds the holder (host, pid,

@@ -14,13 +14,6 @@ EMOTIONS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surpri
 
 NUM_CLASSES: dict[str, int] = {"gender": 2, "smile": 2, "emotion": len(EMOTIONS)}
 
-DATASET_TASKS: dict[str, tuple[str, ...]] = {
-    "synthetic": TASKS,
-    "CVPR_16_ChaLearn": TASKS,          # emotion from FER2013, the rest from ChaLearn LAP 2016
-    "IMDB-WIKI": ("gender", "age"),
-}
-"""Which tasks each dataset (config ``dataset``) has labels for: a section's rows share these tasks' budget."""
-
 AGE_CLASSES = 100   # age 1..100 -> class age-1 (clamped)
 AGE_GROUPS = 10     # decade: age 0..9 -> 0, ..., 90..100 -> 9 (the seed's ceil(class / 10) made 11; README)
 

@@ -371,7 +371,7 @@ class Soak:
                               "--run-dir", str(run)], cwd=REPO, capture_output=True, text=True, timeout=120,
                              env={**os.environ, "OMP_NUM_THREADS": "1"})
         took = time.monotonic() - t0
-        if res.returncode != 2 or "is busy" not in res.stderr:
+        if res.returncode != 3 or "is busy" not in res.stderr:
             if RunDir(run).read_status().get("state") == "running" and runlock.pid_alive(int(st["pid"])):
                 self.tally.problems.append(f"a hand-started mtl-train on live {run} was not refused: exit "
                                            f"{res.returncode}: {res.stderr.strip()[-300:]}")

@@ -1,11 +1,11 @@
 """The layer rules the docstrings state, checked on the import graph and the source (not claimed). A module's layer
 is its package: ``launch/``, ``collect/``, ``cli/``, ``datacheck/``, ``train/``; the ground floor is the top-level
-modules (config, yamlio, errors, fsio, tasks, states, rundir, runlock, signals, hubcache).
+modules (config, yamlio, errors, fsio, tasks, datasets, states, rundir, runlock, signals, hubcache).
 
 - ``train/`` (the job) imports no launch, collect or CLI module: it runs on a compute node alone;
 - ``collect/`` imports nothing of ``launch/``, ``cli/`` or ``train/``;
 - the ground floor imports nothing from any package: only the ground floor;
-- only ``cli/`` prints or exits; ``tasks.py``, ``config.py``, ``hubcache.py`` and all of ``collect/`` never import
+- only ``cli/`` prints or exits; ``tasks.py``, ``datasets.py``, ``config.py``, ``hubcache.py`` and all of ``collect/`` never import
   torch (the launcher and the collector start fast and run where torch is not); nor does ``runlock.py`` (the run
   folder lock: plain os/fcntl, usable by any tool), nor ``datacheck/`` (mtl-data check and the launch
   preflight's dataset counts), nor ``launch/journal.py``, nor ``launch/accounting.py`` (sacct's GPU-hours for
@@ -36,7 +36,7 @@ def _room(name: str) -> set[str]:
 
 
 LAUNCH, COLLECT, CLI, DATACHECK, TRAIN = (_room(r) for r in ("launch", "collect", "cli", "datacheck", "train"))
-NO_TORCH = {"tasks", "config", "hubcache", "yamlio", "errors", "runlock", "launch.journal", "launch.accounting",
+NO_TORCH = {"tasks", "datasets", "config", "hubcache", "yamlio", "errors", "runlock", "launch.journal", "launch.accounting",
             *DATACHECK, *COLLECT}
 
 

@@ -1,6 +1,6 @@
 """One trainer per run folder (mtl_cluster/runlock.py): the lock itself, with real processes holding it, its
 fallback for file systems without flock (and that fallback's stale rule), and the acceptance test: a second
-``mtl-train`` on a folder being trained exits at once with exit 2, touching nothing, and the first run ends
+``mtl-train`` on a folder being trained exits at once with exit 3, touching nothing, and the first run ends
 byte-identical to an undisturbed one."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 
 from conftest import REPO, TINY, run_cli, sets, train_cmd
 from mtl_cluster import runlock
-from mtl_cluster.errors import EXIT_USAGE, RunFolderBusy
+from mtl_cluster.errors import EXIT_BUSY, RunFolderBusy
 from mtl_cluster.runlock import EXCL_NAME, LOCK_NAME, Holder, RunLock, default_wait_s, is_stale
 
 # A process that takes the lock, says "held", then releases after ``hold`` seconds (or never: -1) and lingers.
@@ -98,7 +98,7 @@ def test_another_process_is_refused_with_the_holder_named(tmp_path: Path) -> Non
         msg = str(info.value)
         assert "\n" not in msg and str(tmp_path) in msg and "another trainer is writing it" in msg
         assert f"pid {proc.pid} on host {socket.gethostname()}" in msg and "since 20" in msg
-        assert info.value.exit_code == EXIT_USAGE == 2 and info.value.holder_pid == proc.pid
+        assert info.value.exit_code == EXIT_BUSY == 3 and info.value.holder_pid == proc.pid
     finally:
         _stop(proc)
     with RunLock(tmp_path):                                     # the holder died: the kernel freed the lock
@@ -253,7 +253,7 @@ def test_the_trainer_touches_nothing_in_a_held_folder_and_releases_after_a_run(t
     run = tmp_path / "run"
     run.mkdir()
     with RunLock(run):
-        assert train_main(["--run-dir", str(run), *sets(*TINY)]) == 2
+        assert train_main(["--run-dir", str(run), *sets(*TINY)]) == EXIT_BUSY
         err = capsys.readouterr().err
         assert err.startswith("mtl-train: error: run folder ") and err.count("\n") == 1
         assert f"pid {os.getpid()}" in err
@@ -308,7 +308,7 @@ def _snapshot(run: Path) -> dict[str, tuple[bytes, int]]:
 
 def test_a_second_trainer_on_a_folder_being_trained_exits_at_once(tmp_path: Path) -> None:
     """The acceptance test, real processes: while the first mtl-train trains, a second on the same --run-dir
-    exits within seconds with exit 2 and one line naming the holder, and changes nothing in the folder (the
+    exits within seconds with exit 3 and one line naming the holder, and changes nothing in the folder (the
     first is paused meanwhile with SIGSTOP, so any change would be the second's); the first then ends
     byte-identical to an undisturbed run of the same config."""
     run, ref = tmp_path / "run", tmp_path / "ref"
@@ -329,7 +329,7 @@ def test_a_second_trainer_on_a_folder_being_trained_exits_at_once(tmp_path: Path
         took = time.monotonic() - t0
         after = _snapshot(run)
         first.send_signal(signal.SIGCONT)
-        assert second.returncode == EXIT_USAGE, second.stderr
+        assert second.returncode == EXIT_BUSY, second.stderr
         assert took < 10, took
         lines = second.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"mtl-train: error: run folder {run} is busy"), second.stderr

@@ -19,7 +19,8 @@ from .ui import plain_console
 
 
 def _args(p: argparse.ArgumentParser) -> None:
-    from ..datacheck.check import DATASETS, SAMPLE
+    from ..datacheck.check import SAMPLE
+    from ..datasets import SOURCES
 
     p.description = ("check: per dataset and split, the images found, their labels' histogram, zero-byte and "
                      "unreadable files, and the counts the official release has; a wrong or partial copy exits 1. "
@@ -32,7 +33,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", type=Path, metavar="DIR",
                    help="the data root to check (default with --cluster: the profile's data_root)")
     p.add_argument("--dataset", action="append", default=[], metavar="NAME",
-                   help=f"only this dataset (repeatable): {', '.join(DATASETS)}")
+                   help=f"only this dataset (repeatable): {', '.join(SOURCES)}")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a data key, e.g. --set data.chalearn_layout=official")
     p.add_argument("--full", action="store_true",

@@ -12,9 +12,10 @@ from .common import run
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.description = ("Train one run (or resume it) in a run folder. Without --config: the embedded "
-                     "default, a multitask run on synthetic data.")
-    p.add_argument("--config", type=Path, help="YAML with training keys (a run folder's config.yaml works)")
+    p.description = ("Train one run (or resume it) in a run folder. Without --config: the default run "
+                     "(config.DEFAULT_RUN), a multitask run on synthetic data.")
+    p.add_argument("--config", type=Path,
+                   help="YAML with training keys (a run folder's config.yaml works; default: the default run)")
     p.add_argument("--run-dir", type=Path,
                    help="run folder (default: results/<model>/<tag>/<name>_seed<seed>_<signature>)")
     p.add_argument("--results", type=Path, default=Path("results"), help="results root for the default run folder")

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import PROTOCOL, flatten
+from ..datasets import CHALEARN, IMDB_WIKI
 from ..tasks import AGE_LOSS_TYPES, METRIC_BY_KEY, TASK_METRICS, TASKS
 from . import stats
 from .scan import Planted, Problem, Runs
@@ -42,7 +43,8 @@ SECTION_TITLES = {
     "pretrained_false": "experiment results, load_IMDB_WIKI_pretrained_model = False",
     "pretrained_true": "experiment results, load_IMDB_WIKI_pretrained_model = True",
 }
-SEED_DATASET = {"imdb_wiki": "IMDB-WIKI", "pretrained_false": "CVPR_16_ChaLearn", "pretrained_true": "CVPR_16_ChaLearn"}
+SEED_DATASET = {"imdb_wiki": IMDB_WIKI, "pretrained_false": CHALEARN, "pretrained_true": CHALEARN}
+"""The dataset the seed's table ran each section on (another dataset's section says which)."""
 LOWER_IS_BETTER = frozenset(m.key for m in METRIC_BY_KEY.values() if m.lower_is_better)
 CI_LEVEL = 0.95
 POWER = 0.8                           # the power the table's detectable effects and --seeds-for are stated at

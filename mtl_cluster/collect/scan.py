@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 
 from ..config import result_delta
+from ..datasets import DATASETS, SYNTHETIC
 from ..errors import ConfigError
 from ..rundir import JOINT_RULE, SELECT_RULE, RunDir, joint_epoch, read_jsonl
 from ..states import State
@@ -303,7 +304,7 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
              next(iter(epochs.values()), None) if select == "joint" else summary.get("epochs"))
     budget: dict[str, Any] = summary["budget"] if isinstance(summary.get("budget"), dict) else {}
     data_cfg: dict[str, Any] = cfg["data"] if isinstance(cfg.get("data"), dict) else {}
-    synthetic = cfg["dataset"] == "synthetic" or data_cfg.get("synthetic") is True
+    synthetic = cfg["dataset"] == SYNTHETIC or data_cfg.get("synthetic") is True
     # One row = the same name and result keys (the signature's difference from its base, so a key added later
     # at its default groups with the runs from before it), seeds apart; another protocol is another row.
     group = {k: v for k, v in result_delta(cfg, keep=("name",)).items() if k != "seed"}
@@ -430,8 +431,9 @@ def _key(d: dict[str, Any]) -> str:
 
 def section_of(dataset: str, pretrained: bool) -> str:
     """The seed's table a run belongs to: IMDB-WIKI pretraining, or the experiments without/with it."""
-    if dataset == "IMDB-WIKI":
-        return "imdb_wiki"
+    own = DATASETS[dataset].section if dataset in DATASETS else None
+    if own is not None:
+        return own
     return "pretrained_true" if pretrained else "pretrained_false"
 
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..config import DataConfig
+from ..datasets import SOURCES, source_key
 from ..errors import ConfigError, DataError
-from .count import DATASETS, REFERENCE_KEYS, Counted, Part, count, parts_named
+from .count import REFERENCE_KEYS, Counted, Part, count, parts_named
 from .official import PARTIAL_BELOW, REFERENCES, Reference
 
-_ALIASES = {"chalearn": "chalearn", "cvpr16chalearn": "chalearn", "chalearn2016": "chalearn",
-            "fer2013": "fer2013", "fer": "fer2013", "imdbwiki": "imdb-wiki"}
 SAMPLE = 100            # images decoded per split by default (evenly spread); full=True decodes all
 LISTED = 20             # unreadable files named per split (the rest are counted)
 Progress = Callable[[str, int, int], None]    # (what, done, total) while decoding
@@ -96,10 +95,10 @@ class DataReport:
 
 # -- which copies -----------------------------------------------------------------------------------
 def dataset_key(name: str) -> str:
-    """``chalearn``/``CVPR_16_ChaLearn``, ``fer2013``, ``imdb-wiki``/``IMDB-WIKI`` -> a DATASETS key."""
-    key = _ALIASES.get("".join(c for c in name.lower() if c.isalnum()))
+    """``chalearn``/``CVPR_16_ChaLearn``, ``fer2013``, ``imdb-wiki``/``IMDB-WIKI`` -> a datasets.SOURCES key."""
+    key = source_key(name)
     if key is None:
-        raise ConfigError(f"--dataset {name!r}: unknown dataset; valid: {', '.join(DATASETS)}")
+        raise ConfigError(f"--dataset {name!r}: unknown dataset; valid: {', '.join(SOURCES)}")
     return key
 
 
@@ -111,7 +110,7 @@ def parts_under(data: DataConfig, datasets: Sequence[str] = ()) -> tuple[list[Pa
     if not root.is_dir():
         raise DataError(f"data root {root} does not exist or is not a folder (give --data-root DIR, or the "
                         f"cluster profile's data_root)")
-    parts = parts_named(data, [dataset_key(n) for n in datasets] or list(DATASETS))
+    parts = parts_named(data, [dataset_key(n) for n in datasets] or list(SOURCES))
     if datasets:
         return parts, []
     present = [p for p in parts if p.path.exists()]

@@ -12,21 +12,16 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..config import DataConfig, TrainConfig
+from ..datasets import SOURCES, source_of
 from ..errors import DataError
 from ..tasks import AGE_GROUPS, EMOTIONS
-
-DATASETS: dict[str, str] = {
-    "chalearn": "ChaLearn LAP 2016: gender, smile, age (data.chalearn_*)",
-    "fer2013": "FER2013: emotion (data.fer2013)",
-    "imdb-wiki": "IMDB-WIKI: gender, age (data.imdb_wiki*)",
-}
 
 
 @dataclass(frozen=True)
 class Part:
     """One dataset copy a run reads: which dataset, in which layout (the loader's), for which task, where."""
 
-    dataset: str        # a DATASETS key
+    dataset: str        # a datasets.SOURCES key
     layout: str         # imagefolder | official | csv | h5 | aligned | mat
     path: Path
     task: str = ""      # ChaLearn imagefolder: the task whose class folders these are
@@ -65,27 +60,21 @@ def _imdb_wiki(d: DataConfig) -> Part:
     return Part("imdb-wiki", "aligned", d.path(d.imdb_wiki))
 
 
+_PART_OF: dict[str, Callable[[DataConfig, str], Part]] = {
+    "chalearn": _chalearn, "fer2013": lambda d, task: _fer(d), "imdb-wiki": lambda d, task: _imdb_wiki(d)}
+"""The copy a source's task reads, per datasets.SOURCES key."""
+
+
 def parts_of(cfg: TrainConfig) -> list[Part]:
-    """The copies one run reads (none for synthetic data): the active tasks' only."""
-    d = cfg.data
-    if cfg.dataset == "synthetic" or d.synthetic:
-        return []
-    if cfg.dataset == "IMDB-WIKI":
-        return [_imdb_wiki(d)]
-    parts = [_fer(d) if task == "emotion" else _chalearn(d, task) for task in cfg.active_tasks]
-    return list(dict.fromkeys(parts))
+    """The copies one run reads (none for synthetic data): the active tasks' only, routed by the registry."""
+    sources = [(source_of(cfg.dataset, task, cfg.data.synthetic), task) for task in cfg.active_tasks]
+    return list(dict.fromkeys(_PART_OF[source](cfg.data, task) for source, task in sources if source is not None))
 
 
-def parts_named(data: DataConfig, datasets: Sequence[str]) -> list[Part]:
-    """Every copy of these DATASETS keys that the data keys name (all three ChaLearn tasks)."""
-    parts: list[Part] = []
-    if "chalearn" in datasets:
-        parts += [_chalearn(data, t) for t in ("gender", "smile", "age")]
-    if "fer2013" in datasets:
-        parts.append(_fer(data))
-    if "imdb-wiki" in datasets:
-        parts.append(_imdb_wiki(data))
-    return list(dict.fromkeys(parts))
+def parts_named(data: DataConfig, sources: Sequence[str]) -> list[Part]:
+    """Every copy of these datasets.SOURCES keys that the data keys name (all three ChaLearn tasks)."""
+    return list(dict.fromkeys(_PART_OF[key](data, task) for key in SOURCES if key in sources
+                              for task in SOURCES[key].tasks))
 
 
 @dataclass

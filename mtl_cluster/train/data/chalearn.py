@@ -22,11 +22,12 @@ import os
 from pathlib import Path
 
 from ...config import DataConfig
+from ...datasets import SOURCES
 from ...errors import DataError
 from ...tasks import NUM_CLASSES
 from .base import FileImages, TaskData, hold_out, percent, scan_images
 
-DATASET = "ChaLearn_2016"
+DATASET = SOURCES["chalearn"].title
 TASKS = ("gender", "smile", "age")
 FOLDER_EXPECT = "expected TRAIN/<class>/*.jpg and VALID/<class>/*.jpg"
 OFFICIAL_EXPECT = ("expected train/ and valid/ image folders with train_gt.csv and valid_gt.csv "
@@ -219,3 +220,8 @@ def _need_images(images: FileImages | list, message: str) -> None:
     """An empty split is always a wrong path or layout, never something to train on."""
     if len(images) == 0:
         raise DataError(message)
+
+
+def load_task(task: str, data: DataConfig) -> TaskData:
+    """The registry's entry (mtl_cluster/datasets.py): one ChaLearn task."""
+    return load_chalearn(task, data)

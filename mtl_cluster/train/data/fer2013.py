@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from ...config import DataConfig
+from ...datasets import SOURCES
 from ...errors import DataError
 from ...tasks import EMOTIONS
 from .base import ArrayImages, TaskData
 
-DATASET = "FER_2013"
+DATASET = SOURCES["fer2013"].title
 SPLITS = ("Training", "PublicTest", "PrivateTest")
 EVAL_SPLITS = ("PublicTest", "PrivateTest")
 SIDE = 48
@@ -304,3 +305,15 @@ def _h5_labels(where: str, labels: np.ndarray) -> np.ndarray:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_task(task: str, data: DataConfig) -> TaskData:
+    """The registry's entry (mtl_cluster/datasets.py): FER2013 labels one task, emotion."""
+    if task != "emotion":
+        raise DataError(f"FER2013 has no {task!r} labels; valid: emotion")
+    return load_fer2013(data)
+
+
+def train_size(data: DataConfig) -> int:
+    """The registry's cheap count: rows, no pixels decoded."""
+    return fer2013_train_size(data)

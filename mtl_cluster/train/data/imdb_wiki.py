@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 
 from ...config import DataConfig
+from ...datasets import SOURCES
 from ...errors import DataError
 from .base import FileImages, TaskData, hold_out, percent, scan_images, split_holdout
 
-DATASET = "IMDB-WIKI"
+DATASET = SOURCES["imdb-wiki"].title
 TASKS = ("gender", "age")
 GENDER_CLASSES = {"female": 0, "male": 1}
 MAX_AGE = 100
@@ -243,3 +244,8 @@ def in_val_split(rel_path: str, fraction: float) -> bool:
     one image at a time, which put one person's photos in train and in test."""
     digest = hashlib.blake2b(mat_person(rel_path).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2.0**64 < fraction
+
+
+def load_task(task: str, data: DataConfig) -> TaskData:
+    """The registry's entry (mtl_cluster/datasets.py): gender or age."""
+    return load_imdb_wiki(task, data)

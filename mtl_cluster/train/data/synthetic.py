@@ -55,10 +55,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ...config import DataConfig
+from ...datasets import SYNTHETIC
 from ...tasks import EMOTIONS, TASKS
 from .base import ArrayImages, TaskData
 
-DATASET = "synthetic"
+DATASET = SYNTHETIC
 VAL_SPLIT = "val"
 TEST_SPLIT = "test"
 GENDERS: tuple[str, ...] = ("female", "male")
