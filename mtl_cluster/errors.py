@@ -59,6 +59,14 @@ class TrainingFailed(MtlError):
     exit_code = EXIT_FAILED
 
 
+class LossNotFinite(TrainingFailed):
+    """The loss became NaN or inf: lower the learning rate or check the data."""
+
+
+class Stalled(TrainingFailed):
+    """The checkpoint did not advance over consecutive attempts: requeueing again would loop (exit 1, not 75)."""
+
+
 class Interrupted(MtlError):
     """The run saved a checkpoint after SIGUSR2/SIGTERM and should be requeued."""
 

@@ -32,6 +32,33 @@ is queued, running or unknown (and no mtl-launch is under way); its last line sa
 has one of these outcomes, or some still wait for a launch (new, interrupted, died)."""
 
 
+class Cause(StrEnum):
+    """Why a run failed: status.json's ``cause`` (the trainer's own verdict) or what sacct says killed its job.
+    The groups of ``mtl-status --failures``, each with the retry it calls for."""
+
+    OOM = "oom"                  # the job went over its memory (sacct OUT_OF_MEMORY)
+    TIMEOUT = "timeout"          # the time limit came before any checkpoint to requeue from (sacct TIMEOUT)
+    NODE_FAIL = "node_fail"      # the node died under the job (sacct NODE_FAIL)
+    NAN = "nan"                  # the loss became NaN or inf
+    DATA = "data"                # the data could not be found or read
+    CONFIG = "config"            # the run's config.yaml was refused
+    DISK_FULL = "disk_full"
+    STALLED = "stalled"          # the checkpoint did not advance over STALL_ATTEMPTS consecutive attempts
+    CANCELLED = "cancelled"      # scancel by a user or an admin
+    EXCEPTION = "exception"      # anything else: grouped by the last line of its traceback
+
+
+CAUSE_TITLES: dict[Cause, str] = {
+    Cause.OOM: "out of memory", Cause.TIMEOUT: "time limit without a checkpoint", Cause.NODE_FAIL: "node failure",
+    Cause.NAN: "NaN/inf loss", Cause.DATA: "data error", Cause.CONFIG: "config error", Cause.DISK_FULL: "disk full",
+    Cause.STALLED: "stalled: no progress across requeues", Cause.CANCELLED: "cancelled",
+    Cause.EXCEPTION: "Python exception",
+}
+
+STALL_ATTEMPTS = 2
+"""Consecutive attempts whose checkpoint did not advance before a run is stopped as stalled, not requeued."""
+
+
 class Kind(StrEnum):
     SUBMIT = "submit"
     RESUME = "resume"

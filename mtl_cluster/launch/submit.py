@@ -67,8 +67,11 @@ def config_file(config: dict[str, Any]) -> Iterator[str]:
         os.unlink(path)
 
 
-class RunJob(submitit.helpers.Checkpointable):
-    """Train one run folder in a child process; requeue-aware. Picklable: holds only plain data."""
+class RunJob:
+    """Train one run folder in a child process; requeue-aware. Picklable: holds only plain data.
+
+    Checkpointable the way submitit asks (a ``checkpoint`` method, which it may answer with None for "do not
+    requeue"); not derived from ``submitit.helpers.Checkpointable``, whose annotation leaves no room for None."""
 
     def __init__(self, config: dict[str, Any], run_dir: str):
         self.config = config
@@ -118,8 +121,10 @@ class RunJob(submitit.helpers.Checkpointable):
             raise SystemExit(EXIT_INTERRUPTED)
         raise RuntimeError(f"trainer exited with code {rc}: {last or '(no stderr)'}")
 
-    def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission:
-        """Time limit or preemption (USR2): let the trainer save at a step boundary, then requeue."""
+    def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission | None:
+        """Time limit or preemption (USR2): let the trainer save at a step boundary, then requeue. Not when
+        the trainer ended otherwise than interrupted (e.g. exit 1, stalled: its checkpoint did not advance
+        over consecutive attempts, train/guard.py): None tells submitit not to requeue."""
         proc = getattr(self, "_proc", None)
         if proc is not None and getattr(self, "_rc", None) is None:
             try:
@@ -129,6 +134,8 @@ class RunJob(submitit.helpers.Checkpointable):
             deadline = time.monotonic() + GRACE_S
             while self._rc is None and time.monotonic() < deadline:
                 time.sleep(0.2)
+        if getattr(self, "_rc", None) not in (None, EXIT_INTERRUPTED):
+            return None
         return DelayedSubmission(RunJob(self.config, self.run_dir))
 
 

@@ -22,7 +22,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..config import PROTOCOL, TrainConfig, signature
-from ..errors import CheckpointError, DataError, Interrupted, MtlError, TrainingFailed
+from ..errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    LossNotFinite,
+    MtlError,
+    Stalled,
+    TrainingFailed,
+)
 from ..fsio import atomic_write_json
 from ..rundir import (
     BEST_RULE,
@@ -38,7 +47,7 @@ from ..rundir import (
 )
 from ..runlock import RunLock, lock_run_folder
 from ..signals import StopRequest, pending, stop_signals
-from ..states import State
+from ..states import Cause, State
 from ..tasks import AGE_HEADS, METRICS, SPLITS, TASKS, run_metrics
 from .checkpoint import CheckpointWriter, clear_partial, list_checkpoints, load_init, load_latest, try_read
 from .data import load_tasks, train_sizes
@@ -46,6 +55,7 @@ from .data.base import ImageSet, TaskData
 from .data.cache import Decoded, open_cache
 from .data.stage import stage_cache, stage_root
 from .data.transforms import CachedView, TaskView, augment_batch, whole_batch
+from .guard import newest_checkpoint, stalled
 from .metrics import TaskMeter, epoch_record, task_loss
 from .model import MTL_AlexNet_model, load_backbone, load_init_state
 from .perf import cache_decision, cache_folder, resolve
@@ -319,7 +329,7 @@ class Trainer:
                 if not torch.isfinite(total):
                     self.writer.wait()   # a checkpoint still being written is kept too: name it
                     kept = list_checkpoints(self.rd.checkpoints)
-                    raise TrainingFailed(f"loss is {float(total.detach())} at epoch {s.epoch + 1} step {step + 1} "
+                    raise LossNotFinite(f"loss is {float(total.detach())} at epoch {s.epoch + 1} step {step + 1} "
                                          f"(task losses {({t: float(v.detach()) for t, v in losses.items()})}); "
                                          f"lower lr_rate or check the data; "
                                          + (f"last good checkpoint {kept[-1].name} kept" if kept else
@@ -479,13 +489,18 @@ class Trainer:
         if early is not None:   # signalled while starting up: this attempt never began, status stays as it was
             raise Interrupted(f"{early.name} received before training began; start again to resume")
         self.attempt = (count_field(status, "attempts") or 0) + 1
+        start_from = newest_checkpoint(self.rd.checkpoints)
+        stuck = stalled(read_jsonl(self.rd.attempts_file), start_from,   # the attempts before this one
+                        retry=status.get("state") == State.FAILED)
         with _file_log(self.rd.log_file):
             try:
-                self.rd.update_status(state=State.RUNNING, attempts=self.attempt, reason=None, epochs=self.cfg.epoch,
-                                      signature=self.sig, started_at=status.get("started_at") or now_iso(),
-                                      attempt_started_at=now_iso())
-                self.rd.append_attempt("start", self.attempt, previous=_progress(status),
+                self.rd.update_status(state=State.RUNNING, attempts=self.attempt, reason=None, cause=None,
+                                      epochs=self.cfg.epoch, signature=self.sig,
+                                      started_at=status.get("started_at") or now_iso(), attempt_started_at=now_iso())
+                self.rd.append_attempt("start", self.attempt, previous=_progress(status), checkpoint=start_from,
                                        **({"job_id": job} if (job := slurm_job_id()) else {}))
+                if stuck is not None:
+                    raise Stalled(stuck)
                 log.info("attempt %d of run %s (%s) in %s", self.attempt, self.cfg.name, self.sig, self.rd.path)
                 with stop_signals(handle_signals) as stop:
                     self._build()
@@ -534,27 +549,27 @@ class Trainer:
             log.warning("interrupted by Ctrl-C", extra=FILE_ONLY)
             return exc
         if isinstance(exc, MtlError):
-            self.rd.update_status(state=State.FAILED, reason=str(exc))
+            self.rd.update_status(state=State.FAILED, reason=str(exc), cause=_cause(exc))
             log.error("%s", exc, extra=FILE_ONLY)
             return exc
         if isinstance(exc, OSError) and exc.errno in DISK_FULL:
             failed = TrainingFailed(self._disk_full(exc))
-            self._record_failure(str(failed))
+            self._record_failure(str(failed), Cause.DISK_FULL)
             failed.__cause__, failed.__suppress_context__ = None, True
             return failed
         return self._crashed(exc)
 
-    def _record_failure(self, reason: str) -> None:
+    def _record_failure(self, reason: str, cause: Cause) -> None:
         """status.json says failed and why, even on a full disk (a status file is tiny next to a checkpoint)."""
         try:
-            self.rd.update_status(state=State.FAILED, reason=reason)
+            self.rd.update_status(state=State.FAILED, reason=reason, cause=cause)
         except OSError as exc:
             log.error("could not record the failure in status.json: %s", exc)
         log.error("%s", reason, extra=FILE_ONLY)
 
     def _crashed(self, exc: BaseException) -> BaseException:
         """A bug or an unexpected error: recorded with its stack in log.txt, then re-raised as is."""
-        self._record_failure(f"{type(exc).__name__}: {exc}")
+        self._record_failure(f"{type(exc).__name__}: {exc}", Cause.EXCEPTION)
         try:
             with open(self.rd.log_file, "a", encoding="utf-8") as f:
                 f.write(traceback.format_exc())
@@ -590,6 +605,15 @@ class Trainer:
             writer.wait()
         except Exception as exc:  # noqa: BLE001 - already failing or finished; say it, don't mask
             log.error("last checkpoint write failed: %s: %s", type(exc).__name__, exc)
+
+
+def _cause(exc: MtlError) -> Cause:
+    """status.json's ``cause`` of a failure the trainer understood (mtl-status --failures groups by it)."""
+    for kind, cause in ((Stalled, Cause.STALLED), (LossNotFinite, Cause.NAN), (DataError, Cause.DATA),
+                        (ConfigError, Cause.CONFIG)):
+        if isinstance(exc, kind):
+            return cause
+    return Cause.EXCEPTION
 
 
 def _progress(status: dict[str, Any]) -> dict[str, Any]:
