@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -13,6 +13,8 @@ from ..states import State
 from ..tasks import METRIC_BY_KEY, METRICS
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from ..launch.status import RunStatus
     from ..rundir import Summary
     from ..train.loop import ProgressInfo
@@ -93,7 +95,7 @@ class EpochPrinter:
         self.console = console
         self.total = total_epochs
         self.bar = None
-        self.cache_task: Any = None
+        self.cache_task: TaskID | None = None
         if console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

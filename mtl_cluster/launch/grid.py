@@ -20,6 +20,8 @@ from ..errors import ConfigError
 from ..rundir import default_run_dir
 from .study import Experiment, Experiments
 
+V = TypeVar("V")   # a grid axis's values
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -39,9 +41,6 @@ class RunSpec:
     def label(self) -> str:
         """``name`` plus the grid point, e.g. ``AlexNet-Gender seed=1``: unique within a grid."""
         return " ".join([self.name, *(f"{k}={v}" for k, v in self.point)])
-
-
-V = TypeVar("V")
 
 
 def grid_points(axes: Mapping[str, Sequence[V]]) -> list[dict[str, V]]:
