@@ -25,7 +25,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, TypedDict
 
 import yaml
 
@@ -40,6 +40,31 @@ JOINT_RULE = ("one epoch per run for all its tasks, so every number of a row com
               "over its tasks of each task's validation loss divided by that task's first-epoch validation loss "
               "(ties -> earlier); that epoch's test-split metrics are reported")
 PREDICTIONS_BY_RULE = "by_rule"     # predictions.json: {"by_rule": {"final" | "joint": {task: ...}}}
+
+
+class Summary(TypedDict, total=False):
+    """summary.json, as the trainer writes it at the end of a run (``train/loop.py``). Every key may be missing
+    from a file of an older protocol (one from before the test split has no ``selection`` nor ``budget``)."""
+
+    name: str
+    signature: str
+    protocol: int
+    tasks: list[str]
+    datasets: dict[str, str]                       # task -> dataset
+    splits: dict[str, dict[str, str]]              # task -> role (train, val, test) -> the split's name
+    classes: dict[str, dict[str, int]]             # task -> class name -> label, where folders name them
+    age_loss_type: str | None
+    metrics: list[str]                             # the tasks.METRICS keys the run reports
+    budget: dict[str, object]                      # steps per epoch and the rule that set them
+    epochs: int
+    selection: dict[str, Any]                      # {"rule": SELECT_RULE, "tasks": {task: {epoch, val, test}}}
+    best_rule: str
+    best_epoch: int
+    best: dict[str, dict[str, Any] | None]         # split -> the metrics.jsonl line of that epoch
+    final: dict[str, dict[str, Any] | None]
+    unreadable_images: dict[str, int]
+    skipped_at_load: dict[str, int]
+    trainable_params: int
 
 
 def joint_epoch(val_records: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> int | None:
@@ -89,7 +114,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def count_field(status: Mapping[str, Any], key: str) -> int | None:
+def count_field(status: Mapping[str, object], key: str) -> int | None:
     """An int field of status.json, or None when a hand-edited or damaged file holds something else."""
     value = status.get(key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -154,14 +179,14 @@ class RunDir:
         sig = cfg.get("signature") if isinstance(cfg, dict) else None
         return str(sig) if sig else None
 
-    def read_status(self) -> dict[str, Any]:
+    def read_status(self) -> dict[str, object]:
         try:
             status = read_json(self.status_file)
         except (OSError, ValueError):
             return {}
         return status if isinstance(status, dict) else {}
 
-    def update_status(self, **fields: Any) -> dict[str, Any]:
+    def update_status(self, **fields: object) -> dict[str, object]:
         """Merge ``fields`` into status.json (atomically) with host, pid, job id and time."""
         status = self.read_status()
         status.update(fields)
@@ -172,16 +197,16 @@ class RunDir:
         atomic_write_json(self.status_file, status)
         return status
 
-    def append_metrics(self, record: dict[str, Any]) -> None:
+    def append_metrics(self, record: Mapping[str, object]) -> None:
         append_line(self.metrics_file, json.dumps(record, sort_keys=True))
 
-    def rewrite_metrics(self, records: list[dict[str, Any]]) -> None:
+    def rewrite_metrics(self, records: Sequence[Mapping[str, object]]) -> None:
         atomic_write_text(self.metrics_file, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
 
-    def append_timing(self, record: dict[str, Any]) -> None:
+    def append_timing(self, record: Mapping[str, object]) -> None:
         append_line(self.timings_file, json.dumps(record, sort_keys=True))
 
-    def append_attempt(self, event: str, attempt: int, **fields: Any) -> None:
+    def append_attempt(self, event: str, attempt: int, **fields: object) -> None:
         """One attempts.jsonl line: ``start`` (with ``previous``: the epoch/step/state/updated_at status.json
         held, i.e. how far the attempt before got; ``job_id`` in Slurm, for sacct), ``resume`` (``epoch``,
         ``step``, ``steps_per_epoch``, ``gpus``) or ``end`` (``epoch``, ``step`` reached); ``at`` is the wall

@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .errors import Interrupted, RunFolderBusy
 from .rundir import now_iso, read_jsonl, slurm_job_id
@@ -77,7 +77,7 @@ class Holder:
         return ", ".join(parts)
 
 
-def _str(value: Any) -> str | None:
+def _str(value: object) -> str | None:
     return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "" else None
 
 
@@ -389,12 +389,12 @@ def _take_aside(path: Path, judged: os.stat_result) -> None:
         os.unlink(aside)
 
 
-def read_log(run_dir: Path) -> list[dict[str, Any]]:
+def read_log(run_dir: Path) -> list[dict[str, object]]:
     """``.lock.log`` of a run folder, line by line (a torn last line, from a kill mid-write, is skipped)."""
     return read_jsonl(Path(run_dir) / LOG_NAME)
 
 
-def holds_overlapped(log: list[dict[str, Any]]) -> list[str]:
+def holds_overlapped(log: Sequence[Mapping[str, object]]) -> list[str]:
     """Where ``.lock.log`` shows two holders at once, in words; empty when every hold ended before the next.
 
     A hold ends with its ``released`` line, or, when its holder died holding the lock (SIGKILL), the next

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any, Iterator, Sequence
 
 STOP_SIGNALS = (signal.SIGUSR2, signal.SIGTERM)
@@ -21,7 +22,7 @@ class StopRequest:
     def __init__(self) -> None:
         self.signum: int | None = None
 
-    def __call__(self, signum: int, _frame: Any) -> None:
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
         self.signum = signum
 
     @property

@@ -77,7 +77,7 @@ def duplicate_key(node: yaml.Node, path: str) -> tuple[str, int] | None:
     return None
 
 
-def safe_parse(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
+def safe_parse(path: Path, text: str) -> tuple[yaml.Node | None, object]:
     """(node graph, value) of a YAML text through the safe loader only; one ConfigError line for a
     syntax error, an unknown tag (``!!python/object``), a key given twice, nesting too deep or an alias bomb."""
     try:

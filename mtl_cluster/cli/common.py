@@ -9,12 +9,17 @@ import argparse
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
 from ..errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MtlError
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from ..launch.clusters import ClusterProfile
+    from ..launch.grid import RunSpec
+    from ..launch.journal import Report
+    from ..launch.study import Experiments
 
 # Everything str.splitlines() breaks at: a message quoting user text (a key with a \r in it) stays one line.
 _BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"})
@@ -83,7 +88,9 @@ def grid_args(p: argparse.ArgumentParser, status: bool = False) -> None:
     p.add_argument("--jobs-dir", type=Path, default=Path("jobs"), help="launch records (default: jobs)")
 
 
-def load_grid(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
+def load_grid(args: argparse.Namespace) -> tuple[Experiments, ClusterProfile | None, list[RunSpec]]:
+    """The study, its cluster profile (None only for a command that sets ``need_cluster`` False and got no
+    --cluster nor --debug) and its runs, from the grid flags."""
     from ..launch.clusters import ClusterProfile
     from ..launch.grid import expand
     from ..launch.study import load_experiments
@@ -105,7 +112,7 @@ def load_grid(args: argparse.Namespace) -> tuple[Any, Any, list[Any]]:
     return exps, prof, specs
 
 
-def say_reconciled(report: Any, err: Console) -> None:
+def say_reconciled(report: Report, err: Console) -> None:
     """The journal's reconcile, one line per outcome (nothing when no launch was interrupted)."""
     if report.busy:
         err.print("note: a launch is in progress; its jobs show once it has recorded them", markup=False)

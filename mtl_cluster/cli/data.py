@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from rich.markup import escape
 from rich.table import Table
@@ -16,6 +16,12 @@ from rich.table import Table
 from ..errors import EXIT_FAILED, ConfigError, DataError
 from .common import run
 from .ui import plain_console
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from ..datacheck.check import PartReport
+    from ..datacheck.count import Part
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -46,7 +52,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON (same exit codes)")
 
 
-def _parts(args: argparse.Namespace) -> tuple[list[Any], list[Any]]:
+def _parts(args: argparse.Namespace) -> tuple[list[Part], list[Part]]:
     """(copies to check, copies absent) from the study's runs or from a data root."""
     from ..config import apply_overrides, train_config_from_dict
     from ..datacheck.check import dataset_key, parts_under
@@ -84,7 +90,7 @@ def _labels(labels: dict[str, dict[str, int]]) -> str:
     return "; ".join(f"{task}: " + ", ".join(f"{k} {v:,}" for k, v in hist.items()) for task, hist in labels.items())
 
 
-def _table(r: Any) -> Table:
+def _table(r: PartReport) -> Table:
     caption = (f"reference: {r.reference.source} ({r.reference.counted})" if r.reference else
                "no reference count for this layout (--expect FILE adds one)")
     table = Table(title=escape(f"{r.part.name}: {r.part.path}"), title_justify="left", caption=escape(caption),
@@ -111,7 +117,7 @@ def _check(args: argparse.Namespace) -> int:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True) as bar:
-            tasks: dict[str, Any] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(what: str, done: int, total: int) -> None:
                 if what not in tasks:

@@ -8,7 +8,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,6 +18,14 @@ from ..errors import EXIT_FAILED, ConfigError, MtlError
 from ..states import State
 from .common import grid_args, load_grid, run, say_reconciled
 from .ui import plain_console
+
+if TYPE_CHECKING:
+    from ..launch.clusters import ClusterProfile
+    from ..launch.grid import RunSpec
+    from ..launch.journal import Journal
+    from ..launch.plan import PlanRow
+    from ..launch.study import Experiments
+    from ..launch.submit import ArrayEvent, ArrayGroup, RunEvent
 
 
 def _launch_args(p: argparse.ArgumentParser) -> None:
@@ -37,7 +45,7 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-preflight", action="store_true", help="skip the data/Slurm checks before submitting")
 
 
-def plan_table(rows: Sequence[Any], title: str) -> Table:
+def plan_table(rows: Sequence[PlanRow], title: str) -> Table:
     table = Table(title=escape(title), title_justify="left")
     for col in ("run", "signature", "state", "action"):
         table.add_column(col, overflow="fold")
@@ -60,6 +68,7 @@ def _launch(args: argparse.Namespace) -> int:
     if args.parallel < 1:
         raise ConfigError(f"--parallel: must be 1 or more (runs trained at once here), got {args.parallel}")
     exps, prof, specs = load_grid(args)
+    assert prof is not None   # mtl-launch needs a cluster (or --debug): load_grid said so already
     out, err = plain_console(), plain_console(stderr=True)
     if args.cancel:
         return _cancel(specs, args, out, err)
@@ -95,31 +104,33 @@ def _launch(args: argparse.Namespace) -> int:
                     raise
                 raise MtlError(f"{exc}; {kept.adopted_runs} run(s) queued before it are recorded; "
                                f"run mtl-launch again to submit the rest") from exc
-            record["arrays"] = [{"job_id": g.job_id, "size": len(g.rows), "dependency": g.dependency}
-                                for g in groups]
+            arrays = [{"job_id": g.job_id, "size": len(g.rows), "dependency": g.dependency} for g in groups]
+            record["arrays"] = arrays
             failed = 0
         else:
             results = _run_here(rows, err, args.parallel)
             failed = sum(1 for rc, _ in results.values() if rc != 0)
-        record["runs"] = [{"name": r.spec.name, "label": r.spec.label, "signature": r.spec.signature,
-                           "run_dir": str(r.spec.run_dir), "action": str(r.action), "job_id": r.job_id,
-                           "log": r.log, "depends_on": r.after + [str(s.run_dir) for s in r.after_runs]}
-                          for r in todo]
+        runs: list[dict[str, object]] = [
+            {"name": r.spec.name, "label": r.spec.label, "signature": r.spec.signature,
+             "run_dir": str(r.spec.run_dir), "action": str(r.action), "job_id": r.job_id,
+             "log": r.log, "depends_on": r.after + [str(s.run_dir) for s in r.after_runs]}
+            for r in todo]
+        record["runs"] = runs
         if not prof.is_slurm:
-            for run in record["runs"]:
-                run["exit_code"], run["last_line"] = results.get(Path(run["run_dir"]), (None, ""))
+            for run, r in zip(runs, todo):
+                run["exit_code"], run["last_line"] = results.get(r.spec.run_dir, (None, ""))
         path = ledger.write_record(args.jobs_dir, record)
         if prof.is_slurm:
             jr.close()
     if prof.is_slurm:
-        out.print(f"submitted {len(todo)} runs in {len(record['arrays'])} array(s); record {path}; "
+        out.print(f"submitted {len(todo)} runs in {len(arrays)} array(s); record {path}; "
                   f"follow with: {status_command(args)}", markup=False)
         return 0
     out.print(f"{len(todo) - failed} of {len(todo)} runs completed in {args.results}; record {path}", markup=False)
     return EXIT_FAILED if failed else 0
 
 
-def _cancel_never(rows: Sequence[Any], err: Console) -> None:
+def _cancel_never(rows: Sequence[PlanRow], err: Console) -> None:
     """scancel the grid's queued jobs that can never start (a dependency on a job that failed or was cancelled):
     their runs are submitted again now, or wait for their parent's run; either way squeue keeps one job per
     run and none that is dead."""
@@ -159,11 +170,12 @@ def status_command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
-def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Console, jr: Any) -> list[Any]:
+def _submit(rows: Sequence[PlanRow], prof: ClusterProfile, args: argparse.Namespace, err: Console,
+            jr: Journal) -> list[ArrayGroup]:
     """Submit the arrays with a rich bar on a terminal (a line per sbatch call otherwise)."""
     from ..launch import submit
 
-    def line(i: dict[str, Any]) -> str:
+    def line(i: ArrayEvent) -> str:
         return (f"submitted array {i['n']}/{i['of']}: job {i['job_id']} ({i['size']} runs"
                 + (f", {i['dependency']})" if i["dependency"] else ")"))
 
@@ -175,7 +187,7 @@ def _submit(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Conso
                   console=err) as bar:
         task = bar.add_task("arrays", total=None)
 
-        def event(_kind: str, i: dict[str, Any]) -> None:
+        def event(_kind: str, i: ArrayEvent) -> None:
             bar.update(task, total=i["of"], completed=i["n"])
             bar.console.print(line(i), markup=False)
         return submit.submit(rows, prof, args.logs_dir, jr, array_parallelism=args.array_parallelism,
@@ -187,7 +199,7 @@ def _study(args: argparse.Namespace) -> str:
     return Path(args.experiments).stem
 
 
-def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
+def _record(exps: Experiments, prof: ClusterProfile, args: argparse.Namespace) -> dict[str, object]:
     import hashlib
 
     from ..launch.ledger import git_commit
@@ -199,7 +211,8 @@ def _record(exps: Any, prof: Any, args: argparse.Namespace) -> dict[str, Any]:
             "results": str(Path(args.results).absolute())}
 
 
-def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Console, err: Console) -> int:
+def _dry_run(rows: Sequence[PlanRow], prof: ClusterProfile, args: argparse.Namespace, out: Console,
+            err: Console) -> int:
     from ..launch import journal, submit
     from ..launch.plan import preflight
     from ..launch.status import submits
@@ -225,7 +238,7 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
     return 0
 
 
-def _warn_counts(rows: Sequence[Any], prof: Any, err: Console) -> None:
+def _warn_counts(rows: Sequence[PlanRow], prof: ClusterProfile, err: Console) -> None:
     """A partial dataset copy under the default ``data_counts: warn`` (``refuse`` makes it a preflight problem)."""
     from ..launch.plan import data_count_shortfalls
 
@@ -233,11 +246,11 @@ def _warn_counts(rows: Sequence[Any], prof: Any, err: Console) -> None:
         err.print(f"mtl-launch: warning: {line}", markup=False)
 
 
-def _run_here(rows: Sequence[Any], err: Console, parallel: int = 1) -> dict[Path, tuple[int, str]]:
+def _run_here(rows: Sequence[PlanRow], err: Console, parallel: int = 1) -> dict[Path, tuple[int, str]]:
     from ..launch import submit
 
     if not err.is_terminal:
-        def plain(kind: str, i: dict[str, Any]) -> None:
+        def plain(kind: str, i: RunEvent) -> None:
             if kind == "run_start":
                 err.print(f"[{i['i']}/{i['n']}] {i['row'].spec.label}: training", markup=False)
             elif kind == "run_end":
@@ -250,7 +263,7 @@ def _run_here(rows: Sequence[Any], err: Console, parallel: int = 1) -> dict[Path
         task = bar.add_task("runs", total=sum(1 for r in rows if r.action.submits))
         active: list[str] = []
 
-        def rich_event(kind: str, i: dict[str, Any]) -> None:
+        def rich_event(kind: str, i: RunEvent) -> None:
             label = i["row"].spec.label
             if kind == "run_start":
                 active.append(label)
@@ -266,7 +279,7 @@ def _run_here(rows: Sequence[Any], err: Console, parallel: int = 1) -> dict[Path
         return submit.run_here(rows, rich_event, parallel)
 
 
-def _cancel(specs: Sequence[Any], args: argparse.Namespace, out: Console, err: Console) -> int:
+def _cancel(specs: Sequence[RunSpec], args: argparse.Namespace, out: Console, err: Console) -> int:
     from ..launch import journal, ledger, slurmq
 
     say_reconciled(journal.reconcile_if_idle(args.jobs_dir), err)   # orphans of a launch that died: adopted, held

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,6 +11,13 @@ from rich.table import Table
 
 from ..states import State
 from ..tasks import METRIC_BY_KEY, METRICS
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from ..launch.status import RunStatus
+    from ..rundir import Summary
+    from ..train.loop import ProgressInfo
 
 
 def stderr_console() -> Console:
@@ -45,7 +52,7 @@ def duration_text(seconds: float | None, rough: bool = False) -> str:
     return ("~" if rough else "") + text
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
+def summary_table(summary: Summary) -> Table:
     """One run's numbers: per metric, the test split at the epoch its task's validation loss chose, and at
     the final epoch (a summary from before the test split shows its validation numbers instead)."""
     if "selection" not in summary:
@@ -68,7 +75,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
-def _v1_summary_table(summary: dict[str, Any]) -> Table:
+def _v1_summary_table(summary: Summary) -> Table:
     table = Table(title=f"{summary['name']}  ({summary['signature']}, {summary['epochs']} epochs; validation "
                         f"split only: a run from before the test split)")
     table.add_column("metric")
@@ -88,7 +95,7 @@ class EpochPrinter:
         self.console = console
         self.total = total_epochs
         self.bar = None
-        self.cache_task: Any = None
+        self.cache_task: TaskID | None = None
         if console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -96,14 +103,14 @@ class EpochPrinter:
             self.task = self.bar.add_task(f"epoch 1/{total_epochs}", total=None)
             self.bar.start()
 
-    def __call__(self, event: str, info: dict[str, Any]) -> None:
+    def __call__(self, event: str, info: ProgressInfo) -> None:
         if self.bar is not None and event == "step":
             self.bar.update(self.task, completed=info["step"], total=info["steps"],
                             description=f"epoch {info['epoch']}/{self.total}")
         elif event == "cache":
             self._cache(info)
 
-    def _cache(self, info: dict[str, Any]) -> None:
+    def _cache(self, info: ProgressInfo) -> None:
         """The image cache being built: a bar per split on a terminal, one line per split otherwise."""
         label = f"decoding {info['split']}:{info['task']} into the image cache"
         done = info["done"] == info["total"]
@@ -135,7 +142,7 @@ def plain_console(stderr: bool = False) -> Console:
     return c
 
 
-def status_table(statuses: Sequence[Any], title: str, log: bool = True) -> Table:
+def status_table(statuses: Sequence[RunStatus], title: str, log: bool = True) -> Table:
     """mtl-status's table (``log``: the log file column; the live view leaves it out for room)."""
     from ..launch.status import last_metrics_text
 
@@ -152,11 +159,11 @@ def status_table(statuses: Sequence[Any], title: str, log: bool = True) -> Table
     return table
 
 
-def state_text(st: Any) -> str:
+def state_text(st: RunStatus) -> str:
     return st.state + (f": {st.detail}" if st.detail and st.state != State.COMPLETED else "")
 
 
-def epoch_text(st: Any) -> str:
+def epoch_text(st: RunStatus) -> str:
     """``2/40`` epochs done, ``+310/464`` steps into the next while it trains."""
     epoch = f"{st.epoch or 0}/{st.epochs}" if st.state != State.NEW else ""
     if st.state in (State.RUNNING, State.DIED, State.INTERRUPTED) and st.step and st.steps:
@@ -164,9 +171,9 @@ def epoch_text(st: Any) -> str:
     return epoch
 
 
-def eta_text(st: Any) -> str:
+def eta_text(st: RunStatus) -> str:
     return duration_text(st.eta_s, st.eta_rough) if st.state == State.RUNNING else ""
 
 
-def job_text(st: Any) -> str:
+def job_text(st: RunStatus) -> str:
     return (st.job_id or "") + (f" {st.job_state}" if st.job_state and st.job_id else "")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
-from typing import Any, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -17,11 +18,15 @@ from rich.text import Text
 from ..launch.status import RunStatus
 from ..states import FINAL_STATES
 
+if TYPE_CHECKING:
+    from ..launch.grid import RunSpec
+    from ..launch.study import Experiments
+
 
 class _Poll:
     """One refresh: the ledger again (a launch may add jobs meanwhile), Slurm, the run folders."""
 
-    def __init__(self, specs: Sequence[Any], jobs_dir: Any):
+    def __init__(self, specs: Sequence[RunSpec], jobs_dir: Path):
         self.specs, self.jobs_dir = specs, jobs_dir
         self.known: dict[str, str] = {}          # job id -> its last state Slurm did answer
         self.statuses: list[RunStatus] = []
@@ -59,7 +64,7 @@ def _counts(statuses: Sequence[RunStatus]) -> str:
     return ", ".join(f"{n} {s}" for s, n in Counter(st.state for st in statuses).most_common())
 
 
-def watch(exps: Any, specs: Sequence[Any], args: argparse.Namespace) -> int:
+def watch(exps: Experiments, specs: Sequence[RunSpec], args: argparse.Namespace) -> int:
     """Refresh every ``args.watch`` seconds until every run has finished; 0 then."""
     from .ui import plain_console
 

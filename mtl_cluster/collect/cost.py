@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeGuard
 
 import pandas as pd
 
@@ -205,7 +205,7 @@ def study_total(runs: Iterable[RunCost]) -> StudyTotal:
 
 
 # -- one run --------------------------------------------------------------------------------------
-def run_cost(folder: Path, params: Any = None) -> RunCost:
+def run_cost(folder: Path, params: object = None) -> RunCost:
     """One run folder's figures (``params``: summary.json's trainable_params, as the collector read it)."""
     rd = RunDir(Path(folder))
     params = params.item() if hasattr(params, "item") else params   # a numpy scalar from the frame
@@ -287,7 +287,7 @@ def _progress(rec: dict[str, Any], steps_per_epoch: float) -> float:
     return (_float(rec.get("epoch")) or 0.0) + (_float(rec.get("step")) or 0.0) / steps_per_epoch
 
 
-def _timestamp(text: Any) -> float | None:
+def _timestamp(text: object) -> float | None:
     """status.json's ``updated_at`` (rundir.now_iso) as epoch seconds."""
     try:
         return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S%z").timestamp() if text else None
@@ -295,9 +295,10 @@ def _timestamp(text: Any) -> float | None:
         return None
 
 
-def _float(value: Any) -> float | None:
+def _float(value: object) -> float | None:
     return float(value) if _number(value) else None
 
 
-def _number(value: Any) -> bool:
+def _number(value: object) -> TypeGuard[float]:
+    """A finite int or float (not a bool): a figure a record may hold."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Hashable
 
 import numpy as np
 import pandas as pd
@@ -81,7 +81,7 @@ def add_image_tests(report: Report, frame: pd.DataFrame, predictions: str = "sel
 Runs = dict[Any, tuple[Path, str | None]]   # seed -> (run folder, age_loss_type)
 
 
-def _runs(nums: list[int], refs: dict[int, str], folders: dict[str, tuple[Path, Any, Any]]) -> Runs:
+def _runs(nums: list[int], refs: dict[int, str], folders: dict[str, tuple[Path, Hashable, str | None]]) -> Runs:
     out: Runs = {}
     for num in nums:
         folder, seed, age_loss = folders[refs[num]]
@@ -114,7 +114,7 @@ def _test(delta: Row, metric: str, against: str, mtl: Runs, stl: Runs, which: st
                      low=iv.low, high=iv.high, note=iv.note, per_seed=per_seed)
 
 
-def _seed_test(seed: Any, a: dict[int, float], b: dict[int, float], field: str) -> SeedTest:
+def _seed_test(seed: Hashable, a: dict[int, float], b: dict[int, float], field: str) -> SeedTest:
     common = sorted(set(a) & set(b))
     x, y = [a[i] for i in common], [b[i] for i in common]
     if field == "correct":

@@ -12,17 +12,20 @@ import csv
 import dataclasses
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from ..tasks import COST_BY_KEY, METRIC_BY_KEY
-from .compare import POWER, Cell, Report, Row, Section
+from .compare import POWER, Cell, Reference, Report, Row, Section
 from .cost import CostCell, CostReport, Ratio, StudyTotal
 from .scan import Planted
 from .stats import seeds_needed
+
+if TYPE_CHECKING:
+    from .image_tests import ImageTest, SeedTest
 
 TITLE = "Multitask learning & Single task learning on AlexNet model"
 FORMATS = ("md", "csv", "json", "latex", "html")
@@ -259,7 +262,7 @@ IMAGE_TESTS = ("Per-image tests on the test split (the Δ rows' runs on the same
                "paired bootstrap for MAE:")
 
 
-def image_test_line(t: Any) -> str:
+def image_test_line(t: ImageTest) -> str:
     """One Δ cell's per-image tests as text: across seeds, then each seed's own."""
     p = decimals(t.metric)
     head = f"{t.row}, {METRIC_BY_KEY[t.metric].header} vs {t.against}: {_signed(t.diff, p)}"
@@ -272,7 +275,7 @@ def image_test_line(t: Any) -> str:
     return line + (f"; per seed: {seeds}" if seeds else "")
 
 
-def _seed_text(one: Any, p: int) -> str:
+def _seed_text(one: SeedTest, p: int) -> str:
     """``seed 0: +2.5, McNemar p=0.04 (b=9 c=3)`` or ``seed 0: -0.31 [-0.80, +0.15]``."""
     text = f"seed {one.seed}: {_signed(one.diff, p)}"
     if one.low is not None and one.high is not None:
@@ -284,7 +287,7 @@ def _seed_text(one: Any, p: int) -> str:
     return text
 
 
-def reference_line(ref: Any) -> str:
+def reference_line(ref: Reference) -> str:
     return f"[{ref.num}] {ref.path}; epoch {ref.selected or ref.epoch}/{ref.epochs}; {ref.budget}; {ref.config}"
 
 
@@ -333,7 +336,7 @@ CSV_FIELDS = ["section", "dataset", "row", "kind", "refs", "metric", "column", "
 POWER_OF = {"delta": "0.8"}   # the power mde80 is stated at (delta rows)
 
 
-def _num(x: Any) -> Any:
+def _num(x: float | None) -> float | None:
     return None if x is None else round(float(x), 6)
 
 
@@ -378,7 +381,7 @@ def to_csv(report: Report) -> str:
     return buf.getvalue()
 
 
-def _plain(x: Any) -> Any:
+def _plain(x: object) -> Any:
     """dataclasses/numpy -> JSON-safe builtins, floats rounded."""
     if dataclasses.is_dataclass(x):
         return {f.name: _plain(getattr(x, f.name)) for f in dataclasses.fields(x)}

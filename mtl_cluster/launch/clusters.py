@@ -82,7 +82,7 @@ RESOURCE_KEYS = ("partition", "gres", "gpus_per_node", "cpus_per_task", "mem_gb"
                  "additional")
 
 
-def profile_from_dict(name: str, raw: Any, where: str) -> ClusterProfile:
+def profile_from_dict(name: str, raw: object, where: str) -> ClusterProfile:
     """Validate one profile; errors are ``where.key: problem; valid ...`` for the caller to locate."""
     if not isinstance(raw, Mapping):
         raise ConfigError(where=where, problem=f"expected a mapping of profile keys, got {type(raw).__name__}")
@@ -153,7 +153,7 @@ def job_name(study: str, experiments: list[str]) -> str:
     return name[:JOB_NAME_MAX]
 
 
-def with_resources(prof: ClusterProfile, raw: Any, where: str) -> ClusterProfile:
+def with_resources(prof: ClusterProfile, raw: object, where: str) -> ClusterProfile:
     """``prof`` with one experiment's ``resources:`` on top, validated like a profile."""
     if not isinstance(raw, Mapping):
         raise ConfigError(where=where, problem=f"expected a mapping of resource keys, got {type(raw).__name__}")

@@ -13,12 +13,14 @@ import itertools
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence, TypeVar
 
 from ..config import TrainConfig, apply_overrides, build_checked, nested, signature, train_config_from_dict
 from ..errors import ConfigError
 from ..rundir import default_run_dir
 from .study import Experiment, Experiments
+
+V = TypeVar("V")   # a grid axis's values
 
 
 @dataclass(frozen=True)
@@ -41,17 +43,17 @@ class RunSpec:
         return " ".join([self.name, *(f"{k}={v}" for k, v in self.point)])
 
 
-def grid_points(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def grid_points(axes: Mapping[str, Sequence[V]]) -> list[dict[str, V]]:
     """The cross product of the axes, first axis slowest; no axes -> one empty point."""
     keys = list(axes)
     return [dict(zip(keys, values)) for values in itertools.product(*(axes[k] for k in keys))]
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, object], over: Mapping[str, object]) -> dict[str, object]:
     out = copy.deepcopy(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+        if isinstance(value, dict) and isinstance(mine := out.get(key), dict):
+            out[key] = _merge(mine, value)
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -26,7 +26,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypedDict
 
 from ..errors import MtlError
 from ..fsio import append_line, atomic_write_text
@@ -36,9 +36,20 @@ from .ledger import latest_jobs, launch_lock, write_record
 COMMENT_PREFIX = "mtl-launch:"
 SACCT_SLACK_S = 300     # sacct is asked from this long before the launch began (clock skew, slow dbd)
 
+
+class IntentRun(TypedDict):
+    """One run of an intent (``submit._intent_run``): enough to record it, and to rebuild its job's pickle."""
+
+    name: str
+    label: str
+    signature: str
+    run_dir: str
+    config: dict[str, Any]     # the run's TrainConfig.to_dict(): the job's YAML config
+
+
 # (submitit folder, job id, runs of the intent, timeout_min, max_requeues) -> each run's log; puts back
 # the job's pickles when the launch died before submitit moved them (launch.adopt).
-Adopt = Callable[[str, str, list[dict[str, Any]], int, int], list[str]]
+Adopt = Callable[[str, str, list[IntentRun], int, int], list[str]]
 
 
 def folder(jobs_dir: Path) -> Path:
@@ -60,10 +71,10 @@ class Journal:
             {"event": "launch", "token": self.token, "cluster": cluster, "logs": logs,
              "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": socket.gethostname(), "pid": os.getpid()}) + "\n")
 
-    def _add(self, **entry: Any) -> None:
+    def _add(self, **entry: object) -> None:
         append_line(self.path, json.dumps(entry))
 
-    def intent(self, array: int, of: int, runs: Sequence[dict[str, Any]], timeout_min: int,
+    def intent(self, array: int, of: int, runs: Sequence[IntentRun], timeout_min: int,
                max_requeues: int) -> str:
         """Record what the next sbatch submits (durably, before it runs); returns the job's comment."""
         self._add(event="intent", array=array, of=of, runs=list(runs), timeout_min=timeout_min,
@@ -85,7 +96,7 @@ class Journal:
 class Intent:
     token: str
     array: int
-    runs: list[dict[str, Any]]
+    runs: list[IntentRun]
     timeout_min: int
     max_requeues: int
     job_id: str | None = None
@@ -119,9 +130,9 @@ class Report:
         return out
 
 
-def _read(path: Path) -> tuple[dict[str, Any], list[Intent]]:
+def _read(path: Path) -> tuple[dict[str, object], list[Intent]]:
     """The launch line and the intents of one journal; a torn last line (a kill mid-write) is skipped."""
-    head: dict[str, Any] = {}
+    head: dict[str, object] = {}
     intents: dict[int, Intent] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
@@ -146,7 +157,7 @@ def _read(path: Path) -> tuple[dict[str, Any], list[Intent]]:
     return head, sorted(intents.values(), key=lambda i: i.array)
 
 
-def _since(head: dict[str, Any], path: Path) -> str:
+def _since(head: Mapping[str, object], path: Path) -> str:
     try:
         t0 = time.mktime(time.strptime(str(head.get("time")), "%Y-%m-%dT%H:%M:%S"))
     except ValueError:
@@ -201,7 +212,7 @@ def reconcile(jobs_dir: Path, adopt: Adopt | None = None) -> Report:
 
 
 def _settle(it: Intent, queued: dict[str, tuple[str, bool]] | None, accounted: dict[str, dict[str, str] | None],
-            head: dict[str, Any], path: Path) -> str | None:
+            head: Mapping[str, object], path: Path) -> str | None:
     """Find the intent's job by its comment (sets ``it.job_id``; None: it never reached Slurm); returns
     why that cannot be told, or None."""
     tag = comment(it.token, it.array)
@@ -222,7 +233,7 @@ def _settle(it: Intent, queued: dict[str, tuple[str, bool]] | None, accounted: d
     return None
 
 
-def _record(jobs_dir: Path, head: dict[str, Any], adopted: list[tuple[Intent, list[str]]]) -> Path:
+def _record(jobs_dir: Path, head: Mapping[str, object], adopted: list[tuple[Intent, list[str]]]) -> Path:
     """A launch record for the adopted jobs, so plan and status treat their runs like any other."""
     runs = []
     for it, logs in adopted:

@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 from ..errors import ConfigError, MtlError
 from ..fsio import atomic_write_json
@@ -22,7 +22,7 @@ from .slurmq import run_command
 _SEQ = itertools.count()   # this process's records, in the order written
 
 
-def write_record(jobs_dir: Path, record: dict[str, Any], suffix: str = "") -> Path:
+def write_record(jobs_dir: Path, record: Mapping[str, object], suffix: str = "") -> Path:
     """Save one launch record atomically as ``jobs/<time>-<cluster>-<pid>-<n><suffix>.json``, never over another.
 
     ``n`` numbers this process's records: one launch can write several in one second (the interrupted
@@ -38,7 +38,7 @@ def write_record(jobs_dir: Path, record: dict[str, Any], suffix: str = "") -> Pa
             return path
 
 
-def read_records(jobs_dir: Path) -> list[dict[str, Any]]:
+def read_records(jobs_dir: Path) -> list[dict[str, object]]:
     """Every readable launch record, oldest first (a damaged file is skipped, not fatal)."""
     out = []
     for path in sorted(Path(jobs_dir).glob("*.json")):
@@ -77,7 +77,7 @@ def latest_jobs(jobs_dir: Path) -> dict[str, JobRef]:
             if isinstance(run, dict) and run.get("job_id") and isinstance(run.get("run_dir"), str):
                 log = run.get("log")
                 out[run["run_dir"]] = JobRef(str(run["job_id"]), str(rec.get("cluster", "")),
-                                             log if isinstance(log, str) else None, rec["_file"])
+                                             log if isinstance(log, str) else None, str(rec["_file"]))
     return out
 
 

@@ -100,7 +100,7 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunS
 ETA_EPOCHS = 3   # the speed of the last few epochs: recent, as a resumed run may be on another node
 
 
-def _timestamp(text: Any) -> float | None:
+def _timestamp(text: object) -> float | None:
     """status.json's ``now_iso`` times as epoch seconds (None for a missing or hand-edited value)."""
     try:
         return datetime.strptime(str(text), "%Y-%m-%dT%H:%M:%S%z").timestamp()
@@ -108,7 +108,7 @@ def _timestamp(text: Any) -> float | None:
         return None
 
 
-def eta_seconds(status: Mapping[str, Any], timings: Sequence[Mapping[str, Any]], epochs: int | None,
+def eta_seconds(status: Mapping[str, object], timings: Sequence[Mapping[str, object]], epochs: int | None,
                 now: float | None = None) -> tuple[float | None, bool]:
     """Seconds until a running run's last epoch ends, at its own speed, and whether the figure is rough.
 
@@ -123,9 +123,8 @@ def eta_seconds(status: Mapping[str, Any], timings: Sequence[Mapping[str, Any]],
     if not epochs:
         return None, False
     done = (epoch or 0) + (step / steps if step and steps else 0.0)
-    secs = [float(r["seconds"]) for r in timings
-            if isinstance(r.get("seconds"), (int, float)) and not isinstance(r.get("seconds"), bool)
-            and r["seconds"] > 0]
+    secs = [float(sec) for r in timings
+            if isinstance(sec := r.get("seconds"), (int, float)) and not isinstance(sec, bool) and sec > 0]
     updated = _timestamp(status.get("updated_at"))
     since = max(0.0, now - updated) if updated is not None else 0.0
     if secs:
@@ -187,7 +186,7 @@ def submits(act: Action) -> bool:
     return act.submits
 
 
-def last_metrics_text(metrics: Mapping[str, Any]) -> str:
+def last_metrics_text(metrics: Mapping[str, object]) -> str:
     keys = [k for k in (*(m.key for m in METRICS), "loss")
             if isinstance(metrics.get(k), (int, float)) and not isinstance(metrics.get(k), bool)]
     return " ".join(f"{k}={metrics[k]:.3g}" for k in keys)

@@ -92,7 +92,7 @@ def _node_lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
             _node_lines(item, sub, out)
 
 
-def _parse(path: Path) -> tuple[str, Any, dict[str, int]]:
+def _parse(path: Path) -> tuple[str, object, dict[str, int]]:
     text = read_text(path)
     node, raw = safe_parse(path, text)
     lines: dict[str, int] = {}
@@ -101,7 +101,7 @@ def _parse(path: Path) -> tuple[str, Any, dict[str, int]]:
     return text, raw, lines
 
 
-def _check_train_keys(exp_: _Ctx, where: str, raw: Any, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+def _check_train_keys(exp_: _Ctx, where: str, raw: object, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Unknown keys and wrong types of a partial training config, reported at their YAML line."""
     if raw is None:
         return {}
@@ -118,12 +118,12 @@ def _check_train_keys(exp_: _Ctx, where: str, raw: Any, extra: tuple[str, ...] =
     return dict(raw)
 
 
-def _check_grid(exp_: _Ctx, where: str, raw: Any) -> dict[str, list[Any]]:
+def _check_grid(exp_: _Ctx, where: str, raw: object) -> dict[str, list[object]]:
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
         raise exp_.error(where, f"expected a mapping axis: [values], got {type(raw).__name__}")
-    axes: dict[str, list[Any]] = {}
+    axes: dict[str, list[object]] = {}
     for key, values in raw.items():
         sub = f"{where}.{key}"
         if str(key).split(".")[0] not in TRAIN_KEYS or str(key) in ("name", "init_from", "init_checkpoint"):
@@ -217,7 +217,8 @@ def load_experiments(path: Path) -> Experiments:
                        clusters, debug, debug_grid, lines, demo, demo_grid)
 
 
-def _overrides(ctx: _Ctx, raw: Mapping[str, Any], section: str) -> tuple[dict[str, Any], dict[str, list[Any]] | None]:
+def _overrides(ctx: _Ctx, raw: Mapping[str, object],
+               section: str) -> tuple[dict[str, Any], dict[str, list[object]] | None]:
     """A ``debug:``/``demo:`` section: training keys for every run (and an optional grid that replaces the
     study's axes); nothing that names one run."""
     section_raw = raw.get(section) or {}

@@ -22,24 +22,51 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence, TypedDict
 
 import submitit
 import yaml
 from submitit.core.utils import DelayedSubmission
 
 from ..errors import EXIT_INTERRUPTED, WORKER_DONE, ConfigError, MtlError
-from ..rundir import read_json
+from ..rundir import Summary, read_json
 from ..signals import spawn_shielded
 from . import slurmq
 from .clusters import ClusterProfile, chunks, job_name, sbatch_parameters, with_resources
 from .grid import RunSpec
-from .journal import Journal
+from .journal import IntentRun, Journal
 from .plan import PlanRow
 from .status import submits
 
-Event = Callable[[str, dict[str, Any]], None]
 GRACE_S = 120.0     # how long checkpoint() waits for the trainer to save and exit
+
+
+class ArrayEvent(TypedDict):
+    """What ``submit`` tells its ``on_event`` after each sbatch call (event ``array``)."""
+
+    n: int                    # this array's number, 1-based
+    of: int                   # arrays in the launch
+    job_id: str
+    size: int                 # runs in the array
+    dependency: str | None    # its sbatch --dependency
+
+
+class _RunEventBase(TypedDict):
+    i: int                    # the run's number in the launch, 1-based
+    n: int                    # runs in the launch
+    row: PlanRow
+
+
+class RunEvent(_RunEventBase, total=False):
+    """What ``run_here`` tells its ``on_event``: ``run_start`` (i, n, row), ``run_end`` (and rc, last, seconds)."""
+
+    rc: int                   # the trainer's exit code (-1: not run, its parent failed)
+    last: str                 # its last stderr line
+    seconds: float
+
+
+ArrayProgress = Callable[[str, ArrayEvent], None]
+RunProgress = Callable[[str, RunEvent], None]
 
 
 # -- the job ----------------------------------------------------------------------------------------
@@ -56,7 +83,7 @@ def child_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def config_file(config: dict[str, Any]) -> Iterator[str]:
+def config_file(config: Mapping[str, object]) -> Iterator[str]:
     """The run's config as a temporary YAML file for the trainer's ``--config``, removed afterwards."""
     fd, path = tempfile.mkstemp(prefix="mtl-run-", suffix=".yaml")
     try:
@@ -73,11 +100,11 @@ class RunJob:
     Checkpointable the way submitit asks (a ``checkpoint`` method, which it may answer with None for "do not
     requeue"); not derived from ``submitit.helpers.Checkpointable``, whose annotation leaves no room for None."""
 
-    def __init__(self, config: dict[str, Any], run_dir: str):
+    def __init__(self, config: Mapping[str, object], run_dir: str):
         self.config = config
         self.run_dir = run_dir
 
-    def __getstate__(self) -> dict[str, Any]:
+    def __getstate__(self) -> dict[str, object]:
         return {"config": self.config, "run_dir": self.run_dir}
 
     def command(self, config_file: str) -> list[str]:
@@ -109,7 +136,7 @@ class RunJob:
                 pass
             return int(self._rc if self._rc is not None else 1), self._last
 
-    def __call__(self) -> dict[str, Any]:
+    def __call__(self) -> Summary:
         rc, last = self.train()
         if rc == 0:
             return read_json(Path(self.run_dir) / "summary.json")
@@ -121,7 +148,7 @@ class RunJob:
             raise SystemExit(EXIT_INTERRUPTED)
         raise RuntimeError(f"trainer exited with code {rc}: {last or '(no stderr)'}")
 
-    def checkpoint(self, *args: Any, **kwargs: Any) -> DelayedSubmission | None:
+    def checkpoint(self, *args: object, **kwargs: object) -> DelayedSubmission | None:
         """Time limit or preemption (USR2): let the trainer save at a step boundary, then requeue. Not when
         the trainer ended otherwise than interrupted (e.g. exit 1, stalled: its checkpoint did not advance
         over consecutive attempts, train/guard.py): None tells submitit not to requeue."""
@@ -163,9 +190,9 @@ def _profile(prof: ClusterProfile, row: PlanRow) -> ClusterProfile:
     return with_resources(prof, row.spec.resources, f"{row.spec.name}.resources") if row.spec.resources else prof
 
 
-def _by(rows: Sequence[PlanRow], key: Any) -> list[list[PlanRow]]:
+def _by(rows: Sequence[PlanRow], key: Callable[[PlanRow], Hashable]) -> list[list[PlanRow]]:
     """Rows grouped by ``key(row)``, groups and rows in plan order."""
-    out: dict[Any, list[PlanRow]] = {}
+    out: dict[Hashable, list[PlanRow]] = {}
     for r in rows:
         out.setdefault(key(r), []).append(r)
     return list(out.values())
@@ -238,7 +265,7 @@ def _dependency(group: ArrayGroup, job_of: dict[Path, str], placeholder: bool = 
     return "afterok:" + ":".join(ids) if ids else None
 
 
-def _job_config(spec: RunSpec) -> dict[str, Any]:
+def _job_config(spec: RunSpec) -> dict[str, object]:
     return spec.config.to_dict()
 
 
@@ -273,7 +300,7 @@ def sbatch_scripts(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path
 
 
 def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, journal: Journal, *,
-           array_parallelism: int | None = None, on_event: Event | None = None, study: str = "study"
+           array_parallelism: int | None = None, on_event: ArrayProgress | None = None, study: str = "study"
            ) -> list[ArrayGroup]:
     """sbatch every run whose action submits: one array per wave and dependency set, parents first.
 
@@ -314,13 +341,13 @@ def submit(rows: Sequence[PlanRow], prof: ClusterProfile, logs_dir: Path, journa
     return groups
 
 
-def _intent_run(spec: RunSpec) -> dict[str, Any]:
+def _intent_run(spec: RunSpec) -> IntentRun:
     """What the journal keeps of a run: enough to record it, and to rebuild its job's pickle."""
     return {"name": spec.name, "label": spec.label, "signature": spec.signature, "run_dir": str(spec.run_dir),
             "config": _job_config(spec)}
 
 
-def adopt(logs: str, job_id: str, runs: list[dict[str, Any]], timeout_min: int, max_requeues: int) -> list[str]:
+def adopt(logs: str, job_id: str, runs: Sequence[IntentRun], timeout_min: int, max_requeues: int) -> list[str]:
     """A queued job of a launch that died (``journal.reconcile``): write the pickle of every task that
     lacks one, as submitit would have (a kill between sbatch and submitit moving its pickles leaves none),
     and return each run's log path."""
@@ -370,7 +397,7 @@ class LocalWorker:
         threading.Thread(target=read, daemon=True).start()
         return proc
 
-    def train(self, config: dict[str, Any], run_dir: str) -> tuple[int, str]:
+    def train(self, config: Mapping[str, object], run_dir: str) -> tuple[int, str]:
         """Train one run in the worker; returns (exit code, last stderr line), as ``RunJob.train`` does."""
         if self._proc is None or self._proc.poll() is not None:
             self._proc, self._lines = self._start(), []
@@ -437,7 +464,8 @@ def worker_threads(workers: int, asked: str | None, cores: int) -> int | None:
     return min(wanted, max(1, cores // workers))
 
 
-def run_here(rows: Sequence[PlanRow], on_event: Event | None = None, workers: int = 1) -> dict[Path, tuple[int, str]]:
+def run_here(rows: Sequence[PlanRow], on_event: RunProgress | None = None,
+             workers: int = 1) -> dict[Path, tuple[int, str]]:
     """Run the submitting rows on this machine (--debug, cluster ``local``) in ``workers`` worker processes.
 
     Runs start in plan order; a fine-tune waits for its parent. With more than one worker each trains with

@@ -11,7 +11,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, TypeGuard
 
 import torch
 
@@ -23,6 +23,19 @@ log = logging.getLogger(__name__)
 KEEP = 2
 FORMAT = 1
 _NAME = re.compile(r"^ckpt-e(\d{4,})-s(\d{6,})\.pt$")
+
+
+class Checkpoint(TypedDict):
+    """What a checkpoint holds (besides its ``FORMAT``, which ``save_checkpoint`` adds and ``_read`` checks)."""
+
+    signature: str                    # the config signature: a changed config never resumes from it
+    epoch: int                        # the epoch being trained (0-based)
+    step: int                         # the next step to run in it
+    data: dict[str, str]              # "<split>:<task>" -> ImageSet.identity(): resuming on other data is refused
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]         # {} without a scheduler that keeps state
+    run: dict[str, Any]               # loop.RunState as a dict
 
 
 def checkpoint_name(epoch: int, step: int) -> str:
@@ -38,7 +51,7 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def save_checkpoint(folder: Path, state: dict[str, Any]) -> Path:
+def save_checkpoint(folder: Path, state: Checkpoint) -> Path:
     """Write ``state`` atomically as the newest checkpoint and prune to the last ``KEEP``.
 
     If the write fails (disk full...), the previous checkpoints are untouched and the OSError propagates
@@ -77,7 +90,7 @@ class CheckpointWriter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def save(self, state: dict[str, Any]) -> float:
+    def save(self, state: Checkpoint) -> float:
         """Start saving ``state``; returns the seconds the caller was blocked."""
         t0 = time.monotonic()
         self.wait()
@@ -89,7 +102,7 @@ class CheckpointWriter:
         self._thread.start()
         return time.monotonic() - t0
 
-    def _write(self, snap: dict[str, Any]) -> None:
+    def _write(self, snap: Checkpoint) -> None:
         try:
             save_checkpoint(self.folder, snap)
         except BaseException as exc:  # noqa: BLE001 - handed to the training thread by wait()
@@ -105,14 +118,19 @@ class CheckpointWriter:
             raise err
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _is_checkpoint(state: object) -> TypeGuard[Checkpoint]:
+    """What ``torch.load`` read is a checkpoint of this format."""
+    return isinstance(state, dict) and state.get("format") == FORMAT and "model" in state
+
+
+def _read(path: Path) -> Checkpoint:
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT or "model" not in state:
+    if not _is_checkpoint(state):
         raise ValueError("not a checkpoint of this format")
     return state
 
 
-def try_read(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+def try_read(path: Path) -> tuple[Checkpoint | None, str | None]:
     """(the checkpoint, None), or (None, why it is damaged in one line)."""
     try:
         return _read(path), None
@@ -132,7 +150,7 @@ def clear_partial(folder: Path) -> list[str]:
     return gone
 
 
-def load_latest(folder: Path, signature: str | None) -> tuple[dict[str, Any], Path] | None:
+def load_latest(folder: Path, signature: str | None) -> tuple[Checkpoint, Path] | None:
     """The run's newest readable checkpoint, or None if there is none.
 
     Damaged files are renamed aside (``*.damaged``, kept) and the previous one is tried; only the run's own

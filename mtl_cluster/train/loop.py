@@ -16,10 +16,10 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypedDict
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from ..config import PROTOCOL, TrainConfig, signature
 from ..errors import (
@@ -38,6 +38,7 @@ from ..rundir import (
     PREDICTIONS_BY_RULE,
     SELECT_RULE,
     RunDir,
+    Summary,
     count_field,
     joint_epoch,
     now_iso,
@@ -68,7 +69,27 @@ log = logging.getLogger("mtl_cluster.train")
 FILE_ONLY = {"file_only": True}  # the CLI prints the error line itself; don't say it twice on the console
 PROGRESS_EVERY_S = 10.0          # status.json gets the current step this often (mtl-status, fault tests)
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-Progress = Callable[[str, dict[str, Any]], None]
+
+
+class ProgressInfo(TypedDict, total=False):
+    """What a ``Progress`` callback is told, per event: ``cache`` (task, split, done, total: images decoded into
+    the cache), ``step`` (epoch, step, steps, lr: after each training step), ``epoch`` (epoch, epochs, train, val:
+    the epoch's metrics.jsonl lines)."""
+
+    task: str
+    split: str
+    done: int
+    total: int
+    epoch: int
+    step: int
+    steps: int
+    lr: float
+    epochs: int
+    train: dict[str, Any]
+    val: dict[str, Any]
+
+
+Progress = Callable[[str, ProgressInfo], None]
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]   # images, labels, sample indices
 
 
@@ -164,7 +185,7 @@ class Trainer:
         d = self.data[task]
         return {"train": "train", "val": d.val_split, "test": d.test_split}
 
-    def _budget(self) -> tuple[int, dict[str, Any]]:
+    def _budget(self) -> tuple[int, dict[str, object]]:
         """Steps per epoch and why: the same for every row of a section, whatever tasks it trains."""
         cfg = self.cfg
         if cfg.steps_per_epoch:
@@ -270,7 +291,7 @@ class Trainer:
         })
 
     # -- the loop -----------------------------------------------------------------------------
-    def _loader(self, task: str, sampler: Any, split: str) -> DataLoader:
+    def _loader(self, task: str, sampler: Sampler[list[tuple[int, int]]], split: str) -> DataLoader:
         images = getattr(self.data[task], split)
         dec = self.decoded.get(f"{split}:{task}")
         if dec is None:
@@ -280,7 +301,7 @@ class Trainer:
         return DataLoader(view, batch_sampler=sampler, collate_fn=whole_batch, num_workers=self.cfg.num_workers,
                           pin_memory=self.perf.pin_memory)
 
-    def _keep_readable(self, task: str, split: str, batch: list[Any]) -> Batch | None:
+    def _keep_readable(self, task: str, split: str, batch: Sequence[torch.Tensor]) -> Batch | None:
         """Drop unreadable samples from a batch, logging and counting each file once per split."""
         x, y, ok, idx = batch[:4]
         seeds = batch[4] if len(batch) > 4 else None
@@ -432,7 +453,7 @@ class Trainer:
         log.info("epoch %d/%d %s", s.epoch, self.cfg.epoch, _brief(recs[1]))
         self.rd.update_status(epoch=s.epoch, step=0)
 
-    def _summary(self) -> dict[str, Any]:
+    def _summary(self) -> Summary:
         s = self.state
         by = {(r["epoch"], r["split"]): r for r in s.history}
         final = s.epoch
@@ -461,7 +482,7 @@ class Trainer:
         }
 
     def run(self, handle_signals: bool = True, lock_wait_s: float | None = None,
-            lock: RunLock | None = None) -> dict[str, Any]:
+            lock: RunLock | None = None) -> Summary:
         """Train (or resume) to the last epoch; returns the summary. Raises MtlError subclasses.
 
         The run's life: lock the folder before anything is written in it (``lock``: taken already by the
@@ -473,7 +494,7 @@ class Trainer:
         with lock if lock is not None else lock_run_folder(self.rd.path, lock_wait_s):
             return self._run(handle_signals)
 
-    def _run(self, handle_signals: bool) -> dict[str, Any]:
+    def _run(self, handle_signals: bool) -> Summary:
         self._check_folder()
         status = self.rd.read_status()
         if status.get("state") == State.COMPLETED and self.rd.summary_file.exists():
@@ -616,7 +637,7 @@ def _cause(exc: MtlError) -> Cause:
     return Cause.EXCEPTION
 
 
-def _progress(status: dict[str, Any]) -> dict[str, Any]:
+def _progress(status: Mapping[str, object]) -> dict[str, object]:
     """How far the attempt before got, as status.json last said (its progress is refreshed every
     PROGRESS_EVERY_S): the start of attempts.jsonl's record of work trained twice."""
     return {k: status[k] for k in ("epoch", "step", "state", "updated_at") if k in status}
@@ -627,12 +648,12 @@ def _gpus(device: torch.device) -> int:
     return torch.cuda.device_count() if device.type == "cuda" else 0
 
 
-def _brief(rec: dict[str, Any]) -> str:
+def _brief(rec: Mapping[str, object]) -> str:
     keys = [m.key for m in METRICS if m.key in rec] + (["loss"] if "loss" in rec else [])
     return " ".join(f"{k}={rec[k]:.3f}" for k in keys)
 
 
-def _task_part(rec: dict[str, Any] | None, task: str) -> dict[str, Any] | None:
+def _task_part(rec: Mapping[str, object] | None, task: str) -> dict[str, object] | None:
     """One task's numbers of a metrics.jsonl line (its loss, n and metrics), for the per-task selection."""
     if rec is None:
         return None
@@ -656,7 +677,7 @@ def _file_log(path: Path) -> Iterator[None]:
 
 def run_training(cfg: TrainConfig, run_dir: Path, progress: Progress | None = None,
                  handle_signals: bool = True, lock_wait_s: float | None = None,
-                 lock: RunLock | None = None) -> dict[str, Any]:
+                 lock: RunLock | None = None) -> Summary:
     """Train one run in ``run_dir`` (resuming whatever is there); the library entry point. Raises
     RunFolderBusy when another trainer holds the folder (``lock``, ``lock_wait_s``: see ``Trainer.run``)."""
     return Trainer(cfg, run_dir, progress).run(handle_signals, lock_wait_s, lock)

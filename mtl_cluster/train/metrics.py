@@ -111,10 +111,10 @@ class TaskMeter:
     def state(self) -> dict[str, float]:
         return dict(self.s)
 
-    def predictions(self) -> dict[str, Any]:
+    def predictions(self) -> dict[str, object]:
         """Per-sample test results, compact: sample indices, correctness as a 0/1 string, age errors."""
         assert self.samples is not None
-        out: dict[str, Any] = {"index": self.samples["index"],
+        out: dict[str, object] = {"index": self.samples["index"],
                                "correct": "".join(str(c) for c in self.samples["correct"])}
         if self.task == "age":
             out["ae"], out["ae_argmax"] = self.samples["ae"], self.samples["ae_argmax"]

@@ -11,7 +11,7 @@ import shutil
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager
+from typing import ContextManager
 
 import torch
 
@@ -31,7 +31,7 @@ class Perf:
     fused: bool
     notes: dict[str, str]
 
-    def autocast(self, device: torch.device) -> ContextManager[Any]:
+    def autocast(self, device: torch.device) -> ContextManager[None]:
         """bf16 autocast where it is on, nothing otherwise."""
         return torch.autocast(device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 FOLDER = "tensorboard"
@@ -31,7 +31,7 @@ class EventLog:
             return
         self._w = SummaryWriter(log_dir=str(Path(run_dir) / FOLDER), purge_step=next_epoch)
 
-    def epoch(self, records: list[dict[str, Any]], extra: dict[str, float]) -> None:
+    def epoch(self, records: Sequence[Mapping[str, float | str]], extra: Mapping[str, float]) -> None:
         """One epoch's metrics.jsonl lines (train, val, test) as ``<split>/<key>``, and ``extra`` as ``run/<key>``."""
         if self._w is None:
             return

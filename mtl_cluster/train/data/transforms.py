@@ -8,7 +8,7 @@ bit-identical inputs to the per-sample PIL path, and switching between them neve
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 # ImageNet mean/std on the 0..255 scale: normalising raw pixel values is one float pass fewer than /255 first.
 MEAN255, STD255 = MEAN * 255.0, STD * 255.0
 _AUG_STREAM = 0xA06
+T = TypeVar("T")
 
 
 def decode(images: ImageSet, i: int, size: int) -> np.ndarray:
@@ -191,6 +192,6 @@ class CachedView(Dataset):
                 torch.tensor(seeds, dtype=torch.int64))
 
 
-def whole_batch(batch: Any) -> Any:
+def whole_batch(batch: T) -> T:
     """``collate_fn`` of a CachedView loader: the batch is already collated."""
     return batch
