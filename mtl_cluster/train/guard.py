@@ -12,7 +12,7 @@ with cause ``stalled`` (status.json) and exits 1, not 75, so nothing requeues it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from ..states import STALL_ATTEMPTS, State
 from .checkpoint import checkpoint_name, list_checkpoints
@@ -27,14 +27,14 @@ def newest_checkpoint(folder: Path) -> str:
     return found[-1].name if found else NO_CHECKPOINT
 
 
-def stalled(attempts: Sequence[Mapping[str, Any]], now: str, retry: bool = False) -> str | None:
+def stalled(attempts: Sequence[Mapping[str, object]], now: str, retry: bool = False) -> str | None:
     """Why the run must not be requeued again, or None: the last STALL_ATTEMPTS attempts (since the last retry)
     all started from ``now``, the newest checkpoint still. ``retry``: the attempt asking starts from a failed
     run, so it begins a new count. Attempts written before the guard (no ``checkpoint`` field) never count."""
     if retry:
         return None
     starts = [a for a in attempts if a.get("event") == "start"]
-    streak: list[Mapping[str, Any]] = []
+    streak: list[Mapping[str, object]] = []
     for start in reversed(starts):
         streak.append(start)
         previous = start.get("previous")
