@@ -53,6 +53,12 @@ class CheckpointError(MtlError):
     exit_code = EXIT_USAGE
 
 
+class Unreadable(MtlError):
+    """Files or folders this user may not read (another user's runs written under a private umask)."""
+
+    exit_code = EXIT_USAGE
+
+
 class TrainingFailed(MtlError):
     """The run stopped for a reason that a restart will not fix (NaN loss...)."""
 

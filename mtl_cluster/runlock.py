@@ -18,6 +18,9 @@ gives it up): the lock's own record of who held the folder when. A taker writes 
 file (a holder that died without releasing leaves its line) and whether that holder was still alive, so
 ``holds_overlapped`` can prove after the fact that no two trainers ever held one folder at once (the chaos
 soak checks it). A refused trainer writes nothing. Imports no torch; never prints.
+
+The lock files are created 0o666 less the umask, as ``open()`` creates files: under a group umask (002) a
+labmate resuming the run must open ``.lock`` for writing to take it.
 """
 from __future__ import annotations
 
@@ -233,7 +236,7 @@ class RunLock:
             alive = pid_alive(found.pid) if found.host == rec["host"] and found.pid is not None else None
             rec["found"] = {"pid": found.pid, "host": found.host, "job_id": found.job_id, "alive": alive}
         try:
-            fd = os.open(self.run_dir / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            fd = os.open(self.run_dir / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
             try:
                 os.write(fd, (json.dumps(rec, sort_keys=True) + "\n").encode("utf-8"))
             finally:
@@ -246,7 +249,7 @@ class RunLock:
         """One try; None when taken, else who holds it. Switches to the fallback if flock is not supported."""
         path = self.run_dir / LOCK_NAME
         for _ in range(20):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)   # no O_TRUNC: the holder's line stays
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)   # no O_TRUNC: the holder's line stays
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -282,7 +285,7 @@ class RunLock:
         taken_over: Holder | None = None
         for _ in range(3):
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
             except FileExistsError:
                 found = _read_excl(path)
                 if found is None:        # gone since: try again

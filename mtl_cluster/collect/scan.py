@@ -17,7 +17,9 @@ Which numbers (``--select``):
 A run is *counted* when its summary.json holds the selected records and its state is
 ``completed`` (or its status.json is missing/damaged, which is then reported as a note). Everything
 else (running, interrupted, failed, damaged, duplicate copies) is returned as a ``Problem`` so the
-caller can list it under the table: nothing is dropped silently, and no bad folder raises.
+caller can list it under the table: nothing is dropped silently, and no bad folder raises. Folders and
+files this user may not read (another user's runs, written under umask 077) are listed as ``unreadable``
+with the fix; when nothing at all could be read, ``load_runs`` raises ``Unreadable`` naming the first one.
 
 Each record carries its group key (name, protocol and ``config.result_delta``: the result keys that
 differ from the signature's base); forming rows from it, and the MTL-vs-STL comparison, live in
@@ -38,7 +40,7 @@ import yaml
 
 from ..config import result_delta
 from ..datasets import DATASETS, SYNTHETIC
-from ..errors import ConfigError
+from ..errors import ConfigError, Unreadable
 from ..rundir import JOINT_RULE, SELECT_RULE, RunDir, joint_epoch, read_jsonl
 from ..states import State
 from ..tasks import METRICS, TASK_METRICS, TASKS, active_tasks, run_metrics
@@ -46,6 +48,7 @@ from ..yamlio import MAX_YAML_NODES, expanded_size
 from .mounts import on_network_fs
 
 SELECTS = ("best", "last", "joint")
+UNREADABLE = "unreadable"   # a Problem's state: this user may not read the folder or a file of it
 LAST_RULE = "each run's final epoch (summary.json final), no selection"
 RULES = {"best": SELECT_RULE, "last": LAST_RULE, "joint": JOINT_RULE}
 METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
@@ -84,12 +87,20 @@ def find_run_folders(root: Path) -> list[Path]:
 
     os.scandir and no descent into run folders (checkpoints/...) keep this fast on big studies.
     """
-    found, stack = [], [Path(root)]
+    return walk_run_folders(root)[0]
+
+
+def walk_run_folders(root: Path) -> tuple[list[Path], list[Path]]:
+    """(run folders, folders this user may not list), both sorted: ``find_run_folders`` and what it skipped."""
+    found, denied, stack = [], [], [Path(root)]
     while stack:
         folder = stack.pop()
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
+        except PermissionError:
+            denied.append(folder)
+            continue
         except OSError:
             continue
         names = {e.name for e in entries}
@@ -102,7 +113,12 @@ def find_run_folders(root: Path) -> list[Path]:
                     stack.append(Path(e.path))
             except OSError:
                 continue
-    return sorted(found)
+    return sorted(found), sorted(denied)
+
+
+def permission_fix(path: str) -> str:
+    """What to do about a folder or file this user may not read: its owner opens it to the group."""
+    return f"permission denied; its owner can run: chmod -R g+rX {path} (or collect as the owner)"
 
 
 def default_workers(root: Path) -> int:
@@ -114,16 +130,21 @@ def default_workers(root: Path) -> int:
 def load_runs(root: Path, select: str = "best", workers: int | None = None) -> Runs:
     """Scan ``root`` and read every run folder (``workers``: reader threads, default per file system).
 
-    Raises ConfigError when ``root`` is not a folder or ``select`` is unknown; never for a bad run folder.
+    Raises ConfigError when ``root`` is not a folder or ``select`` is unknown; never for a bad run folder; but
+    Unreadable when this user may read nothing at all there (every folder or run it met is permission denied).
     """
     root = Path(root)
     if select not in SELECTS:
         raise ConfigError(f"--select {select!r}: unknown; valid: {', '.join(SELECTS)}")
-    if not root.exists():
+    try:
+        exists, is_dir = root.exists(), root.is_dir()
+    except PermissionError:   # a folder above it may not be searched
+        raise Unreadable(f"{root}: {permission_fix(str(root.parent))}") from None
+    if not exists:
         raise ConfigError(f"{root}: no such folder (give the results root, e.g. results/)")
-    if not root.is_dir():
+    if not is_dir:
         raise ConfigError(f"{root}: not a folder (give the results root, e.g. results/)")
-    folders = find_run_folders(root)
+    folders, denied = walk_run_folders(root)
     jobs = [(f, display_path(root, f), select) for f in folders]
     workers = default_workers(root) if workers is None else workers
     if workers > 1 and len(jobs) > 32:
@@ -133,6 +154,11 @@ def load_runs(root: Path, select: str = "best", workers: int | None = None) -> R
         results = [_read_run_safely(j) for j in jobs]
     records = [rec for rec, _ in results if rec is not None]
     problems = [p for _, probs in results for p in probs]
+    problems += [Problem(display_path(root, d), UNREADABLE, permission_fix(display_path(root, d))) for d in denied]
+    if not records and problems and all(p.state == UNREADABLE for p in problems):
+        first = min(problems, key=lambda p: p.path)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise Unreadable(f"{first.path}: {first.reason}{more}")
     records, dups = _drop_duplicates(records)
     frame = pd.DataFrame.from_records(records, columns=_COLUMNS)
     rule = RULES[select]
@@ -193,7 +219,10 @@ def _read_run_safely(job: tuple[Path, str, str]) -> tuple[dict[str, Any] | None,
     try:
         return _read_run(folder, shown, select)
     except _Bad as bad:
-        return None, [Problem(shown, bad.state, bad.reason)]
+        reason = f"{bad.reason}: {permission_fix(shown)}" if bad.state == UNREADABLE else bad.reason
+        return None, [Problem(shown, bad.state, reason)]
+    except PermissionError as exc:   # metrics.jsonl, data.json...: the contract files are _load's
+        return None, [Problem(shown, UNREADABLE, f"{Path(exc.filename or folder).name}: {permission_fix(shown)}")]
     except Exception as exc:  # noqa: BLE001 - a folder we did not foresee must not stop the others
         return None, [Problem(shown, "damaged", f"unreadable: {type(exc).__name__}: {exc}")]
 
@@ -204,6 +233,8 @@ def _load(path: Path, what: str, parse: Any) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except PermissionError:
+        raise _Bad(UNREADABLE, what) from None   # _read_run_safely adds the fix
     except (OSError, UnicodeDecodeError) as exc:
         raise _Bad("damaged", f"{what}: cannot read ({type(exc).__name__})") from None
     try:

@@ -84,7 +84,11 @@ def child_env() -> dict[str, str]:
 
 @contextlib.contextmanager
 def config_file(config: Mapping[str, object]) -> Iterator[str]:
-    """The run's config as a temporary YAML file for the trainer's ``--config``, removed afterwards."""
+    """The run's config as a temporary YAML file for the trainer's ``--config``, removed afterwards.
+
+    Left 0600 (mkstemp's mode) on purpose: only the trainer this job starts, as the same user, reads it; what
+    others read is the run folder's config.yaml, which the trainer writes with the umask's mode (fsio).
+    """
     fd, path = tempfile.mkstemp(prefix="mtl-run-", suffix=".yaml")
     try:
         with os.fdopen(fd, "w") as f:

@@ -11,14 +11,15 @@ one channel (vectorised) instead of 3-byte pixels. Files: ``<cache_dir>/<key>.np
 never trusted). The key hashes what the pixels come from (``fingerprint``: the split's content, not where it
 lives), the size and ``CACHE_VERSION``, so changed data gets a new cache and a copied data folder (node-local
 scratch, another cluster) finds its old one. Both files are written to temp names and
-renamed, so two array tasks building the same cache at once each produce a whole, identical file.
+renamed, so two array tasks building the same cache at once each produce a whole, identical file. Both get the
+mode a plain ``open()`` would give them (``fsio.temp_file``): a cache beside shared data is for the whole group,
+as the umask decides.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from ...fsio import atomic_write_text
+from ...fsio import atomic_write_text, temp_file
 from .base import UNREADABLE, ArrayImages, FileImages, ImageSet
 from .transforms import decode
 
@@ -157,7 +158,8 @@ def _build(images: ImageSet, size: int, cache_dir: Path, key: str, report: Repor
     """Decode every sample into a temp .npy, then rename it and write the meta (the commit mark)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     n = len(images)
-    fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".npy.tmp", dir=cache_dir)
+    npy, meta_path = _paths(cache_dir, key)
+    fd, tmp = temp_file(npy, prefix=f".{key}.", suffix=".npy.tmp")   # open_memmap's "w+" keeps its mode
     os.close(fd)
     try:
         pixels = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, 3, size, size))
@@ -179,8 +181,6 @@ def _build(images: ImageSet, size: int, cache_dir: Path, key: str, report: Repor
         pixels = None   # type: ignore[assignment]  # unmap before the fsync and rename
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        _shareable(Path(tmp))
-        npy, meta_path = _paths(cache_dir, key)
         os.replace(tmp, npy)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -188,27 +188,9 @@ def _build(images: ImageSet, size: int, cache_dir: Path, key: str, report: Repor
     atomic_write_text(meta_path, json.dumps({
         "key": key, "n": n, "size": size, "bytes": npy.stat().st_size, "version": CACHE_VERSION,
         "unreadable": np.flatnonzero(~ok).tolist()}))
-    _shareable(meta_path)
     found = read_cache(cache_dir, key, n, size)
     if found is None:   # pragma: no cover - someone removed it between our rename and read
         raise OSError(f"image cache {npy} vanished right after it was built")
     found.built = True
     return found
 
-
-def _shareable(path: Path) -> None:
-    """Temp files are created 0600; a cache beside shared data is for the whole group (the umask decides)."""
-    os.chmod(path, 0o666 & ~_umask())
-
-
-def _umask() -> int:
-    """The process umask, read without setting it where Linux allows (os.umask is process-wide)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
