@@ -77,7 +77,7 @@ class DataConfig:
     synthetic_train_size: int = 1024
     synthetic_eval_size: int = 256
     synthetic: bool = False   # draw synthetic images in place of the dataset's files (--debug), same tasks
-    # How the synthetic tasks relate (the planted answers of studies/known_answer.yaml; README "Synthetic data"):
+    # How the synthetic tasks relate (the planted answers of studies/known_answer.yaml; docs/data.md "Synthetic data"):
     synthetic_shared: tuple[str, ...] = ()      # tasks whose labels come from one shared latent (one cue drives all)
     synthetic_task_sizes: dict[str, int] = field(default_factory=dict)    # task: its first n training images only
     synthetic_label_noise: dict[str, float] = field(default_factory=dict)  # task: share of training labels randomised

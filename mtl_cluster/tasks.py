@@ -15,7 +15,7 @@ EMOTIONS: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surpri
 NUM_CLASSES: dict[str, int] = {"gender": 2, "smile": 2, "emotion": len(EMOTIONS)}
 
 AGE_CLASSES = 100   # age 1..100 -> class age-1 (clamped)
-AGE_GROUPS = 10     # decade: age 0..9 -> 0, ..., 90..100 -> 9 (the seed's ceil(class / 10) made 11; README)
+AGE_GROUPS = 10     # decade: age 0..9 -> 0, ..., 90..100 -> 9 (the seed's ceil(class / 10) made 11; docs/table.md)
 
 AGE_LOSS_TYPES: dict[str, str] = {
     "age_cls_loss": "100 age classes, cross-entropy (seed row AlexNet-Age)",
@@ -74,7 +74,7 @@ class CostColumn:
     key: str
     header: str
     decimals: int
-    meaning: str             # the README's and the table note's words for it
+    meaning: str             # the docs' and the table note's words for it
     optional: bool = False   # shown only when some run of the table has it (it needs Slurm's accounting)
 
 
