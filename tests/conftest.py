@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +30,36 @@ def sets(*pairs: str) -> list[str]:
 
 def train_cmd(run_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "mtl_cluster.train", "--run-dir", str(run_dir), *extra]
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    """Poll ``predicate`` every 20 ms until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def attempt_starts(run: Path) -> list[dict]:
+    """The ``start`` lines of a run folder's attempts.jsonl."""
+    from mtl_cluster.rundir import RunDir, read_jsonl
+    return [a for a in read_jsonl(RunDir(run).attempts_file) if a["event"] == "start"]
+
+
+def killed_after_start(run: Path, args: list[str], env: dict[str, str]) -> None:
+    """A real ``mtl-train`` attempt that begins (its start line is written) and is SIGKILLed before its first
+    checkpoint: what a preemption past its grace time, an OOM kill or a dying node leave behind."""
+    before = len(attempt_starts(run))
+    proc = subprocess.Popen(train_cmd(run, *args), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(attempt_starts(run)) > before, 120, "the attempt's start line")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not list((run / "checkpoints").glob("*.pt")), "the attempt checkpointed before the kill"
 
 
 def run_cli(cmd: list[str], timeout: float = 300, **kw) -> subprocess.CompletedProcess:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TINY, run_cli, sets, train_cmd
+from conftest import REPO, TINY, attempt_starts, killed_after_start, run_cli, sets, train_cmd, wait_for
 
 from mtl_cluster.errors import EXIT_FAILED
 from mtl_cluster.rundir import RunDir, read_jsonl
@@ -47,39 +45,13 @@ def test_the_rule(attempts: list[dict], now: str, is_stalled: bool) -> None:
         assert why.startswith("stalled: attempts ") and "mtl-launch --retry-failed" in why
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
-def _starts(run: Path) -> list[dict]:
-    return [a for a in read_jsonl(RunDir(run).attempts_file) if a["event"] == "start"]
-
-
-def _killed_after_start(run: Path, args: list[str], env: dict[str, str]) -> None:
-    """An attempt that begins (its start line is written) and is SIGKILLed before its first checkpoint."""
-    before = len(_starts(run))
-    proc = subprocess.Popen(train_cmd(run, *args), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        _wait_for(lambda: len(_starts(run)) > before, 120, "the attempt's start line")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert not list((run / "checkpoints").glob("*.pt")), "the attempt checkpointed before the kill: no stall to test"
-
-
 def test_two_attempts_killed_without_a_checkpoint_stop_the_third_and_a_retry_trains(tmp_path: Path) -> None:
     run = tmp_path / "run"
     # a long first epoch and no periodic checkpoint: nothing is saved before the kill
     args = sets(*TINY, "steps_per_epoch=400", "checkpoint_every_min=60")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for _ in range(STALL_ATTEMPTS):
-        _killed_after_start(run, args, env)
+        killed_after_start(run, args, env)
 
     third = run_cli(train_cmd(run, *args))
     assert third.returncode == EXIT_FAILED, third.stderr
@@ -89,18 +61,18 @@ def test_two_attempts_killed_without_a_checkpoint_stop_the_third_and_a_retry_tra
     status = RunDir(run).read_status()
     assert status["state"] == State.FAILED and status["cause"] == Cause.STALLED and status["attempts"] == 3, status
     assert not RunDir(run).metrics_file.exists()
-    assert [a["checkpoint"] for a in _starts(run)] == [NO_CHECKPOINT] * 3
+    assert [a["checkpoint"] for a in attempt_starts(run)] == [NO_CHECKPOINT] * 3
     assert not [a for a in read_jsonl(RunDir(run).attempts_file) if a["event"] == "resume" and a["attempt"] == 3]
 
     # a retry (the attempt after a failure) begins a new count: it builds, resumes and trains
     proc = subprocess.Popen(train_cmd(run, *args), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: any(a["event"] == "resume" and a["attempt"] == 4
+        wait_for(lambda: any(a["event"] == "resume" and a["attempt"] == 4
                               for a in read_jsonl(RunDir(run).attempts_file)), 120, "the retry's resume line")
         assert RunDir(run).read_status()["state"] == State.RUNNING
         assert RunDir(run).read_status()["cause"] is None
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    assert json.loads(json.dumps(_starts(run)[-1]["previous"]))["state"] == State.FAILED
+    assert json.loads(json.dumps(attempt_starts(run)[-1]["previous"]))["state"] == State.FAILED
