@@ -4,6 +4,7 @@ leaves, with the end state sacct gives such a job); each group with its retry co
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,52 @@ def test_groups_their_logs_and_the_commands_that_retry_them(folders) -> None:
     assert retry_words(oom, LAUNCH) == [*LAUNCH, "--only", "AlexNet-Age", "--resources", "mem_gb=40"]
     assert oom.log == "logs/4242_0_0_log.err"
     assert "mtl-data check" in data.hint
+
+
+def test_the_retry_commands_resource_change_reaches_the_sbatch_script(tmp_path: Path) -> None:
+    """``--resources mem_gb=96`` (what an OOM group's retry carries) is in the script sbatch gets, over the
+    profile's; a key that is not a resource, or a bad value, is one line and exit 2."""
+    base = ["mtl-launch", str(Path("experiments.yaml").absolute()), "--cluster", "narvi", "--dry-run",
+            "--only", "AlexNet-Age", "--results", str(tmp_path / "r"), "--jobs-dir", str(tmp_path / "j")]
+    exe = [str(Path(sys.executable).parent / "mtl-launch")]
+    plain = run_cli(exe + base[1:])
+    more = run_cli(exe + base[1:] + ["--resources", "mem_gb=96"])
+    assert plain.returncode == more.returncode == 0, more.stderr
+    assert "#SBATCH --mem=96GB" in more.stdout and "#SBATCH --mem=96GB" not in plain.stdout
+    for bad, says in (("foo=1", "--resources.foo: not a per-experiment resource"),
+                      ("mem_gb=-3", "--resources.mem_gb: must be a number > 0"), ("mem_gb", "expected key=value")):
+        res = run_cli(exe + base[1:] + ["--resources", bad])
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and says in lines[0], res.stderr
+
+
+def test_mtl_status_failures_prints_each_group_and_its_retry_command_works(tmp_path: Path, capsys) -> None:
+    """A local launch whose runs' loss explodes: ``mtl-status --failures`` names the group, its runs, a log and
+    the mtl-launch command that retries them; that very command, run, retries them (and they fail again)."""
+    import shlex
+
+    from mtl_cluster.cli.launch import launch_main
+    from mtl_cluster.cli.status import status_main
+
+    grid = [str(Path("experiments.yaml").absolute()), "--debug", "--only", "AlexNet-Smile", "--set", "lr_rate=1e30",
+            "--set", "epoch=1", "--results", str(tmp_path / "results"), "--jobs-dir", str(tmp_path / "jobs")]
+    assert launch_main(grid + ["--logs-dir", str(tmp_path / "logs")]) == 1
+    capsys.readouterr()
+    assert status_main(grid + ["--failures"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    runs = len(list((tmp_path / "results").rglob("status.json")))
+    assert runs >= 1 and lines[0].startswith(f"{runs} of {runs} runs need attention, in 1 group(s): {runs} NaN/inf")
+    assert lines[2].startswith(f"NaN/inf loss: {runs} run(s): AlexNet-Smile"), out
+    assert lines[3].startswith("  reason: loss is nan") or lines[3].startswith("  reason: loss is inf"), out
+    log = lines[4].removeprefix("  log:    ")
+    assert Path(log).name == "log.txt" and Path(log).is_file(), out
+    assert "lower lr_rate" in lines[5]
+    retry = shlex.split(lines[6].removeprefix("  retry:  "))
+    assert retry == ["mtl-launch", *grid[:2], "--set", "lr_rate=1e30", "--set", "epoch=1", *grid[8:], "--only",
+                     "AlexNet-Smile", "--retry-failed"], retry
+    assert launch_main(retry[1:] + ["--logs-dir", str(tmp_path / "logs")]) == 1
+    assert "retry" in capsys.readouterr().out
+    healthy = grid[:4] + grid[6:]
+    assert status_main(healthy + ["--failures"]) == 0   # another grid (other folders): nothing failed there
+    assert capsys.readouterr().out.startswith("no failed, stalled or killed runs among the")

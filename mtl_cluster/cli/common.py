@@ -88,6 +88,23 @@ def grid_args(p: argparse.ArgumentParser, status: bool = False) -> None:
     p.add_argument("--jobs-dir", type=Path, default=Path("jobs"), help="launch records (default: jobs)")
 
 
+def grid_words(tool: str, args: argparse.Namespace, only: bool = True) -> list[str]:
+    """``tool`` with every flag that picks the grid or its folders as ``args`` has them (--cluster,
+    --debug/--demo, --only unless ``only`` is False, --set, --results, --jobs-dir): mtl-launch's follow-up hint,
+    mtl-status's retry commands (which name their own experiments)."""
+    words = [tool, str(args.experiments)]
+    if args.cluster:
+        words += ["--cluster", args.cluster]
+    words += ["--demo"] if args.demo else ["--debug"] if args.debug else []
+    words += ["--only", *args.only] if args.only and only else []
+    for override in args.overrides:
+        words += ["--set", override]
+    for flag, value, default in (("--results", args.results, "results"), ("--jobs-dir", args.jobs_dir, "jobs")):
+        if str(value) != default:
+            words += [flag, str(value)]
+    return words
+
+
 def load_grid(args: argparse.Namespace) -> tuple[Experiments, ClusterProfile | None, list[RunSpec]]:
     """The study, its cluster profile (None only for a command that sets ``need_cluster`` False and got no
     --cluster nor --debug) and its runs, from the grid flags."""

@@ -5,6 +5,7 @@ It prints; the library does not. Errors are one line ``mtl-launch: error: ...`` 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from ..errors import EXIT_FAILED, ConfigError, MtlError
 from ..states import State
-from .common import grid_args, load_grid, run, say_reconciled
+from .common import grid_args, grid_words, load_grid, run, say_reconciled
 from .ui import plain_console
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
                    help="resubmit every run without a live job (the trainer resumes or skips; nothing is deleted)")
     p.add_argument("--cancel", action="store_true", help="scancel the grid's queued and running jobs")
     p.add_argument("--array-parallelism", type=int, metavar="N", help="tasks of one array running at once")
+    p.add_argument("--resources", action="append", default=[], metavar="KEY=VALUE",
+                   help="a resource for every run this launch submits, over the profile and the experiments' "
+                        "resources: (mem_gb, timeout_min, gres, ...), e.g. --resources mem_gb=32, as mtl-status "
+                        "--failures proposes")
     p.add_argument("--parallel", type=int, default=1, metavar="N",
                    help="runs trained at once here (--debug, --demo, cluster local), one thread each or your "
                         "OMP_NUM_THREADS where the cores shared among them allow it (default 1)")
@@ -62,6 +67,7 @@ def plan_table(rows: Sequence[PlanRow], title: str) -> Table:
 
 def _launch(args: argparse.Namespace) -> int:
     from ..launch import journal, ledger, submit
+    from ..launch.clusters import launch_resources
     from ..launch.plan import plan, preflight
     from ..launch.status import submits
 
@@ -69,6 +75,9 @@ def _launch(args: argparse.Namespace) -> int:
         raise ConfigError(f"--parallel: must be 1 or more (runs trained at once here), got {args.parallel}")
     exps, prof, specs = load_grid(args)
     assert prof is not None   # mtl-launch needs a cluster (or --debug): load_grid said so already
+    extra = launch_resources(prof, args.resources)
+    if extra:
+        specs = [dataclasses.replace(s, resources={**s.resources, **extra}) for s in specs]
     out, err = plain_console(), plain_console(stderr=True)
     if args.cancel:
         return _cancel(specs, args, out, err)
@@ -154,20 +163,9 @@ def _folders(args: argparse.Namespace, prof: Any) -> list[tuple[str, Path]]:
 
 
 def status_command(args: argparse.Namespace) -> str:
-    """The mtl-status command that shows this launch's runs: every flag that picks the grid or its folders
-    (--cluster, --debug/--demo, --only, --set, --results, --jobs-dir), quoted for a shell."""
+    """The mtl-status command that shows this launch's runs, quoted for a shell (``common.grid_words``)."""
     import shlex
-    words = ["mtl-status", str(args.experiments)]
-    if args.cluster:
-        words += ["--cluster", args.cluster]
-    words += ["--demo"] if args.demo else ["--debug"] if args.debug else []
-    words += ["--only", *args.only] if args.only else []
-    for override in args.overrides:
-        words += ["--set", override]
-    for flag, value, default in (("--results", args.results, "results"), ("--jobs-dir", args.jobs_dir, "jobs")):
-        if str(value) != default:
-            words += [flag, str(value)]
-    return shlex.join(words)
+    return shlex.join(grid_words("mtl-status", args))
 
 
 def _submit(rows: Sequence[PlanRow], prof: ClusterProfile, args: argparse.Namespace, err: Console,

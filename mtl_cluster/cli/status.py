@@ -18,6 +18,9 @@ def _status_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--watch", nargs="?", type=_seconds, const=10.0, metavar="SECONDS",
                    help="refresh every SECONDS (default 10) until every run has finished; a live table on a "
                         "terminal, a line per run that changed otherwise (put it after the experiments file)")
+    p.add_argument("--failures", action="store_true",
+                   help="the failed, stalled and killed runs grouped by cause (out of memory, time limit, NaN loss, "
+                        "data, exception...), each group with a log and the mtl-launch command that retries it")
     p.set_defaults(need_cluster=False)
 
 
@@ -48,8 +51,11 @@ def _status(args: argparse.Namespace) -> int:
     jobs = ledger.latest_jobs(args.jobs_dir)
     ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
     statuses = grid_status(specs, jobs, slurmq.slurm_states(ids.values()))
-    counts = Counter(st.state for st in statuses)
     out = plain_console()
+    if args.failures:
+        from .failures import print_failures
+        return print_failures(statuses, _prof, args, out)
+    counts = Counter(st.state for st in statuses)
     which = " (demo grid)" if args.demo else " (debug grid)" if args.debug else ""
     out.print(status_table(statuses, f"{exps.path}{which}: {len(specs)} runs"))
     out.print(", ".join(f"{n} {s}" for s, n in counts.most_common()))

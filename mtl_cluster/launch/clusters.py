@@ -11,7 +11,9 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+import yaml
 
 from ..errors import ConfigError
 
@@ -204,3 +206,20 @@ def sbatch_parameters(prof: ClusterProfile, job_name: str, dependency: str | Non
 def chunks(n: int, size: int) -> list[range]:
     """Index ranges of at most ``size``: one job array each (Slurm refuses bigger arrays)."""
     return [range(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def launch_resources(prof: ClusterProfile, pairs: Sequence[str]) -> dict[str, object]:
+    """``mtl-launch --resources KEY=VALUE`` as a ``resources:`` mapping over every run of one launch (e.g. the
+    memory ``mtl-status --failures`` proposes for runs killed for it), validated against the profile."""
+    out: dict[str, object] = {}
+    for text in pairs:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--resources {text!r}: expected key=value, e.g. --resources mem_gb=32")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    if out:
+        with_resources(prof, out, "--resources")
+    return out

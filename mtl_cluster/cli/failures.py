@@ -1,0 +1,48 @@
+"""``mtl-status --failures``: the runs that need a human, grouped by cause (launch/triage.py), each group with its
+count, runs, one log, what to do and the exact mtl-launch command that retries it."""
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import TYPE_CHECKING, Sequence
+
+from rich.console import Console
+
+from .common import grid_words
+
+if TYPE_CHECKING:
+    from ..launch.clusters import ClusterProfile
+    from ..launch.status import RunStatus
+
+SHOWN_RUNS = 6   # runs named per group; the rest are counted
+
+
+def print_failures(statuses: Sequence[RunStatus], prof: ClusterProfile | None, args: argparse.Namespace,
+                   out: Console) -> int:
+    """Print the triage; exit 0 (looking is not failing: the runs' own states say what failed)."""
+    from ..launch.triage import counts, retry_words, triage
+    from ..states import CAUSE_TITLES
+
+    groups = triage(statuses, prof)
+    if not groups:
+        out.print(f"no failed, stalled or killed runs among the {len(statuses)} runs", markup=False, soft_wrap=True)
+        return 0
+    n = sum(len(g.runs) for g in groups)
+    out.print(f"{n} of {len(statuses)} runs need attention, in {len(groups)} group(s): "
+              + ", ".join(f"{k} {CAUSE_TITLES[c]}" for c, k in counts(groups).items()), markup=False, soft_wrap=True)
+    launch = grid_words("mtl-launch", args, only=False)   # each group names its own experiments
+    for g in groups:
+        labels = [r.spec.label for r in g.runs]
+        named = ", ".join(labels[:SHOWN_RUNS]) + (f" and {len(labels) - SHOWN_RUNS} more" if len(labels) > SHOWN_RUNS
+                                                   else "")
+        out.print("", markup=False, soft_wrap=True)
+        out.print(f"{g.title}: {len(g.runs)} run(s): {named}", markup=False, soft_wrap=True)
+        reason = next((r.detail for r in g.runs if r.detail), "")
+        if reason:
+            out.print(f"  reason: {reason}", markup=False, soft_wrap=True)
+        if g.log:
+            out.print(f"  log:    {g.log}", markup=False, soft_wrap=True)
+        if g.hint:
+            out.print(f"  note:   {g.hint}", markup=False, soft_wrap=True)
+        out.print(f"  retry:  {shlex.join(retry_words(g, launch))}", markup=False, soft_wrap=True)
+    return 0
