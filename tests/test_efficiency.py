@@ -98,9 +98,9 @@ def test_right_size_proposes_limits_and_writes_nothing(study, monkeypatch, capsy
     assert lines[1:] == [
         f"{SECTION} / AlexNet-Gender_Smile_Emotion_Age: timeout_min 120 -> 160 (longest run 1.75 h, 2 of 2 runs "
         f"timed); mem_gb 40 -> 4 (peak 3,000 MiB, 2 of 2 runs measured)",
-        f"{SECTION} / AlexNet-Gender: timeout_min ? -> 70 (longest run 0.75 h, 1 of 1 runs timed); mem_gb ? -> 2 "
+        f"{SECTION} / AlexNet-Gender: timeout_min ? -> 70 (longest run 45.0 min, 1 of 1 runs timed); mem_gb ? -> 2 "
         f"(peak 1,000 MiB, 1 of 1 runs measured)",
-        f"{SECTION} / AlexNet-Age: timeout_min ? -> 70 (longest run 0.75 h, 1 of 1 runs timed); mem_gb: no peak "
+        f"{SECTION} / AlexNet-Age: timeout_min ? -> 70 (longest run 45.0 min, 1 of 1 runs timed); mem_gb: no peak "
         f"memory recorded"]
     before = sorted((p, p.stat().st_mtime_ns) for p in (study / "results").rglob("*"))
     rc, out, _ = collect(study, monkeypatch, capsys, "results", "--right-size", "--no-image-tests")

@@ -90,7 +90,8 @@ def proposal_line(p: Proposal) -> str:
         return f"{p.section} / {p.row}: no usage records (its {p.runs} run{'s' * (p.runs != 1)} are from before them)"
     parts = []
     if p.timeout_min is not None and p.longest_s is not None:
-        parts.append(f"timeout_min {_num(p.limit_min)} -> {p.timeout_min} (longest run {p.longest_s / 3600:.2f} h, "
+        took = f"{p.longest_s / 3600:.2f} h" if p.longest_s >= 3600 else f"{p.longest_s / 60:.1f} min"
+        parts.append(f"timeout_min {_num(p.limit_min)} -> {p.timeout_min} (longest run {took}, "
                      f"{p.timed} of {p.runs} runs timed)")
     if p.new_mem_gb is not None and p.peak_mib is not None:
         parts.append(f"mem_gb {_num(p.mem_gb)} -> {p.new_mem_gb} (peak {p.peak_mib:,.0f} MiB, "
