@@ -8,7 +8,11 @@ mtl-status, mtl-collect and the launcher.
   metrics.jsonl     one JSON line per epoch and split (train, val, test); deterministic, append-only
   timings.jsonl     wall-clock per epoch and attempt (kept apart so metrics stay byte-identical on resume)
   attempts.jsonl    wall-clock per attempt: its start (and how far the one before got), resume point, GPUs,
-                    end; what mtl-collect --cost reads (apart from the byte-identical files, like timings)
+                    end; what mtl-collect --cost reads (apart from the byte-identical files, like timings).
+                    ``start`` also holds ``env`` (the software and machine it ran on: ENV_FIELDS) and ``slurm``
+                    (the job's time limit and memory, null outside Slurm); ``resume`` the data it trained on
+                    (``data``: each split's identity, ``data_cache``: its pre-decoded cache key where used);
+                    ``end`` what it used (``usage``: USAGE_FIELDS). mtl-collect's drift audit and --cost read them
   predictions.json  per task: the test split's per-image results at the epoch its validation loss chose;
                     under "by_rule": the same at the final epoch ("final") and at the JOINT_RULE epoch ("joint")
   summary.json      budget, per-task selection, final and best-epoch metrics, written once at the end
@@ -65,6 +69,36 @@ class Summary(TypedDict, total=False):
     unreadable_images: dict[str, int]
     skipped_at_load: dict[str, int]
     trainable_params: int
+
+
+@dataclass(frozen=True)
+class EnvField:
+    """One field of an attempt's ``env`` (attempts.jsonl ``start``): ``drift`` = the collector's drift audit
+    compares it across the runs of a section (host is recorded, not compared: a cluster's nodes differ)."""
+
+    key: str
+    label: str              # how mtl-collect's drift warning names it
+    drift: bool = True
+
+
+ENV_FIELDS: tuple[EnvField, ...] = (
+    EnvField("python", "Python"),
+    EnvField("torch", "torch"),
+    EnvField("torchvision", "torchvision"),
+    EnvField("cuda", "CUDA"),                   # torch.version.cuda: the CUDA torch was built for (null: CPU build)
+    EnvField("cudnn", "cuDNN"),
+    EnvField("gpu", "GPU"),                     # the model of the GPU the run trains on (null: on the CPU)
+    EnvField("driver", "driver"),               # the NVIDIA driver (NVML or nvidia-smi; null where neither answers)
+    EnvField("git_commit", "git commit"),       # the package's commit (null: not a git checkout)
+    EnvField("git_diff", "uncommitted diff"),   # sha256 of ``git diff HEAD`` (null: a clean tree)
+    EnvField("host", "host", drift=False),
+)
+ENV_DATA = ("data", "data_cache")   # attempts.jsonl ``resume``: per "split:task", compared split by split
+USAGE_FIELDS = ("elapsed_s", "host_peak_mib", "children_peak_mib", "gpu_peak_mib", "gpu_reserved_peak_mib",
+                "gpu_util_mean")
+"""attempts.jsonl ``end`` ``usage``: the attempt's seconds (monotonic), peak resident memory of the trainer
+process and of its children (DataLoader workers, ru_maxrss), peak GPU memory torch allocated / reserved, and
+the mean GPU utilisation (%) sampled while it ran; null where not measured (the GPU ones on a CPU)."""
 
 
 def joint_epoch(val_records: Sequence[Mapping[str, Any]], tasks: Sequence[str]) -> int | None:

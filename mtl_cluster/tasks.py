@@ -75,7 +75,8 @@ class CostColumn:
     header: str
     decimals: int
     meaning: str             # the docs' and the table note's words for it
-    optional: bool = False   # shown only when some run of the table has it (it needs Slurm's accounting)
+    optional: bool = False   # shown only when some run of the table has it (Slurm's accounting, the usage records)
+    agg: str = "mean"        # a row's figure over its runs: "mean" per run, or "max" (the peaks: what a limit must fit)
 
 
 COST_COLUMNS: tuple[CostColumn, ...] = (
@@ -88,6 +89,16 @@ COST_COLUMNS: tuple[CostColumn, ...] = (
     CostColumn("images_per_s", "Images/s", 0, "training images per second of epoch time (train + evaluation)"),
     CostColumn("epochs_recomputed", "Epochs recomputed", 2,
                "epochs (and parts of epochs) trained again because an attempt ended past its last checkpoint"),
+    CostColumn("host_peak_mib", "Peak host MiB", 0,
+               "the most resident memory an attempt's trainer process held, plus its largest DataLoader worker's "
+               "(attempts.jsonl usage)", optional=True, agg="max"),
+    CostColumn("limit_used", "Time limit used (%)", 0,
+               "the largest share of its Slurm time limit an attempt's trainer ran (the job's start-up before the "
+               "trainer is not in it)", optional=True, agg="max"),
+    CostColumn("gpu_peak_mib", "Peak GPU MiB", 0, "the most GPU memory torch allocated in an attempt",
+               optional=True, agg="max"),
+    CostColumn("gpu_util", "GPU util (%)", 0, "the GPU's mean utilisation while the attempts ran (NVML or "
+               "nvidia-smi samples), weighted by their length", optional=True),
 )
 COST_BY_KEY: dict[str, CostColumn] = {c.key: c for c in COST_COLUMNS}
 TASK_METRICS: dict[str, tuple[Metric, ...]] = {t: tuple(m for m in METRICS if m.task == t) for t in TASKS}

@@ -164,25 +164,52 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(t))
 
 
+# The environment records (the drift audit, rundir.ENV_FIELDS): one attempt's ``env`` as the trainer writes it.
+ENV: dict[str, Any] = {"python": "3.11.7", "torch": "2.14.1+cu130", "torchvision": "0.29.1+cu130", "cuda": "13.0",
+                       "cudnn": "92400", "gpu": "NVIDIA A100-SXM4-40GB", "driver": "580.65.06",
+                       "git_commit": "d5ec0c5d21f9831f61417328ee36ae42250fdb21", "git_diff": None,
+                       "host": "narvi-node12"}
+
+
+def environment(cfg: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """ENV with ``changes``, and the run's data under ``data`` (each trained split's identity, the same for every run
+    of a dataset unless ``data_changes`` says otherwise) and ``data_cache`` (its cache key): what write_cost_records
+    puts in the attempt's start (env) and resume (data, data_cache) lines. ``slurm``, ``usage``: those lines'
+    Slurm limits and measured use."""
+    data_changes = changes.pop("data_changes", {})
+    tasks = [t for t, w in zip(TASKS, cfg["loss_weights"]) if w > 0]
+    data = {f"{sp}:{t}": hashlib.blake2b(f"{cfg['dataset']}:{sp}:{t}".encode(), digest_size=8).hexdigest()
+            for sp in ("train", "val", "test") for t in tasks}
+    data.update(data_changes)
+    cache = {k: hashlib.blake2b(f"{v}:227:3".encode(), digest_size=12).hexdigest() for k, v in data.items()}
+    return {**ENV, **changes, "data": data, "data_cache": cache}
+
+
 def write_cost_records(run: Path, cfg: dict[str, Any], attempts: list[Attempt] | None = None, gpus: int = 1,
-                       steps: int = STEPS) -> None:
-    """attempts.jsonl and timings.jsonl as the trainer writes them; by default one uninterrupted attempt."""
+                       steps: int = STEPS, envs: list[dict[str, Any]] | None = None) -> None:
+    """attempts.jsonl and timings.jsonl as the trainer writes them; by default one uninterrupted attempt.
+    ``envs``: per attempt (the last one repeats) an ``environment(...)``: written into its start, resume and end
+    lines as the trainer does; without it, the lines are those of the trainer from before the records."""
     per_epoch = steps // EPOCHS
     n_tasks = sum(1 for w in cfg["loss_weights"] if w > 0)
     attempts = attempts or [((0, 0), (EPOCHS, 0), hours_of(cfg), True)]
     att, tim, t, previous = [], [], T0, {}
     for k, (begin, reached, hours, ended) in enumerate(attempts, start=1):
         end = t + hours * 3600
-        att.append({"event": "start", "attempt": k, "at": t, "previous": previous})
+        env = dict(envs[min(k, len(envs)) - 1]) if envs else None
+        data = {f: env.pop(f) for f in ("data", "data_cache")} if env else {}
+        extra_start = {"env": env, "slurm": env.pop("slurm", None)} if env else {}
+        extra_end = {"usage": env.pop("usage", None)} if env else {}
+        att.append({"event": "start", "attempt": k, "at": t, "previous": previous, **extra_start})
         att.append({"event": "resume", "attempt": k, "at": t + 60, "epoch": begin[0], "step": begin[1],
-                    "steps_per_epoch": per_epoch, "gpus": gpus})
+                    "steps_per_epoch": per_epoch, "gpus": gpus, **data})
         done = list(range(begin[0] + 1, reached[0] + 1))
         for i, e in enumerate(done, start=1):
             seconds = (end - t - 60) / max(len(done), 1)
             tim.append({"epoch": e, "attempt": k, "seconds": round(seconds, 3), "at": round(t + 60 + i * seconds, 3),
                         "train_images_per_s": round(per_epoch * 8 * n_tasks / seconds, 2), "checkpoint_s": 0.05})
         if ended:
-            att.append({"event": "end", "attempt": k, "at": end, "epoch": reached[0], "step": reached[1]})
+            att.append({"event": "end", "attempt": k, "at": end, "epoch": reached[0], "step": reached[1], **extra_end})
         previous = {"epoch": reached[0], "step": reached[1], "state": "interrupted" if ended else "running",
                     "updated_at": _iso(end)}
         t = end + 600   # requeued: the wait in the queue is no attempt's time
@@ -194,9 +221,9 @@ def write_run(results: Path, cfg: dict[str, Any], final: dict[str, float] | None
               state: str = "completed", folder: str | None = None, reason: str | None = None,
               epoch_done: int = EPOCHS, files: tuple[str, ...] = ("config", "status", "metrics", "summary"),
               protocol: int = 3, steps: int = STEPS, cost: bool = True,
-              attempts: list[Attempt] | None = None) -> Path:
+              attempts: list[Attempt] | None = None, envs: list[dict[str, Any]] | None = None) -> Path:
     """One run folder; ``files`` picks which contract files exist (to make damaged ones); ``cost``: write the
-    cost records (trainable_params, attempts.jsonl, timings.jsonl; ``attempts`` as write_cost_records)."""
+    cost records (trainable_params, attempts.jsonl, timings.jsonl; ``attempts``, ``envs`` as write_cost_records)."""
     run = Path(results) / (folder or folder_of(cfg))
     run.mkdir(parents=True, exist_ok=True)
     hist = history(cfg, final or {}, protocol)
@@ -215,7 +242,7 @@ def write_run(results: Path, cfg: dict[str, Any], final: dict[str, float] | None
         text = json.dumps(summary(cfg, hist, protocol, steps, params), indent=2, sort_keys=True) + "\n"
         (run / "summary.json").write_text(text)
     if cost and state == "completed":
-        write_cost_records(run, cfg, attempts, steps=steps)
+        write_cost_records(run, cfg, attempts, steps=steps, envs=envs)
     return run
 
 

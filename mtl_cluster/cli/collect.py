@@ -53,8 +53,13 @@ def _args(p: argparse.ArgumentParser) -> None:
                    help="seed: add the seed's published table values as rows marked 'published'")
     p.add_argument("--cost", action="store_true",
                    help="add cost columns (trainable parameters, GPU-hours, wall-hours, images/s, epochs recomputed "
-                        "after interruptions; mean per run), each multitask row's cost against its single-task "
-                        "rows, and a study total")
+                        "after interruptions; mean per run; and, where the runs recorded them, peak host and GPU "
+                        "memory, share of the time limit and GPU utilisation: docs/failures.md), each multitask "
+                        "row's cost against its single-task rows, and a study total")
+    p.add_argument("--right-size", action="store_true",
+                   help="also print, per experiment, the Slurm limits its runs' measured use calls for (timeout_min: "
+                        "1.5x the longest run's wall time; mem_gb: 1.25x the peak host memory) beside the limits "
+                        "they ran under; writes nothing (docs/failures.md)")
     p.add_argument("--format", choices=("table", *FORMATS),
                    help="table (rich, terminal), md (the group's notes layout), csv (tidy numbers), json, latex, "
                         "html (one self-contained page with the curves); default: table, or from the --out suffix")
@@ -151,6 +156,10 @@ def _collect(args: argparse.Namespace) -> int:
         from ..collect.tables import seeds_lines
         lines = seeds_lines(report, args.seeds_for) or ["no Δ cell with a paired spread to size seeds from"]
         print("\n".join(["", "Seeds needed (80% power, paired t, two-sided α=0.05):", *lines]),
+              file=sys.stdout if fmt == "table" or args.out else sys.stderr)
+    if args.right_size:
+        from ..collect.rightsize import right_size_lines
+        print("\n".join(["", *right_size_lines(report, runs.frame)]),
               file=sys.stdout if fmt == "table" or args.out else sys.stderr)
     for line in notes:
         print(f"{PROG}: {line}", file=sys.stderr)

@@ -19,7 +19,8 @@ colours a cell), and each paired cell with a spread carries the smallest effect 
 power (``Cell.mde``).
 
 Above the table, a section warns when its rows were trained on different budgets (optimizer steps), and says
-so when some rows' learning rates followed their own validation losses (``lr_scheduler: plateau``).
+so when some rows' learning rates followed their own validation losses (``lr_scheduler: plateau``), and when its
+runs ran on different environments (``mtl_cluster.collect.drift``).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from ..config import PROTOCOL, flatten
 from ..datasets import CHALEARN, IMDB_WIKI
 from ..tasks import AGE_LOSS_TYPES, METRIC_BY_KEY, TASK_METRICS, TASKS
 from . import stats
+from .drift import drift_lines
 from .scan import Planted, Problem, Runs
 
 SECTION_ORDER = ("imdb_wiki", "pretrained_false", "pretrained_true")
@@ -210,7 +212,7 @@ def _section(sec: str, dataset: str, df: pd.DataFrame, stat: str,
     _adjust(deltas)
     rows += deltas
     rows += _published(rows, published, columns)
-    warnings = _budget_warnings(rows, by_group) + _schedule_warnings(rows, by_group)
+    warnings = _budget_warnings(rows, by_group) + _schedule_warnings(rows, by_group) + _drift_warnings(rows, by_group)
     return Section(sec, title, dataset, columns, rows, refs, warnings)
 
 
@@ -228,6 +230,14 @@ def _schedule_warnings(rows: list[Row], by_group: dict[int, pd.DataFrame]) -> li
     every = len(plateau) == sum(1 for row in rows if id(row) in by_group)
     return [PLATEAU.format(rows="every row" if every else "the rows " + "; ".join(plateau),
                            verb="uses" if every else "use")]
+
+
+def _drift_warnings(rows: list[Row], by_group: dict[int, pd.DataFrame]) -> list[str]:
+    """The section's runs that ran on different software, GPUs or data (``drift.drift_lines``), each named by its
+    row and seed."""
+    runs = [((row.label, _whole(r.seed)), r.environments) for row in rows if id(row) in by_group
+            for r in by_group[id(row)].itertuples(index=False)]
+    return drift_lines(runs)
 
 
 def _adjust(deltas: list[Row]) -> None:

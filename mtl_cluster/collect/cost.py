@@ -16,6 +16,12 @@ a node failure) ends at its last sign of life: its last epoch line, its resume l
 ``updated_at`` as the next attempt found it (refreshed every 10 s while training), whichever is latest.
 GPU-hours weight each attempt's wall time by the GPUs its job held (0 on a CPU).
 
+Use against limits (optional columns, shown once some run recorded them: attempts.jsonl ``end`` ``usage`` and
+``start`` ``slurm``): **Peak host MiB** (the trainer process's peak resident memory plus its largest reaped
+child's, i.e. a DataLoader worker), **Time limit used (%)** (an attempt's seconds over its Slurm job's time
+limit), **Peak GPU MiB** (torch's peak allocation): each the highest over the row's runs and attempts, since a
+limit must fit the worst; **GPU util (%)** the mean. A run without the records has no figure, not a guess.
+
 Epochs recomputed: progress is epoch + step / steps_per_epoch. Each attempt trained from its resume point
 to the point it reached (its end line, else the next attempt's record of status.json's progress, else its
 last epoch line); that work summed, less the run's final progress, is what was trained more than once
@@ -52,6 +58,12 @@ class RunCost:
     attempts: int | None = None
     job_ids: tuple[str, ...] = ()              # the Slurm jobs of its attempts (attempts.jsonl), oldest first
     sacct_gpu_hours: float | None = None       # set by add_cost where accounting answers for every one of them
+    host_peak_mib: float | None = None         # the usage records (attempts.jsonl end): the highest over attempts
+    limit_used: float | None = None            # % of the Slurm time limit, the highest over attempts
+    gpu_peak_mib: float | None = None
+    gpu_util: float | None = None              # mean %, weighted by the attempts' seconds
+    time_limit_s: float | None = None          # the limits its jobs ran under (attempts.jsonl start slurm), highest
+    mem_limit_mib: float | None = None
 
 
 Accounted = Callable[[Iterable[str]], "dict[str, float] | None"]
@@ -157,10 +169,11 @@ def with_accounting(runs: dict[str, RunCost], accounted: Accounted) -> dict[str,
 def row_cells(runs: list[RunCost]) -> dict[str, CostCell]:
     """Per cost key, the mean over the runs that recorded it."""
     out = {}
-    for key in COST_KEYS:
-        values = [v for v in (getattr(r, key) for r in runs) if v is not None]
+    for col in COST_COLUMNS:
+        values = [v for v in (getattr(r, col.key) for r in runs) if v is not None]
         if values:
-            out[key] = CostCell(mean=sum(values) / len(values), n=len(values), runs=len(runs))
+            figure = max(values) if col.agg == "max" else sum(values) / len(values)
+            out[col.key] = CostCell(mean=figure, n=len(values), runs=len(runs))
     return out
 
 
@@ -215,7 +228,38 @@ def run_cost(folder: Path, params: object = None) -> RunCost:
     jobs = tuple(dict.fromkeys(str(r["job_id"]) for r in lines if r.get("event") == "start"
                                and isinstance(r.get("job_id"), str) and r["job_id"]))
     return RunCost(trainable_params=float(params) if _number(params) else None, gpu_hours=gpu, wall_hours=wall,
-                   images_per_s=images_per_s(epochs), epochs_recomputed=recomputed, attempts=attempts, job_ids=jobs)
+                   images_per_s=images_per_s(epochs), epochs_recomputed=recomputed, attempts=attempts, job_ids=jobs,
+                   **usage_figures(lines, epochs))
+
+
+def usage_figures(lines: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """RunCost's use-against-limits fields from attempts.jsonl: peaks (the highest over attempts), the share of the
+    time limit (an attempt's own ``elapsed_s``, else its wall time as ``attempt_costs`` reckons it for an attempt
+    killed without an end line), the limits themselves, the mean GPU utilisation weighted by seconds."""
+    host, share, gpu_peak, util, limits, mems = [], [], [], [], [], []
+    for a, seconds in _walls(_attempts(lines), epochs):
+        used = a.get("end", {}).get("usage")
+        used = used if isinstance(used, dict) else {}
+        slurm = a["start"].get("slurm")
+        slurm = slurm if isinstance(slurm, dict) else {}
+        elapsed = _float(used.get("elapsed_s"))
+        elapsed = elapsed if elapsed is not None else seconds
+        if _float(used.get("host_peak_mib")) is not None:
+            host.append(float(used["host_peak_mib"]) + (_float(used.get("children_peak_mib")) or 0.0))
+        limit = _float(slurm.get("time_limit_s"))
+        if limit:
+            limits.append(limit)
+            share.append(100.0 * elapsed / limit)
+        if _float(slurm.get("mem_mib")):
+            mems.append(float(slurm["mem_mib"]))
+        if _float(used.get("gpu_peak_mib")) is not None:
+            gpu_peak.append(float(used["gpu_peak_mib"]))
+        if _float(used.get("gpu_util_mean")) is not None:
+            util.append((float(used["gpu_util_mean"]), max(elapsed, 1e-9)))
+    return {"host_peak_mib": max(host, default=None), "limit_used": max(share, default=None),
+            "gpu_peak_mib": max(gpu_peak, default=None),
+            "gpu_util": sum(u * w for u, w in util) / sum(w for _, w in util) if util else None,
+            "time_limit_s": max(limits, default=None), "mem_limit_mib": max(mems, default=None)}
 
 
 def images_per_s(epochs: list[dict[str, Any]]) -> float | None:
@@ -236,11 +280,7 @@ def attempt_costs(lines: list[dict[str, Any]],
     wall = gpu = work = final = 0.0
     gpu_known = True
     for i, a in enumerate(attempts):
-        later = attempts[i + 1]["start"].get("previous") if i + 1 < len(attempts) else None
-        later = later if isinstance(later, dict) else {}
-        until = attempts[i + 1]["start"]["at"] if i + 1 < len(attempts) else math.inf
-        mine = [r for r in epochs if r.get("attempt") == a["start"]["attempt"]
-                and a["start"]["at"] <= (r["at"] if _number(r.get("at")) else a["start"]["at"]) < until]
+        later, mine = _context(attempts, i, epochs)
         seconds = max(0.0, _end(a, mine, later) - float(a["start"]["at"]))
         gpus = _float(a["resume"].get("gpus")) if "resume" in a else max(known_gpus, default=None)
         wall += seconds
@@ -256,6 +296,28 @@ def attempt_costs(lines: list[dict[str, Any]],
             work += reached - begin
             final = max(final, reached)
     return wall / 3600, (gpu / 3600 if gpu_known else None), len(attempts), max(0.0, work - final)
+
+
+def _context(attempts: list[dict[str, dict[str, Any]]], i: int,
+             epochs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Attempt i's successor's record of how far it got (status.json's progress, {} for the last) and its epochs."""
+    a = attempts[i]
+    later = attempts[i + 1]["start"].get("previous") if i + 1 < len(attempts) else None
+    later = later if isinstance(later, dict) else {}
+    until = attempts[i + 1]["start"]["at"] if i + 1 < len(attempts) else math.inf
+    mine = [r for r in epochs if r.get("attempt") == a["start"]["attempt"]
+            and a["start"]["at"] <= (r["at"] if _number(r.get("at")) else a["start"]["at"]) < until]
+    return later, mine
+
+
+def _walls(attempts: list[dict[str, dict[str, Any]]],
+           epochs: list[dict[str, Any]]) -> list[tuple[dict[str, dict[str, Any]], float]]:
+    """Each attempt with its wall seconds, start to end (or its last sign of life)."""
+    out = []
+    for i, a in enumerate(attempts):
+        later, mine = _context(attempts, i, epochs)
+        out.append((a, max(0.0, _end(a, mine, later) - float(a["start"]["at"]))))
+    return out
 
 
 def _attempts(lines: list[dict[str, Any]]) -> list[dict[str, dict[str, Any]]]:

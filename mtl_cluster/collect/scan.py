@@ -21,6 +21,9 @@ caller can list it under the table: nothing is dropped silently, and no bad fold
 files this user may not read (another user's runs, written under umask 077) are listed as ``unreadable``
 with the fix; when nothing at all could be read, ``load_runs`` raises ``Unreadable`` naming the first one.
 
+Each record also carries its attempts' environments (``environments``: attempts.jsonl, see ``environments``), which
+``mtl_cluster.collect.drift`` audits across a section's runs.
+
 Each record carries its group key (name, protocol and ``config.result_delta``: the result keys that
 differ from the signature's base); forming rows from it, and the MTL-vs-STL comparison, live in
 ``mtl_cluster.collect.compare``.
@@ -41,7 +44,7 @@ import yaml
 from ..config import result_delta
 from ..datasets import DATASETS, SYNTHETIC
 from ..errors import ConfigError, Unreadable
-from ..rundir import JOINT_RULE, SELECT_RULE, RunDir, joint_epoch, read_jsonl
+from ..rundir import ENV_DATA, JOINT_RULE, SELECT_RULE, RunDir, joint_epoch, read_jsonl
 from ..states import State
 from ..tasks import METRICS, TASK_METRICS, TASKS, active_tasks, run_metrics
 from ..yamlio import MAX_YAML_NODES, expanded_size
@@ -201,7 +204,7 @@ _COLUMNS = ["path", "folder", "signature", "name", "seed", "dataset", "pretraine
             "loss_weights", "age_loss_type", "init_from", "lr_scheduler", "group", "compare", "config", "state",
             "epoch", "epochs",
             "best_rule", "protocol", "synthetic", "planted", "steps", "budget_images", "budget_rule",
-            "trainable_params",
+            "trainable_params", "environments",
             *METRIC_KEYS,
             *(f"ds_{t}" for t in TASKS), *(f"split_{t}" for t in TASKS), *(f"epoch_{t}" for t in TASKS)]
 
@@ -355,12 +358,38 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
         "budget_images": _key(budget["images"]) if isinstance(budget.get("images"), dict) else None,
         "budget_rule": str(budget.get("rule", "")),
         "trainable_params": summary["trainable_params"] if _number(summary.get("trainable_params")) else None,
+        "environments": environments(rd),
         **{m: metrics.get(m, math.nan) for m in METRIC_KEYS},
         **{f"ds_{t}": (str(datasets.get(t)) if datasets.get(t) else "unknown") if t in tasks else None
            for t in TASKS},
         **{f"split_{t}": splits.get(t) for t in TASKS},
         **{f"epoch_{t}": epochs.get(t) for t in TASKS},
     }
+
+
+def environments(rd: RunDir) -> tuple[dict[str, Any], ...]:
+    """Each attempt's environment, oldest first, for the drift audit: its ``start`` line's ``env``
+    (rundir.ENV_FIELDS) with its ``resume`` line's data keys as ``data <split:task>`` and ``data cache
+    <split:task>``, and ``attempt``: its number. Attempts (and runs) from before these records are left out;
+    an unreadable attempts.jsonl gives none (the audit is a note, never a reason to drop a run)."""
+    try:
+        lines = read_jsonl(rd.attempts_file)
+    except (OSError, UnicodeDecodeError):
+        return ()
+    out: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for rec in lines:
+        if rec.get("event") == "start":
+            env = rec.get("env")
+            current = {**env, "attempt": rec.get("attempt")} if isinstance(env, dict) else None
+            if current is not None:
+                out.append(current)
+        elif rec.get("event") == "resume" and current is not None and rec.get("attempt") == current["attempt"]:
+            for field, label in zip(ENV_DATA, ("data", "data cache")):
+                keys = rec.get(field)
+                if isinstance(keys, dict):
+                    current.update({f"{label} {k}": v for k, v in keys.items() if isinstance(v, str)})
+    return tuple(out)
 
 
 def _protocol(summary: dict[str, Any]) -> int:

@@ -200,8 +200,11 @@ def grid_rows(section: Section, cost: CostReport | None = None) -> list[list[str
 # -- cost (--cost) --------------------------------------------------------------------------------
 def cost_note(cost: CostReport) -> str:
     """What the cost columns of this table mean (the optional ones only where shown)."""
+    peaks = [c.header for c in cost.columns if c.agg == "max"]
+    most = (f"{', '.join(peaks)}: the highest over the row's runs and their attempts, not a mean (a limit must fit "
+            f"the worst). " if peaks else "")
     return ("Cost columns: mean per run over the row's seeds; (k/n): only k of the row's n runs recorded it; "
-            "- : none did (runs from before these records). "
+            "- : none did (runs from before these records). " + most
             + "; ".join(f"{c.header} = {c.meaning}" for c in cost.columns) + ".")
 
 
@@ -363,6 +366,8 @@ def to_csv(report: Report) -> str:
             cells = report.cost.cells(sec, row.label) if report.cost is not None and row.kind == "result" else None
             for key, c in (cells or {}).items():
                 note = f"{c.n} of {c.runs} runs recorded it" if c.n < c.runs else ""
+                if COST_BY_KEY[key].agg == "max":     # the mean column holds the row's figure: here its highest
+                    note = "; ".join(x for x in ("the highest over runs and attempts", note) if x)
                 w.writerow([sec.key, sec.dataset, row.label, "cost", refs_text(row.refs), key, COST_BY_KEY[key].header,
                             _num(c.mean), "", c.n, "", "", "", note, "", "", "", "", ""])
         for r in cost_ratios(report, sec):
@@ -403,6 +408,11 @@ def to_json(report: Report) -> str:
     plain = _plain(report)
     if report.cost is None:   # no --cost: the same JSON as before it existed
         plain.pop("cost")
+    else:                     # a peak column's figure is the highest over the row's runs, not a mean: say so
+        for sec in plain["cost"]["sections"]:
+            for row in sec["rows"]:
+                row["cells"] = {k: ({"max" if kk == "mean" else kk: vv for kk, vv in c.items()}
+                                    if COST_BY_KEY[k].agg == "max" else c) for k, c in row["cells"].items()}
     if not report.planted:    # likewise without planted runs
         plain.pop("planted")
     return json.dumps(plain, indent=2, ensure_ascii=False) + "\n"

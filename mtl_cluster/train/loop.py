@@ -56,6 +56,7 @@ from .data.base import ImageSet, TaskData
 from .data.cache import Decoded, open_cache
 from .data.stage import stage_cache, stage_root
 from .data.transforms import CachedView, TaskView, augment_batch, whole_batch
+from .environment import GpuSampler, environment, slurm_limits, usage
 from .guard import newest_checkpoint, stalled
 from .metrics import TaskMeter, epoch_record, task_loss
 from .model import MTL_AlexNet_model, load_backbone, load_init_state
@@ -513,13 +514,16 @@ class Trainer:
         start_from = newest_checkpoint(self.rd.checkpoints)
         stuck = stalled(read_jsonl(self.rd.attempts_file), start_from,   # the attempts before this one
                         retry=status.get("state") == State.FAILED)
+        self.attempt_t0 = time.monotonic()
         with _file_log(self.rd.log_file):
             try:
                 self.rd.update_status(state=State.RUNNING, attempts=self.attempt, reason=None, cause=None,
                                       epochs=self.cfg.epoch, signature=self.sig,
                                       started_at=status.get("started_at") or now_iso(), attempt_started_at=now_iso())
                 self.rd.append_attempt("start", self.attempt, previous=_progress(status), checkpoint=start_from,
-                                       **({"job_id": job} if (job := slurm_job_id()) else {}))
+                                       **({"job_id": job} if (job := slurm_job_id()) else {}),
+                                       env=_safely("environment", lambda: environment(self.cfg.device)),
+                                       slurm=_safely("Slurm limits", slurm_limits))
                 if stuck is not None:
                     raise Stalled(stuck)
                 log.info("attempt %d of run %s (%s) in %s", self.attempt, self.cfg.name, self.sig, self.rd.path)
@@ -528,7 +532,11 @@ class Trainer:
                     self._resume_or_init()
                     self.events = EventLog(self.rd.path, next_epoch=self.state.epoch + 1)
                     self.rd.append_attempt("resume", self.attempt, epoch=self.state.epoch, step=self.state.step,
-                                           steps_per_epoch=self.steps, gpus=_gpus(self.device))
+                                           steps_per_epoch=self.steps, gpus=_gpus(self.device),
+                                           data=self.data_ids, data_cache={
+                                               name: dec.key for name, dec in self.decoded.items()
+                                               if dec.key != "in-memory"})
+                    self.sampler = GpuSampler(self.cfg.device)
                     self.rd.update_status(epoch=self.state.epoch, step=self.state.step, device=str(self.device))
                     self._epochs(stop)
                     self.writer.wait()
@@ -612,8 +620,12 @@ class Trainer:
     def _record_end(self) -> None:
         """attempts.jsonl: where this attempt got and when it ended (mtl-collect --cost: its wall time, and the
         epochs the next attempt trains again when its checkpoint is older than this point)."""
+        sampler: GpuSampler | None = getattr(self, "sampler", None)
+        util = _safely("GPU utilisation", sampler.stop) if sampler is not None else None
+        used = _safely("usage", lambda: usage(time.monotonic() - self.attempt_t0, getattr(self, "device", None),
+                                              util))
         try:
-            self.rd.append_attempt("end", self.attempt, epoch=self.state.epoch, step=self.state.step)
+            self.rd.append_attempt("end", self.attempt, epoch=self.state.epoch, step=self.state.step, usage=used)
         except OSError as exc:   # a full disk: the failure itself is what status.json records
             log.error("could not record the attempt's end in attempts.jsonl: %s", exc)
 
@@ -641,6 +653,16 @@ def _progress(status: Mapping[str, object]) -> dict[str, object]:
     """How far the attempt before got, as status.json last said (its progress is refreshed every
     PROGRESS_EVERY_S): the start of attempts.jsonl's record of work trained twice."""
     return {k: status[k] for k in ("epoch", "step", "state", "updated_at") if k in status}
+
+
+def _safely(what: str, probe: Callable[[], Any]) -> Any:
+    """A record attempts.jsonl keeps beside the run (environment, limits, usage): None, and a warning in log.txt,
+    when gathering it fails; it never fails the run."""
+    try:
+        return probe()
+    except Exception as exc:  # noqa: BLE001 - a measurement, not the run
+        log.warning("%s: not recorded (%s: %s)", what, type(exc).__name__, exc)
+        return None
 
 
 def _gpus(device: torch.device) -> int:
