@@ -206,7 +206,7 @@ def signature(cfg: TrainConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def _type_name(tp: Any) -> str:
+def _type_name(tp: object) -> str:
     return getattr(tp, "__name__", str(tp)).replace("typing.", "")
 
 
@@ -271,7 +271,7 @@ def build_checked(cls: type, raw: Mapping[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
-def _loss_weights(where: str, value: Any) -> tuple[float, float, float, float]:
+def _loss_weights(where: str, value: object) -> tuple[float, float, float, float]:
     if isinstance(value, Mapping):
         bad = sorted(set(map(str, value)) - set(TASKS))
         if bad:
@@ -284,7 +284,7 @@ def _loss_weights(where: str, value: Any) -> tuple[float, float, float, float]:
     return g, s, e, a
 
 
-def _task_list(where: str, value: Any) -> tuple[str, ...]:
+def _task_list(where: str, value: object) -> tuple[str, ...]:
     """A list of distinct task names (an empty list or nothing: none)."""
     if value is None:
         return ()
@@ -400,12 +400,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def train_config_from_dict(raw: Mapping[str, Any]) -> TrainConfig:
+def train_config_from_dict(raw: Mapping[str, object]) -> TrainConfig:
     """Build and validate a TrainConfig from a mapping (YAML, CLI overrides, a grid row)."""
     return validate(build_checked(TrainConfig, raw, ""))
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
+def parse_override(text: str) -> tuple[list[str], object]:
     """``key=value`` or ``data.root=/x`` -> (path, YAML-parsed value)."""
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set batch_size=16")
@@ -417,7 +417,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), parsed
 
 
-def set_dotted(target: dict[str, Any], path: Sequence[str], value: Any) -> str | None:
+def set_dotted(target: dict[str, Any], path: Sequence[str], value: object) -> str | None:
     """Set ``target[a][b]... = value`` for the key path ``a.b...``, creating mappings on the way; returns
     the part that is not a mapping when one is in the way (nothing is set then), else None."""
     node = target

@@ -232,7 +232,7 @@ def run_cost(folder: Path, params: object = None) -> RunCost:
                    **usage_figures(lines, epochs))
 
 
-def usage_figures(lines: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> dict[str, float | None]:
+def usage_figures(lines: list[dict[str, object]], epochs: list[dict[str, object]]) -> dict[str, float | None]:
     """RunCost's use-against-limits fields from attempts.jsonl: peaks (the highest over attempts), the share of the
     time limit (an attempt's own ``elapsed_s``, else its wall time as ``attempt_costs`` reckons it for an attempt
     killed without an end line), the limits themselves, the mean GPU utilisation weighted by seconds."""

@@ -36,7 +36,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping, TypeGuard
 
 import pandas as pd
 import yaml
@@ -230,7 +230,7 @@ def _read_run_safely(job: tuple[Path, str, str]) -> tuple[dict[str, Any] | None,
         return None, [Problem(shown, "damaged", f"unreadable: {type(exc).__name__}: {exc}")]
 
 
-def _load(path: Path, what: str, parse: Any) -> Any:
+def _load(path: Path, what: str, parse: Callable[[str], object]) -> dict[str, Any] | None:
     """Parse one contract file; missing -> None; unreadable/invalid -> _Bad('damaged')."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -250,7 +250,7 @@ def _load(path: Path, what: str, parse: Any) -> Any:
     return value
 
 
-def _parse_yaml(text: str) -> Any:
+def _parse_yaml(text: str) -> object:
     """config.yaml through the safe loader; aliases (never written by the trainer) must not explode."""
     if "*" in text and expanded_size(yaml.compose(text, Loader=_Loader)) > MAX_YAML_NODES:
         raise ValueError(f"aliases expand to more than {MAX_YAML_NODES} values")
@@ -290,7 +290,7 @@ def _read_run(folder: Path, shown: str, select: str) -> tuple[dict[str, Any] | N
     return rec, problems
 
 
-def _state_reason(status: dict[str, Any]) -> str:
+def _state_reason(status: Mapping[str, object]) -> str:
     """A short, human reason from status.json: progress for live runs, the trainer's message otherwise."""
     state = status.get("state")
     parts = []
@@ -306,7 +306,7 @@ def _state_reason(status: dict[str, Any]) -> str:
     return "; ".join(parts) or "no details in status.json"
 
 
-def _number(value: Any) -> bool:
+def _number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -367,7 +367,7 @@ def _record(folder: Path, shown: str, cfg: dict[str, Any], summary: dict[str, An
     }
 
 
-def environments(rd: RunDir) -> tuple[dict[str, Any], ...]:
+def environments(rd: RunDir) -> tuple[dict[str, object], ...]:
     """Each attempt's environment, oldest first, for the drift audit: its ``start`` line's ``env``
     (rundir.ENV_FIELDS) with its ``resume`` line's data keys as ``data <split:task>`` and ``data cache
     <split:task>``, and ``attempt``: its number. Attempts (and runs) from before these records are left out;
@@ -376,8 +376,8 @@ def environments(rd: RunDir) -> tuple[dict[str, Any], ...]:
         lines = read_jsonl(rd.attempts_file)
     except (OSError, UnicodeDecodeError):
         return ()
-    out: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
+    out: list[dict[str, object]] = []
+    current: dict[str, object] | None = None
     for rec in lines:
         if rec.get("event") == "start":
             env = rec.get("env")
@@ -392,7 +392,7 @@ def environments(rd: RunDir) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def _protocol(summary: dict[str, Any]) -> int:
+def _protocol(summary: Mapping[str, object]) -> int:
     """The evaluation protocol a run was trained under (``config.PROTOCOL``): summary.json says so from protocol 2
     on; a summary without a test-split selection is protocol 1."""
     if "selection" not in summary:

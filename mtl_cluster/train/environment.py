@@ -107,7 +107,7 @@ def driver_version(uuid: str | None) -> str | None:
     return lines[0] if lines else None
 
 
-def environment(device_spec: str) -> dict[str, Any]:
+def environment(device_spec: str) -> dict[str, str | None]:
     """The attempt's ``env`` (rundir.ENV_FIELDS): software, GPU, host and the package's commit."""
     try:
         import torchvision
@@ -145,7 +145,7 @@ def parse_time_limit(text: str) -> int | None:
     return (days or 0) * 86400 + h * 3600 + mnt * 60 + s
 
 
-def slurm_limits() -> dict[str, Any] | None:
+def slurm_limits() -> dict[str, float | None] | None:
     """The job's time limit (seconds, squeue) and memory (MiB, from SLURM_MEM_PER_NODE or SLURM_MEM_PER_CPU x CPUs)
     in a Slurm job; None outside one. Either is None when Slurm does not say."""
     job = os.environ.get("SLURM_JOB_ID")
@@ -234,7 +234,7 @@ class GpuSampler:
         return round(sum(self.samples) / len(self.samples), 1) if self.samples else None
 
 
-def usage(elapsed_s: float, device: torch.device | None, gpu_util: float | None) -> dict[str, Any]:
+def usage(elapsed_s: float, device: torch.device | None, gpu_util: float | None) -> dict[str, float | None]:
     """The attempt's ``usage`` (rundir.USAGE_FIELDS). Peak memory is the process's (one attempt per process, as
     mtl-train runs it); the children's counts the worker processes reaped by then (DataLoader workers)."""
     gpu_peak = gpu_reserved = None

@@ -16,7 +16,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, TypedDict
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypedDict, TypeVar
 
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -655,7 +655,10 @@ def _progress(status: Mapping[str, object]) -> dict[str, object]:
     return {k: status[k] for k in ("epoch", "step", "state", "updated_at") if k in status}
 
 
-def _safely(what: str, probe: Callable[[], Any]) -> Any:
+T = TypeVar("T")
+
+
+def _safely(what: str, probe: Callable[[], T]) -> T | None:
     """A record attempts.jsonl keeps beside the run (environment, limits, usage): None, and a warning in log.txt,
     when gathering it fails; it never fails the run."""
     try:
