@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from .common import grid_args, load_grid, run, say_reconciled
-from .ui import plain_console, status_table
+from .ui import plain_console, status_table, waiting_lines
 
 
 def _status_args(p: argparse.ArgumentParser) -> None:
@@ -47,12 +47,16 @@ def _status(args: argparse.Namespace) -> int:
         return watch(exps, specs, args)
     jobs = ledger.latest_jobs(args.jobs_dir)
     ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
-    statuses = grid_status(specs, jobs, slurmq.slurm_states(ids.values()))
+    states = slurmq.slurm_states(ids.values())
+    pending = slurmq.waiting() if any(s == "PENDING" for s in states.values()) else None
+    statuses = grid_status(specs, jobs, states, pending)
     counts = Counter(st.state for st in statuses)
     out = plain_console()
     which = " (demo grid)" if args.demo else " (debug grid)" if args.debug else ""
     out.print(status_table(statuses, f"{exps.path}{which}: {len(specs)} runs"))
     out.print(", ".join(f"{n} {s}" for s, n in counts.most_common()))
+    for line in waiting_lines(statuses):
+        out.print(line, markup=False, soft_wrap=True)
     return 0
 
 

@@ -170,3 +170,24 @@ def eta_text(st: Any) -> str:
 
 def job_text(st: Any) -> str:
     return (st.job_id or "") + (f" {st.job_state}" if st.job_state and st.job_id else "")
+
+
+def waiting_lines(statuses: Sequence[Any], shown: int = 3) -> list[str]:
+    """Below mtl-status's table, one line per reason queued runs wait for: the plain words, squeue's code,
+    the runs (with their jobs), what to do, and Slurm's expected start where it has one."""
+    from ..launch.reasons import start_text
+    from ..launch.status import waiting_groups
+
+    lines = []
+    for w in waiting_groups(statuses):
+        runs = ", ".join(f"{st.spec.label} (job {st.job_id})" for st in w.runs[:shown])
+        runs += f" and {len(w.runs) - shown} more" if len(w.runs) > shown else ""
+        array = (w.runs[0].job_id or "").split("_")[0]
+        line = f"{len(w.runs)} queued run(s) {w.reason.words} [{w.reason.code}]: {runs}"
+        if w.reason.todo:
+            line += f"; {w.reason.todo.replace('<job>', array)}"
+        start = start_text(w.start)
+        if start:
+            line += f"; Slurm expects the first to start at {start} (squeue --start)"
+        lines.append(line)
+    return lines
