@@ -4,6 +4,8 @@ throttle for a running study. Every test leaves the cluster as it found it (jobs
 """
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -46,7 +48,7 @@ clusters:
     cpus_per_task: 1
     mem_gb: 1
     timeout_min: {timeout}
-"""
+{extra}"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,10 +60,24 @@ def _run(*cmd: str, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
 
 
-def _study(tmp: Path, name: str, partition: str = "gpu", timeout: int = 5) -> Path:
+def _study(tmp: Path, name: str, partition: str = "gpu", timeout: int = 5, extra: str = "", seeds: int = 1) -> Path:
     path = tmp / f"{name}.yaml"
-    path.write_text(STUDY.format(partition=partition, timeout=timeout))
+    text = STUDY.format(partition=partition, timeout=timeout, extra=extra)
+    path.write_text(text + (f"grid:\n  seed: {list(range(seeds))}\n" if seeds > 1 else ""))
     return path
+
+
+def _nothing_queued(tmp: Path, name: str) -> None:
+    """Preflight refused: no job in squeue, no launch record, no journal."""
+    assert _squeue(name) == {}, _squeue(name)
+    assert not list((tmp / "jobs").glob("*.json")) and not list((tmp / "jobs").glob("journal/*.jsonl"))
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if x.startswith("mtl-launch: error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
 
 
 def _squeue(name: str) -> dict[str, tuple[str, str]]:
@@ -130,3 +146,99 @@ def test_status_says_why_each_job_waits_and_when_it_should_start(tmp_path, capsy
     assert line("JobHeldUser") == (f"1 queued run(s) held by a user (scontrol hold) [JobHeldUser]: {other.label} "
                                    f"(job {j_other}); release it: scontrol release {j_other}"), out
     assert "3 queued" in out
+
+
+def _partition_field(name: str, key: str) -> str:
+    words = _run("scontrol", "show", "partition", name, "-o").stdout.split()
+    return next(w.split("=", 1)[1] for w in words if w.startswith(f"{key}="))
+
+
+def test_preflight_refuses_a_time_limit_above_the_partitions_maxtime(tmp_path, capsys, cleanup):
+    """Partition debug's MaxTime lowered to 1 minute at run time (scontrol update; restored): a profile asking
+    5 minutes is refused in one line naming the limit, its value and the command it came from; nothing is
+    queued (squeue, jobs/)."""
+    yaml_file = _study(tmp_path, "maxtimestudy", partition="debug", timeout=5)
+    cleanup.append("name:maxtimestudy")
+    before = _partition_field("debug", "MaxTime")
+    try:
+        assert _run("scontrol", "update", "PartitionName=debug", "MaxTime=1").returncode == 0
+        assert launch_main([str(yaml_file), "--cluster", "test", *dirs(tmp_path)]) == 2
+        assert _error(capsys) == (
+            "mtl-launch: error: preflight: clusters.test: timeout_min 5 is above partition debug's MaxTime "
+            "00:01:00 (1 min, scontrol show partition debug): the job would never start (PartitionTimeLimit); "
+            "lower timeout_min to 1 or less (--no-preflight to submit anyway)")
+        _nothing_queued(tmp_path, "maxtimestudy")
+    finally:
+        _run("scontrol", "update", "PartitionName=debug", f"MaxTime={before}")
+    assert _partition_field("debug", "MaxTime") == before
+
+
+@pytest.mark.parametrize("extra, line", [
+    ('    qos: nosuchqos\n', "clusters.test: QOS 'nosuchqos' does not exist (sacctmgr show qos: normal)"),
+    ('    account: nosuchacct\n', "clusters.test: account 'nosuchacct' is not one of yours (sacctmgr show assoc: "
+                                   "root)"),
+    ("", "partition gpu has no GRES 'mps' (scontrol show partition gpu: TRES="),
+    ("", "partition 'nosuch' does not exist (sinfo)"),
+], ids=["qos", "account", "gres", "partition"])
+def test_preflight_refuses_what_the_cluster_does_not_have(tmp_path, capsys, cleanup, extra, line):
+    """An unknown QOS or account (sacctmgr), a GRES the partition lacks (scontrol show partition), an unknown
+    partition (sinfo): one line naming it and where it was looked up; nothing queued."""
+    yaml_file = _study(tmp_path, "refusestudy", extra=extra, partition="nosuch" if "nosuch'" in line else "gpu")
+    if "mps" in line:
+        yaml_file.write_text(yaml_file.read_text().replace('gres: "gpu:1"', 'gres: "mps:1"'))
+    cleanup.append("name:refusestudy")
+    assert launch_main([str(yaml_file), "--cluster", "test", *dirs(tmp_path)]) == 2
+    error = _error(capsys)
+    assert error.startswith("mtl-launch: error: preflight: ") and line in error, error
+    _nothing_queued(tmp_path, "refusestudy")
+
+
+def test_arrays_are_split_at_the_clusters_max_array_size(tmp_path, capsys, cleanup):
+    """slurm.conf's MaxArraySize set to 3 (scontrol reconfigure; restored): a study of 9 runs (three arrays of
+    3 seeds) is queued in arrays of at most 2 tasks, said in one line; --dry-run shows the MaxArraySize read."""
+    conf = Path("/etc/slurm/slurm.conf")
+    before = conf.read_text()
+    assert "\nMaxArraySize=1001\n" in before
+    yaml_file = _study(tmp_path, "chunkstudy", seeds=3)
+    cleanup.append("name:chunkstudy")
+    args = [str(yaml_file), "--cluster", "test", *dirs(tmp_path)]
+    try:
+        conf.write_text(before.replace("\nMaxArraySize=1001\n", "\nMaxArraySize=3\n"))
+        assert _run("scontrol", "reconfigure").returncode == 0
+        wait(lambda: "MaxArraySize            = 3" in _run("scontrol", "show", "config").stdout, 30,
+             "MaxArraySize=3 to take")
+        assert launch_main([*args, "--dry-run"]) == 0
+        out = capsys.readouterr()
+        assert "limit: scontrol show config: MaxArraySize=3 MaxJobCount=" in out.out
+        split = ("mtl-launch: arrays split at 2 runs: MaxArraySize is 3 (scontrol show config; "
+                 "clusters.test.max_array_size is 1000)")
+        assert split in out.err.splitlines(), out.err
+        _blocker(cleanup)                                    # the study's jobs wait: nothing trains
+        assert launch_main(args) == 0
+        out = capsys.readouterr()
+        assert split in out.err.splitlines(), out.err
+        record = json.loads(next((tmp_path / "jobs").glob("*.json")).read_text())
+        assert sorted(a["size"] for a in record["arrays"]) == [1, 1, 1, 2, 2, 2], record["arrays"]
+        assert len(_squeue("chunkstudy")) == 9
+    finally:
+        conf.write_text(before)
+        _run("scontrol", "reconfigure")
+    wait(lambda: "MaxArraySize            = 1001" in _run("scontrol", "show", "config").stdout, 30,
+         "MaxArraySize=1001 to be back")
+
+
+def test_dry_run_shows_the_limits_read_and_a_hidden_limit_is_a_note(tmp_path, capsys, monkeypatch):
+    """--dry-run prints the limits it read (scontrol show config/partition); a sacctmgr that says permission
+    denied (a stand-in on PATH) is a note, and the dry run still succeeds."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sacctmgr").write_text("#!/bin/sh\necho 'sacctmgr: error: Access/permission denied' >&2\nexit 1\n")
+    (fake / "sacctmgr").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    yaml_file = _study(tmp_path, "hiddenstudy")
+    assert launch_main([str(yaml_file), "--cluster", "test", "--dry-run", *dirs(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "limit: scontrol show partition gpu: MaxTime=UNLIMITED State=UP GRES=gpu" in out.out.splitlines()
+    assert ("mtl-launch: note: sacctmgr show assoc failed: sacctmgr: error: Access/permission denied (no "
+            "accounting here?): account and QOS limits not checked") in out.err.splitlines(), out.err
+    assert "limit: sacctmgr" not in out.out

@@ -80,8 +80,13 @@ def _launch(args: argparse.Namespace) -> int:
             return 0
         if not args.no_preflight:
             problems = preflight(rows, prof, _folders(args, prof))
+            shape = _limits(rows, prof, args, err) if prof.is_slurm else None
+            problems += shape.refusals if shape is not None else []
             if problems:
                 raise ConfigError("preflight: " + "; ".join(problems) + " (--no-preflight to submit anyway)")
+            if shape is not None:
+                prof = _reshape(rows, prof, args, shape, err)
+                todo = [r for r in rows if submits(r.action)]
             _warn_counts(rows, prof, err)
         record = _record(exps, prof, args)
         if prof.is_slurm:
@@ -204,9 +209,15 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
     from ..launch.plan import preflight
     from ..launch.status import submits
 
+    shape = _limits(rows, prof, args, err, out) if prof.is_slurm and not args.no_preflight else None
+    if shape is not None:
+        prof = _reshape(rows, prof, args, shape, err)
     todo = [r for r in rows if submits(r.action)]
     out.print(plan_table(rows, f"{args.experiments} on {prof.name} (dry run): {len(todo)} of {len(rows)} "
                                f"runs would be {'submitted' if prof.is_slurm else 'run here'}"))
+    if shape is not None:
+        for problem in shape.refusals:
+            err.print(f"mtl-launch: warning: {problem}", markup=False)
     if prof.is_slurm:
         for i, (group, script) in enumerate(submit.sbatch_scripts(rows, prof, args.logs_dir,
                                                                   args.array_parallelism, _study(args)), 1):
@@ -223,6 +234,43 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
                   f"launch; this plan may list its queued runs as new (mtl-status or mtl-launch settles it)",
                   markup=False)
     return 0
+
+
+def _limits(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Console,
+            shown: Console | None = None) -> Any:
+    """Read the cluster's own limits (``shown``: print what was read, for --dry-run) and check the launch
+    against them; the notes (what the cluster would not say) go to stderr. Returns limits.Shape."""
+    from ..launch import limits, slurmq
+    from ..launch.status import submits
+
+    if slurmq.reachable() is not None:     # preflight says why; asking again would only wait for timeouts
+        return limits.Shape()
+    lim = limits.read()
+    if shown is not None:
+        for line in lim.lines(prof.partition):
+            shown.print(f"limit: {line}", markup=False, soft_wrap=True)
+    for note in lim.notes:
+        err.print(f"mtl-launch: note: {note}", markup=False)
+    return limits.check(limits.launch_profiles(rows, prof), lim, sum(1 for r in rows if submits(r.action)),
+                        args.array_parallelism)
+
+
+def _reshape(rows: Sequence[Any], prof: Any, args: argparse.Namespace, shape: Any, err: Console) -> Any:
+    """Apply what limits.check reshaped (one line each): the profile with the cluster's array size,
+    --array-parallelism capped, the runs past MaxSubmitJobs held back to the next launch."""
+    import dataclasses
+
+    from ..launch import limits
+
+    for line in shape.changes:
+        err.print(f"mtl-launch: {line}", markup=False)
+    if shape.max_array_size is not None:
+        prof = dataclasses.replace(prof, max_array_size=shape.max_array_size)
+    if shape.array_parallelism is not None:
+        args.array_parallelism = min(shape.array_parallelism, args.array_parallelism or shape.array_parallelism)
+    if shape.submit_at_most is not None:
+        limits.keep_under(rows, shape.submit_at_most, "held back: over MaxSubmitJobs; launch again later")
+    return prof
 
 
 def _warn_counts(rows: Sequence[Any], prof: Any, err: Console) -> None:
