@@ -242,3 +242,36 @@ def test_dry_run_shows_the_limits_read_and_a_hidden_limit_is_a_note(tmp_path, ca
     assert ("mtl-launch: note: sacctmgr show assoc failed: sacctmgr: error: Access/permission denied (no "
             "accounting here?): account and QOS limits not checked") in out.err.splitlines(), out.err
     assert "limit: sacctmgr" not in out.out
+
+
+def test_throttle_a_running_study(tmp_path, capsys, cleanup):
+    """An array of 3 runs queued behind the blocker, then --throttle 1: scontrol shows ArrayTaskThrottle=1 on
+    the array, the jobs/ record keeps it, mtl-status shows it; once the GPUs free up one task runs and the
+    others wait for the throttle (JobArrayTaskLimit), which mtl-status says in words."""
+    blocker = _blocker(cleanup)
+    yaml_file = _study(tmp_path, "throttlestudy", seeds=3)
+    cleanup.append("name:throttlestudy")
+    args = [str(yaml_file), "--cluster", "test", "--only", "other", *dirs(tmp_path)]
+    assert launch_main(args) == 0
+    record_file = next((tmp_path / "jobs").glob("*.json"))
+    record = json.loads(record_file.read_text())
+    assert [(a["size"], a["parallelism"]) for a in record["arrays"]] == [(3, 3)], record["arrays"]
+    array = record["arrays"][0]["job_id"]
+    capsys.readouterr()
+    assert launch_main([*args, "--throttle", "1"]) == 0
+    out = capsys.readouterr().out
+    assert (f"throttled 1 array(s) to 1 task(s) at once: job(s) {array} (scontrol update ArrayTaskThrottle=1); "
+            f"recorded in {record_file}") in out, out
+    assert "ArrayTaskThrottle=1" in _run("scontrol", "show", "job", array).stdout
+    record = json.loads(record_file.read_text())
+    assert record["arrays"][0]["throttle"] == 1 and record["throttles"][0]["arrays"] == [array]
+    status = [str(yaml_file), "--only", "other", *dirs(tmp_path)[:4]]
+    assert status_main(status) == 0
+    out = capsys.readouterr().out
+    assert f"array {array}: 1 task(s) at once (mtl-launch --throttle 1, {record['throttles'][0]['time']})" in out
+    _run("scancel", blocker)
+    wait(lambda: sorted(r for _s, r in _squeue("throttlestudy").values()) == ["JobArrayTaskLimit"] * 2 + ["None"],
+         90, "one task to run and two to wait for the throttle")
+    assert status_main(status) == 0
+    out = capsys.readouterr().out
+    assert "2 queued run(s) waiting for a slot in its array's throttle (%N) [JobArrayTaskLimit]: " in out, out

@@ -31,6 +31,9 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
                    help="resubmit every run without a live job (the trainer resumes or skips; nothing is deleted)")
     p.add_argument("--cancel", action="store_true", help="scancel the grid's queued and running jobs")
     p.add_argument("--array-parallelism", type=int, metavar="N", help="tasks of one array running at once")
+    p.add_argument("--throttle", type=int, metavar="N",
+                   help="change how many tasks of each of the grid's queued or running arrays may run at once "
+                        "(scontrol update ArrayTaskThrottle; 0: no limit); submits nothing")
     p.add_argument("--parallel", type=int, default=1, metavar="N",
                    help="runs trained at once here (--debug, --demo, cluster local), one thread each or your "
                         "OMP_NUM_THREADS where the cores shared among them allow it (default 1)")
@@ -63,6 +66,8 @@ def _launch(args: argparse.Namespace) -> int:
     out, err = plain_console(), plain_console(stderr=True)
     if args.cancel:
         return _cancel(specs, args, out, err)
+    if args.throttle is not None:
+        return _throttle(specs, args, out)
     if args.dry_run:
         rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
         return _dry_run(rows, prof, args, out, err)
@@ -100,7 +105,8 @@ def _launch(args: argparse.Namespace) -> int:
                     raise
                 raise MtlError(f"{exc}; {kept.adopted_runs} run(s) queued before it are recorded; "
                                f"run mtl-launch again to submit the rest") from exc
-            record["arrays"] = [{"job_id": g.job_id, "size": len(g.rows), "dependency": g.dependency}
+            record["arrays"] = [{"job_id": g.job_id, "size": len(g.rows), "dependency": g.dependency,
+                                 "parallelism": min(len(g.rows), args.array_parallelism or g.prof.array_parallelism)}
                                 for g in groups]
             failed = 0
         else:
@@ -329,6 +335,31 @@ def _cancel(specs: Sequence[Any], args: argparse.Namespace, out: Console, err: C
     if why:
         raise ConfigError(f"scancel: {why}")
     out.print(f"cancelled {len(live)} job(s): {' '.join(live)}")
+    return 0
+
+
+def _throttle(specs: Sequence[Any], args: argparse.Namespace, out: Console) -> int:
+    """--throttle N: ArrayTaskThrottle=N on every array of the grid with a task queued or running, recorded in
+    its jobs/ record."""
+    from ..launch import ledger, slurmq, throttle
+
+    if args.throttle < 0:
+        raise ConfigError(f"--throttle: must be 0 (no limit) or more tasks at once, got {args.throttle}")
+    with ledger.launch_lock(args.jobs_dir):
+        jobs = ledger.latest_jobs(args.jobs_dir)
+        ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
+        arrays = throttle.live_arrays(jobs, ids, slurmq.slurm_states(ids.values()))
+        if not arrays:
+            out.print("no queued or running job arrays in this grid: nothing to throttle")
+            return 0
+        done = throttle.throttle(arrays, args.throttle)
+    if done.arrays:
+        out.print(f"throttled {len(done.arrays)} array(s) to {args.throttle or 'any number of'} task(s) at once: "
+                  f"job(s) {' '.join(done.arrays)} (scontrol update ArrayTaskThrottle={args.throttle}); recorded "
+                  f"in {', '.join(done.records)}", markup=False, soft_wrap=True)
+    if done.failed:
+        raise MtlError("scontrol update ArrayTaskThrottle failed for " +
+                       "; ".join(f"job {a}: {why}" for a, why in done.failed.items()))
     return 0
 
 

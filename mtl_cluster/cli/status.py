@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from .common import grid_args, load_grid, run, say_reconciled
 from .ui import plain_console, status_table, waiting_lines
@@ -57,7 +57,18 @@ def _status(args: argparse.Namespace) -> int:
     out.print(", ".join(f"{n} {s}" for s, n in counts.most_common()))
     for line in waiting_lines(statuses):
         out.print(line, markup=False, soft_wrap=True)
+    for line in throttle_lines(args.jobs_dir, jobs, ids, states):
+        out.print(line, markup=False, soft_wrap=True)
     return 0
+
+
+def throttle_lines(jobs_dir: Any, jobs: Any, ids: Any, states: Any) -> list[str]:
+    """One line per live array of the grid that mtl-launch --throttle changed."""
+    from ..launch import throttle
+
+    live = throttle.live_arrays(jobs, ids, states)
+    return [f"array {t.array}: {t.throttle or 'any number of'} task(s) at once (mtl-launch --throttle "
+            f"{t.throttle}, {t.time})" for t in throttle.recorded(jobs_dir, live).values()]
 
 
 def status_main(argv: Sequence[str] | None = None) -> int:
