@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -275,3 +276,28 @@ def test_throttle_a_running_study(tmp_path, capsys, cleanup):
     assert status_main(status) == 0
     out = capsys.readouterr().out
     assert "2 queued run(s) waiting for a slot in its array's throttle (%N) [JobArrayTaskLimit]: " in out, out
+
+
+def test_eta_column_and_study_eta_for_a_running_study(tmp_path, capsys, cleanup):
+    """Two runs in one array, one at a time (array_parallelism 1), 3 epochs of 60 steps: once the first has
+    trained a step, mtl-status fills its ETA column from the measured step time (rough, "~", before its first
+    epoch ends) and prints the study ETA line: the queued run after it, in its array's one slot."""
+    yaml_file = _study(tmp_path, "etastudy", seeds=2, extra="    array_parallelism: 1\n")
+    yaml_file.write_text(yaml_file.read_text().replace("epoch: 1\n", "epoch: 3\n")
+                         .replace("steps_per_epoch: 4", "steps_per_epoch: 60"))
+    cleanup.append("name:etastudy")
+    args = [str(yaml_file), "--cluster", "test", "--only", "other", *dirs(tmp_path)]
+    assert launch_main(args) == 0
+    first = next(s for s in specs(yaml_file, tmp_path, only=["other"]) if s.config.seed == 0)
+    from mtl_cluster.rundir import RunDir
+    wait(lambda: RunDir(first.run_dir).read_status().get("step_seconds"), 120, "the first run's first step")
+    capsys.readouterr()
+    assert status_main([str(yaml_file), "--only", "other", *dirs(tmp_path)[:4]]) == 0
+    out = capsys.readouterr().out
+    row = next(x for x in out.splitlines() if x.startswith(f"│ {first.label} "))
+    cells = [c.strip() for c in row.split("│")[1:-1]]
+    assert cells[1].startswith("running") and re.fullmatch(r"~\d+(s|m\d\ds)", cells[3]), row
+    study = [x for x in out.splitlines() if x.startswith("study ETA: ")]
+    assert len(study) == 1 and re.fullmatch(
+        r"study ETA: the last run should end at \d\d:\d\d \(in ~\d+(s|m\d\ds)\): 1 running, 1 queued in 1 "
+        r"array\(s\), from measured epoch and step times, the arrays' parallelism and the dependencies", study[0]), out

@@ -8,7 +8,7 @@ import sys
 from typing import Any, Sequence
 
 from .common import grid_args, load_grid, run, say_reconciled
-from .ui import plain_console, status_table, waiting_lines
+from .ui import plain_console, status_table, study_eta_line, waiting_lines
 
 
 def _status_args(p: argparse.ArgumentParser) -> None:
@@ -59,6 +59,10 @@ def _status(args: argparse.Namespace) -> int:
         out.print(line, markup=False, soft_wrap=True)
     for line in throttle_lines(args.jobs_dir, jobs, ids, states):
         out.print(line, markup=False, soft_wrap=True)
+    from ..launch import eta, throttle
+    study = study_eta_line(eta.study_eta(statuses, throttle.parallelism(args.jobs_dir)))
+    if study:
+        out.print(study, markup=False, soft_wrap=True)
     return 0
 
 

@@ -191,3 +191,20 @@ def waiting_lines(statuses: Sequence[Any], shown: int = 3) -> list[str]:
             line += f"; Slurm expects the first to start at {start} (squeue --start)"
         lines.append(line)
     return lines
+
+
+def study_eta_line(eta: Any, now: float | None = None) -> str | None:
+    """``study ETA: the last run should end at 10:42 (in 14m05s): ...`` (None when nothing is queued or running)."""
+    import time
+
+    if eta.running + eta.queued == 0:
+        return None
+    now = time.time() if now is None else now
+    what = f"{eta.running} running, {eta.queued} queued in {eta.arrays} array(s)"
+    rest = (f"; {eta.not_counted} run(s) without a job not counted (mtl-launch submits them)"
+            if eta.not_counted else "")
+    if eta.finish is None:
+        return f"study ETA: not known yet (no epoch or step of its runs timed): {what}{rest}"
+    when = time.strftime("%H:%M" if eta.finish - now < 20 * 3600 else "%m-%d %H:%M", time.localtime(eta.finish))
+    return (f"study ETA: the last run should end at {when} (in {duration_text(eta.finish - now, eta.rough)}): "
+            f"{what}, from measured epoch and step times, the arrays' parallelism and the dependencies{rest}")

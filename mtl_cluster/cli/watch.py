@@ -87,8 +87,12 @@ def _frame(poll: _Poll, note: str, title: str) -> RenderableType:
                                         style="dim")]
     if note:
         parts.append(Text(note, style="yellow"))
+    from ..launch import eta, throttle
+    from .ui import study_eta_line
+    study = study_eta_line(eta.study_eta(poll.statuses, throttle.parallelism(poll.jobs_dir)))
     return Group(*parts, status_table(poll.statuses, title, log=False),
-                 *(Text(line, style="blue") for line in waiting_lines(poll.statuses)))
+                 *(Text(line, style="blue") for line in waiting_lines(poll.statuses)),
+                 *([Text(study, style="dim")] if study else []))
 
 
 def _live(out: Console, poll: _Poll, note: str, title: str, every: float) -> None:

@@ -122,8 +122,10 @@ def eta_seconds(status: Mapping[str, Any], timings: Sequence[Mapping[str, Any]],
     """Seconds until a running run's last epoch ends, at its own speed, and whether the figure is rough.
 
     The speed is the mean wall time (train + evaluation) of its last ``ETA_EPOCHS`` epochs in timings.jsonl;
-    the part of the current epoch done is status.json's step/steps. Before any epoch has ended, the first
-    attempt's steps so far over the time since it started (start-up included, evaluation not): rough. The
+    the part of the current epoch done is status.json's step/steps. Before any epoch has ended, the measured
+    time per step of the epoch under way (status.json ``step_seconds``, written from the epoch's first step on;
+    evaluation not counted): rough; without it, the first attempt's steps so far over the time since it
+    started (start-up included): rough. The
     time since status.json's last progress report is taken off, so the figure counts down between reports.
     (None, False) when there is nothing to go by.
     """
@@ -140,6 +142,9 @@ def eta_seconds(status: Mapping[str, Any], timings: Sequence[Mapping[str, Any]],
     if secs:
         recent = secs[-ETA_EPOCHS:]
         return max(0.0, (epochs - done) * sum(recent) / len(recent) - since), False
+    per_step = status.get("step_seconds")
+    if isinstance(per_step, (int, float)) and not isinstance(per_step, bool) and per_step > 0 and steps:
+        return max(0.0, (epochs - done) * steps * per_step - since), True
     started = _timestamp(status.get("attempt_started_at"))
     if count_field(status, "attempts") == 1 and not epoch and step and steps and started is not None \
             and updated is not None and updated > started:
