@@ -24,7 +24,8 @@ QOS = "normal|4|gres/gpu=2||\nlong|||7-00:00:00|\n"
 def _limits() -> limits.Limits:
     return limits.Limits(config=limits.parse_config(CONFIG), partitions=limits.parse_partitions(PARTITIONS),
                          assoc=limits.parse_table(ASSOC, limits.ASSOC_FIELDS),
-                         qos={q["Name"]: q for q in limits.parse_table(QOS, limits.QOS_FIELDS)}, queued=1)
+                         qos={q["Name"]: q for q in limits.parse_table(QOS, limits.QOS_FIELDS)},
+                         queued={"normal": 1, "long": 5})
 
 
 def _prof(**kw) -> ClusterProfile:

@@ -121,7 +121,7 @@ class Limits:
     partitions: dict[str, Partition] | None = None
     assoc: list[dict[str, str]] | None = None      # the user's associations (sacctmgr show assoc)
     qos: dict[str, dict[str, str]] | None = None   # every QOS by name (sacctmgr show qos)
-    queued: int = 0                                # this user's jobs (array tasks each) in squeue now
+    queued: dict[str, int] = field(default_factory=dict)   # QOS -> this user's jobs (array tasks each) in squeue
     notes: list[str] = field(default_factory=list)
 
     def config_int(self, key: str) -> int | None:
@@ -191,8 +191,9 @@ def read(user: str | None = None, timeout: float = QUERY_TIMEOUT_S) -> Limits:
             lim.notes.append(f"{_why(res, SHOW_QOS)}: QOS limits not checked")
     else:
         lim.notes.append(f"{_why(res, SHOW_ASSOC)} (no accounting here?): account and QOS limits not checked")
-    res = run_command(["squeue", "-h", "-r", "-u", user, "-o", "%i"], timeout)
-    lim.queued = len(res.stdout.split()) if res is not None and res.returncode == 0 else 0
+    res = run_command(["squeue", "-h", "-r", "-u", user, "-o", "%q"], timeout)
+    for qos in res.stdout.split() if res is not None and res.returncode == 0 else []:
+        lim.queued[qos] = lim.queued.get(qos, 0) + 1
     if lim.assoc is not None and lim.config is not None and not lim.enforced:
         lim.notes.append(f"AccountingStorageEnforce={lim.config.get('AccountingStorageEnforce', 'none')} "
                          f"({SHOW_CONFIG}): Slurm does not enforce account or QOS limits here; only their names "
@@ -228,11 +229,11 @@ def check(profiles: Mapping[str, ClusterProfile], lim: Limits, runs: int, array_
           ) -> Shape:
     """Refusals and reshaping for a launch of ``runs`` runs with these profiles (``where`` -> profile: the
     cluster's own and each experiment's ``resources:``)."""
-    shape, queued = Shape(), lim.queued
+    shape = Shape()
     for where, prof in profiles.items():
         _check_partition(where, prof, lim, shape)
         if lim.assoc is not None:
-            _check_assoc(where, prof, lim, shape, runs, array_parallelism, queued)
+            _check_assoc(where, prof, lim, shape, runs, array_parallelism)
     size = lim.config_int("MaxArraySize")
     base = next(iter(profiles.values()), None)
     if size is not None and base is not None and runs > size - 1 and base.max_array_size > size - 1:
@@ -269,7 +270,7 @@ def _check_partition(where: str, prof: ClusterProfile, lim: Limits, shape: Shape
 
 
 def _check_assoc(where: str, prof: ClusterProfile, lim: Limits, shape: Shape, runs: int,
-                 array_parallelism: int | None, queued: int) -> None:
+                 array_parallelism: int | None) -> None:
     assoc = lim.assoc or []
     accounts = {a.get("Account", "") for a in assoc}
     mine = [a for a in assoc if not prof.account or a.get("Account") == prof.account]
@@ -305,9 +306,11 @@ def _check_assoc(where: str, prof: ClusterProfile, lim: Limits, shape: Shape, ru
             shape.array_parallelism = min(at_once, shape.array_parallelism or at_once)
             shape.changes.append(f"array parallelism throttled to {at_once}: QOS {qos_name}'s MaxTRESPerUser "
                                  f"gres/gpu={cap} ({SHOW_QOS}) runs {at_once} task(s) of {gpus} GPU(s) at once")
-    texts = [(qos.get("MaxSubmitPU", ""), f"QOS {qos_name}'s MaxSubmitJobsPerUser ({SHOW_QOS})"),
-             *((a.get("MaxSubmit", ""), f"the association's MaxSubmitJobs ({SHOW_ASSOC})") for a in mine)]
-    for text, what in texts:
+    texts = [(qos.get("MaxSubmitPU", ""), f"QOS {qos_name}'s MaxSubmitJobsPerUser ({SHOW_QOS})",
+              lim.queued.get(qos_name, 0)),
+             *((a.get("MaxSubmit", ""), f"the association's MaxSubmitJobs ({SHOW_ASSOC})", sum(lim.queued.values()))
+               for a in mine)]
+    for text, what, queued in texts:
         if text.isdigit():
             room = max(0, int(text) - queued)
             if runs > room:
