@@ -301,3 +301,77 @@ def test_eta_column_and_study_eta_for_a_running_study(tmp_path, capsys, cleanup)
     assert len(study) == 1 and re.fullmatch(
         r"study ETA: the last run should end at \d\d:\d\d \(in ~\d+(s|m\d\ds)\): 1 running, 1 queued in 1 "
         r"array\(s\), from measured epoch and step times, the arrays' parallelism and the dependencies", study[0]), out
+
+
+def _restart_slurmctld() -> None:
+    """Restart slurmctld the way scripts/slurm_local.sh starts it (AccountingStorageEnforce needs a restart)."""
+    pid_file = Path(os.environ.get("MTL_SLURM_STATE", "/var/tmp/mtl-slurm")) / "run" / "slurmctld.pid"
+    pid = int(pid_file.read_text().split()[0])
+    os.kill(pid, 15)
+    wait(lambda: not Path(f"/proc/{pid}").exists(), 30, "slurmctld to stop")
+    log = pid_file.parent.parent / "log" / "slurmctld.out"
+    with open(log, "a") as out:
+        subprocess.run(["slurmctld", "-i"], stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=60, check=True)
+    wait(lambda: "is UP" in _run("scontrol", "ping").stdout, 60, "slurmctld to answer")
+
+
+@pytest.fixture
+def enforced_qos() -> Iterator[str]:
+    """QOS mtlqos (MaxSubmitJobsPerUser=3, MaxTRESPerUser=gres/gpu=1) for root, under
+    AccountingStorageEnforce=limits,qos (slurm.conf + a slurmctld restart); all of it undone afterwards."""
+    conf = Path("/etc/slurm/slurm.conf")
+    before = conf.read_text()
+    assert "AccountingStorageEnforce" not in before
+    try:
+        conf.write_text(before.replace("AccountingStorageTRES=gres/gpu\n",
+                                       "AccountingStorageTRES=gres/gpu\nAccountingStorageEnforce=limits,qos\n"))
+        assert _run("sacctmgr", "-i", "add", "qos", "mtlqos", "MaxSubmitJobsPerUser=3",
+                    "MaxTRESPerUser=gres/gpu=1").returncode == 0
+        assert _run("sacctmgr", "-i", "modify", "user", "root", "set", "qos+=mtlqos").returncode == 0
+        _restart_slurmctld()
+        yield "mtlqos"
+    finally:
+        _run("scancel", "--qos=mtlqos")
+        conf.write_text(before)
+        _restart_slurmctld()
+        _run("sacctmgr", "-i", "modify", "user", "root", "set", "qos-=mtlqos")
+        _run("sacctmgr", "-i", "delete", "qos", "mtlqos")
+    assert "AccountingStorageEnforce = none" in _run("scontrol", "show", "config").stdout
+    assert "mtlqos" not in _run("sacctmgr", "-nP", "show", "qos", "format=name").stdout
+
+
+def test_qos_limits_reshape_the_launch_and_name_the_wait(tmp_path, capsys, cleanup, enforced_qos):
+    """Under an enforced QOS with MaxTRESPerUser=gres/gpu=1 and MaxSubmitJobsPerUser=3, one job of ours in it
+    already: a dry run of 5 one-GPU runs (array_parallelism 4) says the array is throttled to 1 and that 2 of
+    the 5 runs are submitted now (the rest held back); a launch of 2 runs is accepted by Slurm, and both
+    wait for the QOS's GPU cap, which mtl-status says in words."""
+    res = _run("sbatch", "--parsable", "--qos", enforced_qos, "-p", "gpu", "--gres=gpu:1", "-c", "1", "--mem=100M",
+               "--time=10", "-J", "mtl-test-blocker", "-o", "/dev/null", "--wrap", "sleep 600")
+    assert res.returncode == 0, res.stderr
+    cleanup.append(res.stdout.strip())
+    wait(lambda: _run("squeue", "-h", "-j", res.stdout.strip(), "-o", "%T").stdout.strip() == "RUNNING", 60,
+         "the blocker to run")
+    extra = f"    qos: {enforced_qos}\n    array_parallelism: 4\n"
+    many = _study(tmp_path, "qosmany", seeds=5, extra=extra)
+    assert launch_main([str(many), "--cluster", "test", "--only", "other", "--dry-run", *dirs(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert f"limit: sacctmgr show qos {enforced_qos}: MaxSubmitJobsPerUser=3 MaxTRESPerUser=gres/gpu=1 MaxWall=- " \
+           f"GrpTRES=-" in out.out.splitlines(), out.out
+    assert (f"mtl-launch: array parallelism throttled to 1: QOS {enforced_qos}'s MaxTRESPerUser gres/gpu=1 (sacctmgr "
+            f"show qos) runs 1 task(s) of 1 GPU(s) at once") in out.err.splitlines(), out.err
+    assert (f"mtl-launch: 2 of 5 runs submitted now: QOS {enforced_qos}'s MaxSubmitJobsPerUser (sacctmgr show qos) "
+            f"is 3 and 1 of your jobs are queued; launch again as they end for the rest") in out.err.splitlines()
+    assert out.out.count("skip: held back: over MaxSubmitJobs; launch again later") == 3
+    assert "#SBATCH --array=0-1%1" in out.out                      # the 2 kept, one at a time
+
+    (tmp_path / "two").mkdir()
+    two = _study(tmp_path / "two", "qostwo", extra=extra)
+    cleanup.append("name:qostwo")
+    assert launch_main([str(two), "--cluster", "test", "--only", "pre", "other", *dirs(tmp_path / "two")]) == 0
+    assert "submitted 2 runs" in capsys.readouterr().out
+    wait(lambda: sorted(r for _s, r in _squeue("qostwo").values()) == ["QOSMaxGRESPerUser"] * 2, 60,
+         "both runs to wait for the QOS's GPU cap")
+    assert status_main([str(two), "--only", "pre", "other", *dirs(tmp_path / "two")[:4]]) == 0
+    out = capsys.readouterr().out
+    assert "2 queued run(s) your QOS's cap on GPUs per user is reached by your running jobs [QOSMaxGRESPerUser]: " \
+        in out, out
