@@ -32,8 +32,8 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cancel", action="store_true", help="scancel the grid's queued and running jobs")
     p.add_argument("--array-parallelism", type=int, metavar="N", help="tasks of one array running at once")
     p.add_argument("--throttle", type=int, metavar="N",
-                   help="change how many tasks of each of the grid's queued or running arrays may run at once "
-                        "(scontrol update ArrayTaskThrottle; 0: no limit); submits nothing")
+                   help="change how many tasks of each of the grid's job arrays with tasks still queued may run "
+                        "at once (scontrol update ArrayTaskThrottle; 0: no limit); submits nothing")
     p.add_argument("--parallel", type=int, default=1, metavar="N",
                    help="runs trained at once here (--debug, --demo, cluster local), one thread each or your "
                         "OMP_NUM_THREADS where the cores shared among them allow it (default 1)")
@@ -348,9 +348,9 @@ def _throttle(specs: Sequence[Any], args: argparse.Namespace, out: Console) -> i
     with ledger.launch_lock(args.jobs_dir):
         jobs = ledger.latest_jobs(args.jobs_dir)
         ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
-        arrays = throttle.live_arrays(jobs, ids, slurmq.slurm_states(ids.values()))
+        arrays = throttle.live_arrays(jobs, ids, slurmq.slurm_states(ids.values()), pending=True)
         if not arrays:
-            out.print("no queued or running job arrays in this grid: nothing to throttle")
+            out.print("no job array of this grid has a task still queued: nothing to throttle")
             return 0
         done = throttle.throttle(arrays, args.throttle)
     if done.arrays:

@@ -182,10 +182,10 @@ def waiting_lines(statuses: Sequence[Any], shown: int = 3) -> list[str]:
     for w in waiting_groups(statuses):
         runs = ", ".join(f"{st.spec.label} (job {st.job_id})" for st in w.runs[:shown])
         runs += f" and {len(w.runs) - shown} more" if len(w.runs) > shown else ""
-        array = (w.runs[0].job_id or "").split("_")[0]
+        jobs = ",".join(st.job_id or "" for st in w.runs)
         line = f"{len(w.runs)} queued run(s) {w.reason.words} [{w.reason.code}]: {runs}"
         if w.reason.todo:
-            line += f"; {w.reason.todo.replace('<job>', array)}"
+            line += f"; {w.reason.todo.replace('<job>', jobs)}"
         start = start_text(w.start)
         if start:
             line += f"; Slurm expects the first to start at {start} (squeue --start)"

@@ -25,12 +25,14 @@ class Throttled:
     records: list[str] = field(default_factory=list)
 
 
-def live_arrays(jobs: Mapping[str, JobRef], ids: Mapping[str, str], states: Mapping[str, str]) -> dict[str, str]:
+def live_arrays(jobs: Mapping[str, JobRef], ids: Mapping[str, str], states: Mapping[str, str],
+                pending: bool = False) -> dict[str, str]:
     """array job id -> the jobs/ record that queued it, for the grid's job arrays with a task still queued or
-    running (``ids``: run folder -> job id, ledger.job_ids; ``states``: slurmq.slurm_states)."""
+    running (``pending``: still queued; only those can be throttled: scontrol refuses an array whose tasks
+    all run) (``ids``: run folder -> job id, ledger.job_ids; ``states``: slurmq.slurm_states)."""
     out: dict[str, str] = {}
     for run_dir, job in sorted(ids.items(), key=lambda kv: kv[1]):
-        if "_" in job and states.get(job) in LIVE:
+        if "_" in job and (states.get(job) == "PENDING" if pending else states.get(job) in LIVE):
             out.setdefault(job.split("_")[0], jobs[run_dir].record)
     return out
 
