@@ -67,6 +67,8 @@ def _launch(args: argparse.Namespace) -> int:
     if args.cancel:
         return _cancel(specs, args, out, err)
     if args.throttle is not None:
+        if args.dry_run:
+            raise ConfigError("--throttle changes the arrays of a running study at once; it has no --dry-run")
         return _throttle(specs, args, out)
     if args.dry_run:
         rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
@@ -245,7 +247,8 @@ def _dry_run(rows: Sequence[Any], prof: Any, args: argparse.Namespace, out: Cons
 def _limits(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Console,
             shown: Console | None = None) -> Any:
     """Read the cluster's own limits (``shown``: print what was read, for --dry-run) and check the launch
-    against them; the notes (what the cluster would not say) go to stderr. Returns limits.Shape."""
+    against them. Returns limits.Shape (its notes, what the cluster would not say, are _reshape's to print:
+    a refused launch says one line)."""
     from ..launch import limits, slurmq
     from ..launch.status import submits
 
@@ -255,8 +258,8 @@ def _limits(rows: Sequence[Any], prof: Any, args: argparse.Namespace, err: Conso
     if shown is not None:
         for line in lim.lines(prof.partition):
             shown.print(f"limit: {line}", markup=False, soft_wrap=True)
-    for note in lim.notes:
-        err.print(f"mtl-launch: note: {note}", markup=False)
+        if lim.unenforced:
+            err.print(f"mtl-launch: note: {lim.unenforced}", markup=False)
     return limits.check(limits.launch_profiles(rows, prof), lim, sum(1 for r in rows if submits(r.action)),
                         args.array_parallelism)
 
@@ -268,6 +271,8 @@ def _reshape(rows: Sequence[Any], prof: Any, args: argparse.Namespace, shape: An
 
     from ..launch import limits
 
+    for note in shape.notes:
+        err.print(f"mtl-launch: note: {note}", markup=False)
     for line in shape.changes:
         err.print(f"mtl-launch: {line}", markup=False)
     if shape.max_array_size is not None:

@@ -122,6 +122,7 @@ class Limits:
     assoc: list[dict[str, str]] | None = None      # the user's associations (sacctmgr show assoc)
     qos: dict[str, dict[str, str]] | None = None   # every QOS by name (sacctmgr show qos)
     queued: dict[str, int] = field(default_factory=dict)   # QOS -> this user's jobs (array tasks each) in squeue
+    unenforced: str = ""                           # why account/QOS limits are not checked (said by --dry-run)
     notes: list[str] = field(default_factory=list)
 
     def config_int(self, key: str) -> int | None:
@@ -195,7 +196,7 @@ def read(user: str | None = None, timeout: float = QUERY_TIMEOUT_S) -> Limits:
     for qos in res.stdout.split() if res is not None and res.returncode == 0 else []:
         lim.queued[qos] = lim.queued.get(qos, 0) + 1
     if lim.assoc is not None and lim.config is not None and not lim.enforced:
-        lim.notes.append(f"AccountingStorageEnforce={lim.config.get('AccountingStorageEnforce', 'none')} "
+        lim.unenforced = (f"AccountingStorageEnforce={lim.config.get('AccountingStorageEnforce', 'none')} "
                          f"({SHOW_CONFIG}): Slurm does not enforce account or QOS limits here; only their names "
                          f"are checked")
     return lim
@@ -207,6 +208,7 @@ class Shape:
 
     refusals: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)      # what the cluster would not say (Limits.notes)
     max_array_size: int | None = None       # arrays split at this size (None: as the profile says)
     array_parallelism: int | None = None    # tasks of an array at once (None: as the profile/flag says)
     submit_at_most: int | None = None       # runs this launch may queue (None: all)
@@ -229,7 +231,7 @@ def check(profiles: Mapping[str, ClusterProfile], lim: Limits, runs: int, array_
           ) -> Shape:
     """Refusals and reshaping for a launch of ``runs`` runs with these profiles (``where`` -> profile: the
     cluster's own and each experiment's ``resources:``)."""
-    shape = Shape()
+    shape = Shape(notes=list(lim.notes))
     for where, prof in profiles.items():
         _check_partition(where, prof, lim, shape)
         if lim.assoc is not None:
