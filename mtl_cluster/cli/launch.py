@@ -9,7 +9,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from rich.console import Console
 from rich.markup import escape
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..launch.clusters import ClusterProfile
     from ..launch.grid import RunSpec
     from ..launch.journal import Journal
+    from ..launch.limits import Shape
     from ..launch.plan import PlanRow
     from ..launch.study import Experiments
     from ..launch.submit import ArrayEvent, ArrayGroup, RunEvent
@@ -44,6 +45,9 @@ def _launch_args(p: argparse.ArgumentParser) -> None:
                    help="a resource for every run this launch submits, over the profile and the experiments' "
                         "resources: (mem_gb, timeout_min, gres, ...), e.g. --resources mem_gb=32, as mtl-status "
                         "--failures proposes")
+    p.add_argument("--throttle", type=int, metavar="N",
+                   help="change how many tasks of each of the grid's job arrays with tasks still queued may run "
+                        "at once (scontrol update ArrayTaskThrottle; 0: no limit); submits nothing")
     p.add_argument("--parallel", type=int, default=1, metavar="N",
                    help="runs trained at once here (--debug, --demo, cluster local), one thread each or your "
                         "OMP_NUM_THREADS where the cores shared among them allow it (default 1)")
@@ -81,6 +85,10 @@ def _launch(args: argparse.Namespace) -> int:
     out, err = plain_console(), plain_console(stderr=True)
     if args.cancel:
         return _cancel(specs, args, out, err)
+    if args.throttle is not None:
+        if args.dry_run:
+            raise ConfigError("--throttle changes the arrays of a running study at once; it has no --dry-run")
+        return _throttle(specs, args, out)
     if args.dry_run:
         rows = plan(specs, args.jobs_dir, retry_failed=args.retry_failed, force=args.force)
         return _dry_run(rows, prof, args, out, err)
@@ -98,8 +106,13 @@ def _launch(args: argparse.Namespace) -> int:
             return 0
         if not args.no_preflight:
             problems = preflight(rows, prof, _folders(args, prof))
+            shape = _limits(rows, prof, args, err) if prof.is_slurm else None
+            problems += shape.refusals if shape is not None else []
             if problems:
                 raise ConfigError("preflight: " + "; ".join(problems) + " (--no-preflight to submit anyway)")
+            if shape is not None:
+                prof = _reshape(rows, prof, args, shape, err)
+                todo = [r for r in rows if submits(r.action)]
             _warn_counts(rows, prof, err)
         record = _record(exps, prof, args)
         if prof.is_slurm:
@@ -113,7 +126,9 @@ def _launch(args: argparse.Namespace) -> int:
                     raise
                 raise MtlError(f"{exc}; {kept.adopted_runs} run(s) queued before it are recorded; "
                                f"run mtl-launch again to submit the rest") from exc
-            arrays = [{"job_id": g.job_id, "size": len(g.rows), "dependency": g.dependency} for g in groups]
+            arrays = [{"job_id": g.job_id, "size": len(g.rows), "dependency": g.dependency,
+                       "parallelism": min(len(g.rows), args.array_parallelism or g.prof.array_parallelism)}
+                      for g in groups]
             record["arrays"] = arrays
             failed = 0
         else:
@@ -156,7 +171,7 @@ def _cancel_never(rows: Sequence[PlanRow], err: Console) -> None:
               f"cancelled): {', '.join(never)}", markup=False)
 
 
-def _folders(args: argparse.Namespace, prof: Any) -> list[tuple[str, Path]]:
+def _folders(args: argparse.Namespace, prof: ClusterProfile) -> list[tuple[str, Path]]:
     """The folders a launch writes to: run folders, launch records, and (Slurm) submitit's logs."""
     out = [("results", args.results), ("jobs", args.jobs_dir)]
     return out + [("logs", args.logs_dir)] if prof.is_slurm else out
@@ -215,9 +230,15 @@ def _dry_run(rows: Sequence[PlanRow], prof: ClusterProfile, args: argparse.Names
     from ..launch.plan import preflight
     from ..launch.status import submits
 
+    shape = _limits(rows, prof, args, err, out) if prof.is_slurm and not args.no_preflight else None
+    if shape is not None:
+        prof = _reshape(rows, prof, args, shape, err)
     todo = [r for r in rows if submits(r.action)]
     out.print(plan_table(rows, f"{args.experiments} on {prof.name} (dry run): {len(todo)} of {len(rows)} "
                                f"runs would be {'submitted' if prof.is_slurm else 'run here'}"))
+    if shape is not None:
+        for problem in shape.refusals:
+            err.print(f"mtl-launch: warning: {problem}", markup=False)
     if prof.is_slurm:
         for i, (group, script) in enumerate(submit.sbatch_scripts(rows, prof, args.logs_dir,
                                                                   args.array_parallelism, _study(args)), 1):
@@ -234,6 +255,47 @@ def _dry_run(rows: Sequence[PlanRow], prof: ClusterProfile, args: argparse.Names
                   f"launch; this plan may list its queued runs as new (mtl-status or mtl-launch settles it)",
                   markup=False)
     return 0
+
+
+def _limits(rows: Sequence[PlanRow], prof: ClusterProfile, args: argparse.Namespace, err: Console,
+            shown: Console | None = None) -> Shape:
+    """Read the cluster's own limits (``shown``: print what was read, for --dry-run) and check the launch
+    against them. Returns limits.Shape (its notes, what the cluster would not say, are _reshape's to print:
+    a refused launch says one line)."""
+    from ..launch import limits, slurmq
+    from ..launch.status import submits
+
+    if slurmq.reachable() is not None:     # preflight says why; asking again would only wait for timeouts
+        return limits.Shape()
+    lim = limits.read()
+    if shown is not None:
+        for line in lim.lines(prof.partition):
+            shown.print(f"limit: {line}", markup=False, soft_wrap=True)
+        if lim.unenforced:
+            err.print(f"mtl-launch: note: {lim.unenforced}", markup=False)
+    return limits.check(limits.launch_profiles(rows, prof), lim, sum(1 for r in rows if submits(r.action)),
+                        args.array_parallelism)
+
+
+def _reshape(rows: Sequence[PlanRow], prof: ClusterProfile, args: argparse.Namespace, shape: Shape,
+             err: Console) -> ClusterProfile:
+    """Apply what limits.check reshaped (one line each): the profile with the cluster's array size,
+    --array-parallelism capped, the runs past MaxSubmitJobs held back to the next launch."""
+    import dataclasses
+
+    from ..launch import limits
+
+    for note in shape.notes:
+        err.print(f"mtl-launch: note: {note}", markup=False)
+    for line in shape.changes:
+        err.print(f"mtl-launch: {line}", markup=False)
+    if shape.max_array_size is not None:
+        prof = dataclasses.replace(prof, max_array_size=shape.max_array_size)
+    if shape.array_parallelism is not None:
+        args.array_parallelism = min(shape.array_parallelism, args.array_parallelism or shape.array_parallelism)
+    if shape.submit_at_most is not None:
+        limits.keep_under(rows, shape.submit_at_most, "held back: over MaxSubmitJobs; launch again later")
+    return prof
 
 
 def _warn_counts(rows: Sequence[PlanRow], prof: ClusterProfile, err: Console) -> None:
@@ -292,6 +354,31 @@ def _cancel(specs: Sequence[RunSpec], args: argparse.Namespace, out: Console, er
     if why:
         raise ConfigError(f"scancel: {why}")
     out.print(f"cancelled {len(live)} job(s): {' '.join(live)}")
+    return 0
+
+
+def _throttle(specs: Sequence[RunSpec], args: argparse.Namespace, out: Console) -> int:
+    """--throttle N: ArrayTaskThrottle=N on every array of the grid with a task queued or running, recorded in
+    its jobs/ record."""
+    from ..launch import ledger, slurmq, throttle
+
+    if args.throttle < 0:
+        raise ConfigError(f"--throttle: must be 0 (no limit) or more tasks at once, got {args.throttle}")
+    with ledger.launch_lock(args.jobs_dir):
+        jobs = ledger.latest_jobs(args.jobs_dir)
+        ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
+        arrays = throttle.live_arrays(jobs, ids, slurmq.slurm_states(ids.values()), pending=True)
+        if not arrays:
+            out.print("no job array of this grid has a task still queued: nothing to throttle")
+            return 0
+        done = throttle.throttle(arrays, args.throttle)
+    if done.arrays:
+        out.print(f"throttled {len(done.arrays)} array(s) to {args.throttle or 'any number of'} task(s) at once: "
+                  f"job(s) {' '.join(done.arrays)} (scontrol update ArrayTaskThrottle={args.throttle}); recorded "
+                  f"in {', '.join(done.records)}", markup=False, soft_wrap=True)
+    if done.failed:
+        raise MtlError("scontrol update ArrayTaskThrottle failed for " +
+                       "; ".join(f"job {a}: {why}" for a, why in done.failed.items()))
     return 0
 
 

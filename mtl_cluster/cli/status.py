@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .common import grid_args, load_grid, run, say_reconciled
-from .ui import plain_console, status_table
+from .ui import plain_console, status_table, study_eta_line, waiting_lines
+
+if TYPE_CHECKING:
+    from ..launch.ledger import JobRef
 
 
 def _status_args(p: argparse.ArgumentParser) -> None:
@@ -50,7 +54,9 @@ def _status(args: argparse.Namespace) -> int:
         return watch(exps, specs, args)
     jobs = ledger.latest_jobs(args.jobs_dir)
     ids = ledger.job_ids(jobs, (s.run_dir for s in specs))
-    statuses = grid_status(specs, jobs, slurmq.slurm_states(ids.values()))
+    states = slurmq.slurm_states(ids.values())
+    pending = slurmq.waiting() if any(s == "PENDING" for s in states.values()) else None
+    statuses = grid_status(specs, jobs, states, pending)
     out = plain_console()
     if args.failures:
         from .failures import print_failures
@@ -59,7 +65,25 @@ def _status(args: argparse.Namespace) -> int:
     which = " (demo grid)" if args.demo else " (debug grid)" if args.debug else ""
     out.print(status_table(statuses, f"{exps.path}{which}: {len(specs)} runs"))
     out.print(", ".join(f"{n} {s}" for s, n in counts.most_common()))
+    for line in waiting_lines(statuses):
+        out.print(line, markup=False, soft_wrap=True)
+    for line in throttle_lines(args.jobs_dir, jobs, ids, states):
+        out.print(line, markup=False, soft_wrap=True)
+    from ..launch import eta, throttle
+    study = study_eta_line(eta.study_eta(statuses, throttle.parallelism(args.jobs_dir)))
+    if study:
+        out.print(study, markup=False, soft_wrap=True)
     return 0
+
+
+def throttle_lines(jobs_dir: Path, jobs: Mapping[str, JobRef], ids: Mapping[str, str],
+                   states: Mapping[str, str]) -> list[str]:
+    """One line per live array of the grid that mtl-launch --throttle changed."""
+    from ..launch import throttle
+
+    live = throttle.live_arrays(jobs, ids, states)
+    return [f"array {t.array}: {t.throttle or 'any number of'} task(s) at once (mtl-launch --throttle "
+            f"{t.throttle}, {t.time})" for t in throttle.recorded(jobs_dir, live).values()]
 
 
 def status_main(argv: Sequence[str] | None = None) -> int:

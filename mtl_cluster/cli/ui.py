@@ -15,6 +15,7 @@ from ..tasks import METRIC_BY_KEY, METRICS
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
+    from ..launch.eta import StudyEta
     from ..launch.status import RunStatus
     from ..rundir import Summary
     from ..train.loop import ProgressInfo
@@ -177,3 +178,41 @@ def eta_text(st: RunStatus) -> str:
 
 def job_text(st: RunStatus) -> str:
     return (st.job_id or "") + (f" {st.job_state}" if st.job_state and st.job_id else "")
+
+
+def waiting_lines(statuses: Sequence[RunStatus], shown: int = 3) -> list[str]:
+    """Below mtl-status's table, one line per reason queued runs wait for: the plain words, squeue's code,
+    the runs (with their jobs), what to do, and Slurm's expected start where it has one."""
+    from ..launch.reasons import start_text
+    from ..launch.status import waiting_groups
+
+    lines = []
+    for w in waiting_groups(statuses):
+        runs = ", ".join(f"{st.spec.label} (job {st.job_id})" for st in w.runs[:shown])
+        runs += f" and {len(w.runs) - shown} more" if len(w.runs) > shown else ""
+        jobs = ",".join(st.job_id or "" for st in w.runs)
+        line = f"{len(w.runs)} queued run(s) {w.reason.words} [{w.reason.code}]: {runs}"
+        if w.reason.todo:
+            line += f"; {w.reason.todo.replace('<job>', jobs)}"
+        start = start_text(w.start)
+        if start:
+            line += f"; Slurm expects the first to start at {start} (squeue --start)"
+        lines.append(line)
+    return lines
+
+
+def study_eta_line(eta: StudyEta, now: float | None = None) -> str | None:
+    """``study ETA: the last run should end at 10:42 (in 14m05s): ...`` (None when nothing is queued or running)."""
+    import time
+
+    if eta.running + eta.queued == 0:
+        return None
+    now = time.time() if now is None else now
+    what = f"{eta.running} running, {eta.queued} queued in {eta.arrays} array(s)"
+    rest = (f"; {eta.not_counted} run(s) without a job not counted (mtl-launch submits them)"
+            if eta.not_counted else "")
+    if eta.finish is None:
+        return f"study ETA: not known yet (no epoch or step of its runs timed): {what}{rest}"
+    when = time.strftime("%H:%M" if eta.finish - now < 20 * 3600 else "%m-%d %H:%M", time.localtime(eta.finish))
+    return (f"study ETA: the last run should end at {when} (in {duration_text(eta.finish - now, eta.rough)}): "
+            f"{what}, from measured epoch and step times, the arrays' parallelism and the dependencies{rest}")

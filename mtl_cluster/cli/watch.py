@@ -43,7 +43,8 @@ class _Poll:
             fresh = slurmq.slurm_states(ids.values())
             states, kept = keep_known(fresh, self.known)
             self.known.update({j: s for j, s in fresh.items() if s != slurmq.UNKNOWN})
-            self.statuses, self.answered = grid_status(self.specs, jobs, states), True
+            pending = slurmq.waiting() if "PENDING" in states.values() else None
+            self.statuses, self.answered = grid_status(self.specs, jobs, states, pending), True
         except (OSError, ValueError) as exc:   # a run folder or jobs/ unreadable for a moment: keep the last table
             return f"could not read the run folders ({type(exc).__name__}: {exc}); showing the last refresh"
         if slurmq.UNKNOWN in fresh.values():
@@ -84,14 +85,19 @@ def watch(exps: Experiments, specs: Sequence[RunSpec], args: argparse.Namespace)
 
 
 def _frame(poll: _Poll, note: str, title: str) -> RenderableType:
-    from .ui import status_table
+    from .ui import status_table, waiting_lines
 
     # the counts and the note first: a grid taller than the terminal is cut at the bottom
     parts: list[RenderableType] = [Text(f"{_counts(poll.statuses)}; updated {time.strftime('%H:%M:%S')}",
                                         style="dim")]
     if note:
         parts.append(Text(note, style="yellow"))
-    return Group(*parts, status_table(poll.statuses, title, log=False))
+    from ..launch import eta, throttle
+    from .ui import study_eta_line
+    study = study_eta_line(eta.study_eta(poll.statuses, throttle.parallelism(poll.jobs_dir)))
+    return Group(*parts, status_table(poll.statuses, title, log=False),
+                 *(Text(line, style="blue") for line in waiting_lines(poll.statuses)),
+                 *([Text(study, style="dim")] if study else []))
 
 
 def _live(out: Console, poll: _Poll, note: str, title: str, every: float) -> None:

@@ -82,6 +82,22 @@ def slurm_states(job_ids: Iterable[str], timeout: float = QUERY_TIMEOUT_S) -> di
     return out
 
 
+def waiting(timeout: float = QUERY_TIMEOUT_S) -> dict[str, tuple[str, str]] | None:
+    """job id -> (reason, expected start) for this user's pending jobs, each array task on its own
+    (``squeue -r -t PENDING``; ``%S`` is the start ``squeue --start`` shows, ``N/A`` when Slurm has none).
+    None when squeue cannot be asked."""
+    user = os.environ.get("USER") or getpass.getuser()
+    res = run_command(["squeue", "-h", "-r", "-u", user, "-t", "PENDING", "-o", "%i|%r|%S"], timeout)
+    if res is None or res.returncode != 0:
+        return None
+    out = {}
+    for line in res.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3:
+            out[parts[0].strip()] = (parts[1].strip(), parts[2].strip())
+    return out
+
+
 def reachable(timeout: float = QUERY_TIMEOUT_S) -> str | None:
     """None when sbatch exists and the controller answers; else why not (one line)."""
     if shutil.which("sbatch") is None:

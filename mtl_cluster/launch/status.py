@@ -19,6 +19,7 @@ from ..states import LIVE_STATES, Action, Kind, State
 from ..tasks import METRICS
 from .grid import RunSpec
 from .ledger import JobRef
+from .reasons import Reason, code_of, explain, start_text
 from .slurmq import GONE, LIVE, NEVER, UNKNOWN
 
 
@@ -40,6 +41,8 @@ class RunStatus:
     log: str | None = None
     eta_s: float | None = None         # seconds to the last epoch at the run's own speed (``eta_seconds``)
     eta_rough: bool = False            # from the first epoch's steps only (no epoch timed yet)
+    reason: str | None = None          # squeue's pending reason code of a queued run's job (reasons.py words it)
+    start: str | None = None           # Slurm's expected start of that job (squeue --start), ISO; None if none
 
 
 def _local_alive(status: Mapping[str, Any]) -> bool:
@@ -53,8 +56,10 @@ def _local_alive(status: Mapping[str, Any]) -> bool:
     return True
 
 
-def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunStatus:
-    """Combine the run folder's status.json with the live state of its newest job."""
+def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None,
+               pending: tuple[str, str] | None = None) -> RunStatus:
+    """Combine the run folder's status.json with the live state of its newest job (``pending``: its squeue
+    reason and expected start while it waits)."""
     rd = RunDir(spec.run_dir)
     status = rd.read_status()
     vals = [r for r in read_jsonl(rd.metrics_file) if r.get("split") == "val"]
@@ -71,7 +76,11 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None) -> RunS
     reason = str(status.get("reason") or "")
     if job_state in LIVE:
         state = State.RUNNING if job_state in ("RUNNING", "COMPLETING", "CONFIGURING") else State.QUEUED
-        return RunStatus(spec, state, f"job {job_state.lower()}" + (f"; last: {reason}" if reason else ""), **base)
+        what = f"job {job_state.lower()}"
+        if state == State.QUEUED and pending is not None:
+            base["reason"], base["start"] = code_of(pending[0]), pending[1] if start_text(pending[1]) else None
+            what += f": {explain(pending[0]).words}"
+        return RunStatus(spec, state, what + (f"; last: {reason}" if reason else ""), **base)
     if run_state == State.COMPLETED:
         return RunStatus(spec, State.COMPLETED, "", **base)
     if run_state == State.FAILED:
@@ -113,8 +122,10 @@ def eta_seconds(status: Mapping[str, object], timings: Sequence[Mapping[str, obj
     """Seconds until a running run's last epoch ends, at its own speed, and whether the figure is rough.
 
     The speed is the mean wall time (train + evaluation) of its last ``ETA_EPOCHS`` epochs in timings.jsonl;
-    the part of the current epoch done is status.json's step/steps. Before any epoch has ended, the first
-    attempt's steps so far over the time since it started (start-up included, evaluation not): rough. The
+    the part of the current epoch done is status.json's step/steps. Before any epoch has ended, the measured
+    time per step of the epoch under way (status.json ``step_seconds``, written from the epoch's first step on;
+    evaluation not counted): rough; without it, the first attempt's steps so far over the time since it
+    started (start-up included): rough. The
     time since status.json's last progress report is taken off, so the figure counts down between reports.
     (None, False) when there is nothing to go by.
     """
@@ -130,6 +141,9 @@ def eta_seconds(status: Mapping[str, object], timings: Sequence[Mapping[str, obj
     if secs:
         recent = secs[-ETA_EPOCHS:]
         return max(0.0, (epochs - done) * sum(recent) / len(recent) - since), False
+    per_step = status.get("step_seconds")
+    if isinstance(per_step, (int, float)) and not isinstance(per_step, bool) and per_step > 0 and steps:
+        return max(0.0, (epochs - done) * steps * per_step - since), True
     started = _timestamp(status.get("attempt_started_at"))
     if count_field(status, "attempts") == 1 and not epoch and step and steps and started is not None \
             and updated is not None and updated > started:
@@ -158,12 +172,36 @@ def idle(statuses: Sequence[RunStatus]) -> bool:
 
 
 def grid_status(specs: Sequence[RunSpec], jobs: Mapping[str, JobRef],
-                states: Mapping[str, str]) -> list[RunStatus]:
-    """``run_status`` for every spec; ``jobs`` from ledger.latest_jobs, ``states`` from slurm_states."""
+                states: Mapping[str, str], waiting: Mapping[str, tuple[str, str]] | None = None) -> list[RunStatus]:
+    """``run_status`` for every spec; ``jobs`` from ledger.latest_jobs, ``states`` from slurm_states,
+    ``waiting`` (optional) from slurmq.waiting: why each pending job waits."""
     out = []
     for spec in specs:
         job = jobs.get(str(spec.run_dir))
-        out.append(run_status(spec, job, states.get(job.job_id) if job else None))
+        out.append(run_status(spec, job, states.get(job.job_id) if job else None,
+                              (waiting or {}).get(job.job_id) if job else None))
+    return out
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The queued runs that wait for one reason: what mtl-status says below its table."""
+
+    reason: Reason
+    runs: list[RunStatus]
+    start: str | None          # the earliest expected start Slurm gave one of them (ISO), None if none
+
+
+def waiting_groups(statuses: Sequence[RunStatus]) -> list[Waiting]:
+    """Queued runs grouped by their job's pending reason, the most common reason first."""
+    groups: dict[str, list[RunStatus]] = {}
+    for st in statuses:
+        if st.state == State.QUEUED and st.reason:
+            groups.setdefault(st.reason, []).append(st)
+    out = []
+    for code, runs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        starts = sorted(st.start for st in runs if st.start)
+        out.append(Waiting(explain(code), runs, starts[0] if starts else None))
     return out
 
 

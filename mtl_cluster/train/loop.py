@@ -332,7 +332,8 @@ class Trainer:
                                                       s.step), "train"))
                  for t in self.weights}
         self.model.train()
-        last_save = last_progress = time.monotonic()
+        last_save = last_progress = started = time.monotonic()
+        first = s.step
         for step in range(s.step, self.steps):
             torch.manual_seed(mix(cfg.seed, s.epoch, step, 7))  # dropout: same masks however we got here
             self._set_lr(s.epoch * self.steps + step)
@@ -365,8 +366,10 @@ class Trainer:
             s.meters = {t: m.state() for t, m in meters.items()}
             self.progress("step", {"epoch": s.epoch + 1, "step": s.step, "steps": self.steps,
                                    "lr": self.opt.param_groups[0]["lr"]})
-            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
-                self.rd.update_status(epoch=s.epoch, step=s.step, steps=self.steps)
+            if s.step == first + 1 or time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                # the first step of each epoch too: a short run's ETA from its measured step time (mtl-status)
+                self.rd.update_status(epoch=s.epoch, step=s.step, steps=self.steps,
+                                      step_seconds=round((time.monotonic() - started) / (s.step - first), 4))
                 last_progress = time.monotonic()
             due = time.monotonic() - last_save >= cfg.checkpoint_every_min * 60
             if (stop.signum or due) and s.step < self.steps:
