@@ -263,12 +263,20 @@ def test_scancel_then_relaunch(tmp_path, refs, row, capsys):
     assert status_main([str(yaml_file), "--only", MULTI, *dirs(tmp_path)[:4]]) == 0
     table = capsys.readouterr().out
     assert "interrupted" in table and "CANCELLED" in table, table
-    assert launch(yaml_file, tmp_path) == 0
+    # mtl-status --failures: the cancelled group and the command that resumes it (the cluster from the jobs/
+    # record, as mtl-status was given none; no --retry-failed: an interrupted run is resumed by any launch)
+    assert status_main([str(yaml_file), "--only", MULTI, *dirs(tmp_path)[:4], "--failures"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].startswith(f"cancelled: 1 run(s): {MULTI}"), lines
+    retry = shlex.split(next(line for line in lines if line.startswith("  retry:  ")).removeprefix("  retry:  "))
+    assert retry == ["mtl-launch", str(yaml_file), "--cluster", "faults", *dirs(tmp_path)[:4], "--only", MULTI], retry
+    assert launch_main(retry[1:] + dirs(tmp_path)[4:]) == 0      # the command as printed (+ this test's logs dir)
     assert "submitted 1 runs" in capsys.readouterr().out
     finish_and_compare(run, refs.run_dir(SHORT), row)
     assert launch(yaml_file, tmp_path) == 0 and "nothing to submit" in capsys.readouterr().out
     row.epochs_lost = fm.lost_after_signals(run, SHORT)
-    row.outcome = "SIGTERM -> checkpoint -> interrupted (CANCELLED); the next mtl-launch resumed it -> completed"
+    row.outcome = ("SIGTERM -> checkpoint -> interrupted (CANCELLED), in mtl-status --failures as cancelled; "
+                   "its retry command resumed it -> completed")
 
 
 def _mount_tmpfs(where: Path, size_mb: int, *options: str) -> None:

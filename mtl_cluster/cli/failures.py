@@ -18,8 +18,10 @@ SHOWN_RUNS = 6   # runs named per group; the rest are counted
 
 
 def print_failures(statuses: Sequence[RunStatus], prof: ClusterProfile | None, args: argparse.Namespace,
-                   out: Console) -> int:
-    """Print the triage; exit 0 (looking is not failing: the runs' own states say what failed)."""
+                   out: Console, launched_on: Sequence[str] = ()) -> int:
+    """Print the triage; exit 0 (looking is not failing: the runs' own states say what failed).
+    ``launched_on``: the clusters the jobs/ records name for these runs; mtl-status needs no --cluster, the
+    retry does, so where the records name one cluster the retry command names it."""
     from ..launch.triage import counts, retry_words, triage
     from ..states import CAUSE_TITLES
 
@@ -31,6 +33,8 @@ def print_failures(statuses: Sequence[RunStatus], prof: ClusterProfile | None, a
     out.print(f"{n} of {len(statuses)} runs need attention, in {len(groups)} group(s): "
               + ", ".join(f"{k} {CAUSE_TITLES[c]}" for c, k in counts(groups).items()), markup=False, soft_wrap=True)
     launch = grid_words("mtl-launch", args, only=False)   # each group names its own experiments
+    if not args.cluster and not args.debug and len(set(launched_on)) == 1:
+        launch[2:2] = ["--cluster", launched_on[0]]
     for g in groups:
         labels = [r.spec.label for r in g.runs]
         named = ", ".join(labels[:SHOWN_RUNS]) + (f" and {len(labels) - SHOWN_RUNS} more" if len(labels) > SHOWN_RUNS

@@ -60,7 +60,8 @@ def _status(args: argparse.Namespace) -> int:
     out = plain_console()
     if args.failures:
         from .failures import print_failures
-        return print_failures(statuses, _prof, args, out)
+        return print_failures(statuses, _prof, args, out,
+                              [jobs[str(s.run_dir)].cluster for s in specs if str(s.run_dir) in jobs])
     counts = Counter(st.state for st in statuses)
     which = " (demo grid)" if args.demo else " (debug grid)" if args.debug else ""
     out.print(status_table(statuses, f"{exps.path}{which}: {len(specs)} runs"))
