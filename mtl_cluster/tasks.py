@@ -92,6 +92,13 @@ COST_COLUMNS: tuple[CostColumn, ...] = (
     CostColumn("host_peak_mib", "Peak host MiB", 0,
                "the most resident memory an attempt's trainer process held, plus its largest DataLoader worker's "
                "(attempts.jsonl usage)", optional=True, agg="max"),
+    CostColumn("sacct_rss_mib", "MaxRSS MiB (sacct)", 0,
+               "the most resident memory a step of the run's jobs held, as Slurm's accounting measured it: the whole "
+               "job (the trainer, its DataLoader workers, the job's wrapper), requeues included", optional=True,
+               agg="max"),
+    CostColumn("sacct_cpu_used", "CPU used (%, sacct)", 0,
+               "Slurm's TotalCPU of the run's jobs over their elapsed time x the CPUs they held: how much of the CPUs "
+               "it asked for it used", optional=True),
     CostColumn("limit_used", "Time limit used (%)", 0,
                "the largest share of its Slurm time limit an attempt's trainer ran (the job's start-up before the "
                "trainer is not in it)", optional=True, agg="max"),

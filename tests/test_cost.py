@@ -161,18 +161,29 @@ def test_attempt_numbers_that_repeat_are_still_two_attempts() -> None:
 
 
 # -- Slurm's accounting beside the runs' own figures ------------------------------------------------
-def test_sacct_lines_are_read_as_gpu_seconds() -> None:
-    """accounting.parse: elapsed x allocated GPUs, a requeued job's instances (-D) summed, typed GRES counted,
-    a job without GPUs 0, and lines that are not a finished allocation skipped."""
-    from mtl_cluster.launch.accounting import gpus_of, parse
-    text = ("12_0|100|cpu=1,gres/gpu=1,mem=2G,node=1\n"
-            "12_0|50|cpu=1,gres/gpu=1,mem=2G,node=1\n"          # its requeued instance
-            "13|10|billing=4,cpu=4,gres/gpu:a100=2,mem=8G,node=1\n"
-            "14|30|cpu=1,mem=1G,node=1\n"
-            "15|Unknown|\n"
+def test_sacct_lines_are_read_as_gpu_seconds_memory_and_cpu() -> None:
+    """accounting.parse: elapsed x allocated GPUs and TotalCPU, a requeued job's instances (-D) summed, typed GRES
+    counted, a job without GPUs 0, MaxRSS the highest of its steps (sacct keeps memory per step), and lines that
+    are not a finished allocation skipped."""
+    from mtl_cluster.launch.accounting import gpus_of, mib_of, parse, seconds_of
+    text = ("12_0|100|cpu=1,gres/gpu=1,mem=2G,node=1|1|01:30.500|\n"
+            "12_0.batch|100|cpu=1,gres/gpu=1,mem=2G,node=1|1|00:00.010|12000K\n"
+            "12_0.0|100|cpu=1,gres/gpu=1,mem=2G,node=1|1|01:30.490|1048576K\n"
+            "12_0|50|cpu=1,gres/gpu=1,mem=2G,node=1|1|00:40|\n"          # its requeued instance
+            "12_0.0|50|cpu=1,gres/gpu=1,mem=2G,node=1|1|00:40|2G\n"
+            "13|10|billing=4,cpu=4,gres/gpu:a100=2,mem=8G,node=1|4|1-00:00:01|\n"
+            "14|30|cpu=1,mem=1G,node=1|1|00:10.000|\n"
+            "15|Unknown||1||\n"
             "garbage\n")
-    assert parse(text) == {"12_0": 150.0, "13": 20.0, "14": 0.0}
+    got = parse(text)
+    assert got == {"12_0": {"gpu_s": 150.0, "cpu_s": 130.5, "cpu_held_s": 150.0, "max_rss_mib": 2048.0},
+                   "13": {"gpu_s": 20.0, "cpu_s": 86401.0, "cpu_held_s": 40.0},
+                   "14": {"gpu_s": 0.0, "cpu_s": 10.0, "cpu_held_s": 30.0}}, got
     assert gpus_of("cpu=2,gres/gpu=4,gres/gpu:v100=4,node=1") == 4      # the untyped total, not 8
+    assert (mib_of("1194748K"), mib_of("2.5G"), mib_of("512M"), mib_of(""), mib_of("n/a")) == \
+        (pytest.approx(1166.75, abs=0.01), 2560.0, 512.0, None, None)
+    assert (seconds_of("00:06.312"), seconds_of("01:02:03"), seconds_of("2-00:00:00"), seconds_of("x")) == \
+        (pytest.approx(6.312), 3723.0, 172800.0, None)
 
 
 def test_sacct_gpu_hours_only_where_every_job_of_a_run_is_accounted(study, tmp_path) -> None:
@@ -195,7 +206,8 @@ def test_sacct_gpu_hours_only_where_every_job_of_a_run_is_accounted(study, tmp_p
 
     def accounted(ids):
         asked.append(list(ids))
-        return {j: 3600.0 for j in ids if not j.startswith(f"{100 + len(folders) - 1}_")}   # the last run's: unknown
+        return {j: {"gpu_s": 3600.0, "cpu_s": 1800.0, "cpu_held_s": 3600.0, "max_rss_mib": 1000.0 + int(j[:3])}
+                for j in ids if not j.startswith(f"{100 + len(folders) - 1}_")}   # the last run's: unknown
 
     runs = load_runs(results)
     report = build_report(runs)
@@ -205,6 +217,10 @@ def test_sacct_gpu_hours_only_where_every_job_of_a_run_is_accounted(study, tmp_p
     assert got and report.cost.total.sacct_runs == len(folders) - 1
     assert "GPU-hours (sacct)" in [c.header for c in report.cost.columns]
     assert "GPU-hours (sacct)" in to_markdown(report) and "by Slurm's accounting" in to_markdown(report)
+    cells = [r.cells for s in report.cost.sections for r in s.rows if "sacct_rss_mib" in r.cells]
+    assert cells and all(c["sacct_cpu_used"].mean == pytest.approx(50.0) for c in cells)
+    assert all(1100 <= c["sacct_rss_mib"].mean < 1100 + len(folders) - 1 for c in cells)   # the row's highest
+    assert {"MaxRSS MiB (sacct)", "CPU used (%, sacct)"} <= {c.header for c in report.cost.columns}
     bare = build_report(runs)
     add_cost(bare, runs.frame, lambda ids: None)          # sacct missing: no column at all
-    assert "GPU-hours (sacct)" not in to_markdown(bare)
+    assert "GPU-hours (sacct)" not in to_markdown(bare) and "MaxRSS MiB (sacct)" not in to_markdown(bare)

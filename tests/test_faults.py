@@ -5,7 +5,9 @@ to the matrix printed at the end of the session (tests/faultmatrix.py; RELIABILI
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -23,6 +25,7 @@ from mtl_cluster.cli.status import status_main
 from mtl_cluster.launch.ledger import latest_jobs
 from mtl_cluster.rundir import RunDir
 from mtl_cluster.train.checkpoint import list_checkpoints
+from mtl_cluster.train.guard import NO_CHECKPOINT
 from slurmkit import REPO, dirs, epochs, require_cluster, sacct, specs, state, wait
 
 pytestmark = pytest.mark.slurm
@@ -406,3 +409,114 @@ def test_max_requeues_exhausted_then_relaunch(tmp_path, refs, row, capsys):
     row.epochs_lost = fm.lost_after_signals(run, LONG)
     row.outcome = ("requeued once, then submitit stopped (\"timed-out too many times\"): interrupted with its "
                    "checkpoint; a relaunch with a longer limit resumed it -> completed")
+
+
+@pytest.fixture
+def over_memory_kill() -> Iterator[None]:
+    """slurm.conf's JobAcctGatherParams=OverMemoryKill, sampled every 2 s (scontrol reconfigure; restored). This
+    machine's Slurm has no cgroups (task/none, proctrack/linuxproc), so this is how it enforces a job's memory:
+    slurmstepd samples the RSS of the job's processes and kills a step over its limit."""
+    conf = Path("/etc/slurm/slurm.conf")
+    before = conf.read_text()
+    assert "\nJobAcctGatherFrequency=10\n" in before and "JobAcctGatherParams" not in before
+    try:
+        conf.write_text(before.replace("\nJobAcctGatherFrequency=10\n",
+                                       "\nJobAcctGatherFrequency=2\nJobAcctGatherParams=OverMemoryKill\n"))
+        assert subprocess.run(["scontrol", "reconfigure"], timeout=60).returncode == 0
+        wait(lambda: "OverMemoryKill" in _show_config(), 30, "OverMemoryKill to take")
+        yield
+    finally:
+        conf.write_text(before)
+        subprocess.run(["scontrol", "reconfigure"], timeout=60)
+    wait(lambda: "OverMemoryKill" not in _show_config(), 30, "OverMemoryKill to be gone")
+
+
+def _show_config() -> str:
+    return subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+
+
+def _failures(yaml_file: Path, tmp: Path, capsys) -> tuple[list[str], list[str]]:
+    """mtl-status --failures (no --cluster: the retry names the one the jobs/ records give): its lines, and its
+    one retry command as words."""
+    capsys.readouterr()
+    assert status_main([str(yaml_file), "--only", MULTI, *dirs(tmp)[:4], "--failures"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    retries = [line.removeprefix("  retry:  ") for line in lines if line.startswith("  retry:  ")]
+    assert len(retries) == 1, lines
+    return lines, shlex.split(retries[0])
+
+
+@pytest.mark.fault(11, "the job goes over its memory limit",
+                   "mem_gb 1 (the trainer holds ~1.1 GB) under JobAcctGatherParams=OverMemoryKill")
+def test_out_of_memory_then_the_printed_retry(tmp_path, refs, row, capsys, over_memory_kill):
+    yaml_file = study(tmp_path, SHORT)
+    run = the_run(yaml_file, tmp_path)
+    assert launch(yaml_file, tmp_path, "--resources", "mem_gb=1") == 0
+    job = job_of(tmp_path, run)
+    wait(lambda: gone(job), 180, "Slurm to kill the job for its memory")
+    # sacct does not say memory here (that takes cgroups): FAILED, and the kill is in the job's own log
+    assert sacct(job, "JobID,State,ExitCode")[job][:2] == ["FAILED", "9:0"], sacct(job, "JobID,State,ExitCode")
+    reached = fm.position(run, SHORT)
+    lines, retry = _failures(yaml_file, tmp_path, capsys)
+    assert lines[0] == "1 of 1 runs need attention, in 1 group(s): 1 out of memory", lines
+    assert lines[2] == f"out of memory: 1 run(s): {MULTI}", lines
+    slurm = next(line for line in lines if line.startswith("  slurm:  "))
+    assert re.search(r"^  slurm:  slurmstepd\S*: error: StepId=\S+ exceeded memory limit \(\d+ > 1073741824\), "
+                     r"being killed$", slurm), slurm
+    assert next(line for line in lines if line.startswith("  log:    ")).endswith("_log.err"), lines
+    assert "  note:   had 1 GB; retried with 2 GB" in lines, lines
+    assert retry == ["mtl-launch", str(yaml_file), "--cluster", "faults", *dirs(tmp_path)[:4], "--only", MULTI,
+                     "--resources", "mem_gb=2"], retry
+    assert launch_main(retry[1:] + dirs(tmp_path)[4:]) == 0      # the command as printed (+ this test's logs dir)
+    assert "submitted 1 runs" in capsys.readouterr().out
+    finish_and_compare(run, refs.run_dir(SHORT), row)           # under OverMemoryKill still, with 2 GB
+    again = job_of(tmp_path, run)
+    wait(lambda: sacct(again).get(again, [""])[0] == "COMPLETED", 60, "sacct COMPLETED")
+    row.epochs_lost = fm.epochs_lost(reached, fm.resumed_from(run, SHORT)[0], SHORT)
+    row.outcome = ("killed by slurmstepd (sacct FAILED 9:0; \"exceeded memory limit\" in the job log); "
+                   "mtl-status --failures: out of memory, retry with --resources mem_gb=2; run as printed -> resumed "
+                   "-> completed")
+
+
+@pytest.mark.fault(12, "every attempt killed before its first checkpoint, requeued by Slurm",
+                   "`scontrol requeue` twice, each during a 10 s step (KillWait is 5 s)")
+def test_requeued_without_progress_stops_as_stalled(tmp_path, row, capsys):
+    yaml_file = study(tmp_path, 3)
+    text = yaml_file.read_text()
+    for old, new in (("image_size: 64", "image_size: 224"), ("batch_size: 8", "batch_size: 64"), ("epoch: 3", "epoch: 1"),
+                     ("checkpoint_every_min: 0.05", "checkpoint_every_min: 60"),
+                     ("loss_weights: [1, 1, 1, 1]\n", "loss_weights: [1, 1, 1, 1]\n    resources: {mem_gb: 4}\n")):
+        assert old in text
+        text = text.replace(old, new, 1)
+    yaml_file.write_text(text)
+    run = the_run(yaml_file, tmp_path)
+    assert launch(yaml_file, tmp_path) == 0
+    job = job_of(tmp_path, run)
+    for attempt in (1, 2):      # each attempt is killed in its first step: SIGTERM, then SIGKILL 5 s later
+        wait(lambda: state(run) == "running" and RunDir(run).read_status().get("attempts") == attempt, 180,
+             f"attempt {attempt} to start", poll=0.3)
+        subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
+        wait(lambda: state(run) != "running" or RunDir(run).read_status().get("attempts") != attempt, 120,
+             f"attempt {attempt} to be killed", poll=0.3)
+    wait(lambda: state(run) == "failed", 180, "the third attempt to stop as stalled")
+    st = RunDir(run).read_status()
+    assert st["cause"] == "stalled" and st["attempts"] == 3, st
+    assert all(c.name == NO_CHECKPOINT for c in list_checkpoints(run / "checkpoints")), \
+        list_checkpoints(run / "checkpoints")              # none, or one saved before the first step
+    wait(lambda: gone(job), 60, "the job to end, not requeued")
+    lines, retry = _failures(yaml_file, tmp_path, capsys)
+    assert lines[2] == f"stalled: no progress across requeues: 1 run(s): {MULTI}", lines
+    assert ("  reason: stalled: attempts 1 to 2 all started from the first step (no checkpoint) and none got further "
+            "(killed without a checkpoint: preemption with a short grace time, memory, a failing node), so it is not "
+            "requeued again; see the job logs and sacct, then mtl-launch --retry-failed") in lines, lines
+    assert retry == ["mtl-launch", str(yaml_file), "--cluster", "faults", *dirs(tmp_path)[:4], "--only", MULTI,
+                     "--retry-failed"], retry
+    assert launch_main(retry[1:] + dirs(tmp_path)[4:]) == 0
+    assert "submitted 1 runs" in capsys.readouterr().out
+    wait(lambda: state(run) == "completed", 300, "the retried run to complete", poll=2)
+    starts = [a for a in map(json.loads, (run / "attempts.jsonl").read_text().splitlines()) if a["event"] == "start"]
+    assert len(starts) == 4 and starts[-1]["previous"]["state"] == "failed", starts
+    row.epochs_lost = "0.00"
+    row.outcome = ("attempts 1 and 2 started from no checkpoint and were killed in their first step; attempt 3 "
+                   "stopped as stalled (exit 1, not requeued); mtl-status --failures: stalled, retry "
+                   "--retry-failed; run as printed -> completed")

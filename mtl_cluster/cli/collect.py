@@ -127,8 +127,8 @@ def _collect(args: argparse.Namespace) -> int:
     report = build_report(runs, args.stat, args.reference)
     if args.cost:
         from ..collect.cost import add_cost
-        from ..launch.accounting import gpu_seconds
-        add_cost(report, runs.frame, gpu_seconds)   # sacct's figure beside the runs' own, where it answers
+        from ..launch.accounting import usage
+        add_cost(report, runs.frame, usage)   # sacct's figures beside the runs' own, where it answers
     if not args.no_image_tests:
         from ..collect.image_tests import add_image_tests
         add_image_tests(report, runs.frame, predictions=PREDICTIONS_OF[args.select])

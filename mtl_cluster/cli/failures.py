@@ -44,6 +44,8 @@ def print_failures(statuses: Sequence[RunStatus], prof: ClusterProfile | None, a
         reason = next((r.detail for r in g.runs if r.detail), "")
         if reason:
             out.print(f"  reason: {reason}", markup=False, soft_wrap=True)
+        if g.evidence:
+            out.print(f"  slurm:  {g.evidence.line}", markup=False, soft_wrap=True)
         if g.log:
             out.print(f"  log:    {g.log}", markup=False, soft_wrap=True)
         if g.hint:

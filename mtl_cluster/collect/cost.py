@@ -7,9 +7,11 @@ table cannot show. Every figure comes from the run's own records (the ``rundir``
 ``trainable_params``, attempts.jsonl (each attempt's start, resume point, GPUs and end) and timings.jsonl
 (per epoch). A run from before these records gets no figure (the table shows a dash), never a guess.
 Beside them, where Slurm's accounting answers (``add_cost``'s ``accounted``, which the CLI gives
-``accounting.gpu_seconds``), **GPU-hours (sacct)**: what Slurm billed each of the run's jobs (attempts.jsonl
-names them), elapsed time x allocated GPUs, requeues included; the column shows only when some run has it,
-and a run with a job sacct does not know gets no figure. Reads, never writes, never prints.
+``accounting.usage``), **GPU-hours (sacct)**: what Slurm billed each of the run's jobs (attempts.jsonl
+names them), elapsed time x allocated GPUs, requeues included; **MaxRSS MiB (sacct)** beside the run's own peak
+(the whole job's steps: wrapper and workers too); **CPU used (%, sacct)**: TotalCPU over elapsed x CPUs held.
+Those columns show only when some run has them, and a run with a job sacct does not know gets none of them.
+Reads, never writes, never prints.
 
 Wall time of an attempt: its ``start`` line to its ``end`` line; an attempt killed without one (SIGKILL,
 a node failure) ends at its last sign of life: its last epoch line, its resume line, or status.json's
@@ -58,6 +60,8 @@ class RunCost:
     attempts: int | None = None
     job_ids: tuple[str, ...] = ()              # the Slurm jobs of its attempts (attempts.jsonl), oldest first
     sacct_gpu_hours: float | None = None       # set by add_cost where accounting answers for every one of them
+    sacct_rss_mib: float | None = None         # so is sacct's MaxRSS (the highest of its jobs' steps)
+    sacct_cpu_used: float | None = None        # and TotalCPU / (elapsed x CPUs), %
     host_peak_mib: float | None = None         # the usage records (attempts.jsonl end): the highest over attempts
     limit_used: float | None = None            # % of the Slurm time limit, the highest over attempts
     gpu_peak_mib: float | None = None
@@ -66,8 +70,9 @@ class RunCost:
     mem_limit_mib: float | None = None
 
 
-Accounted = Callable[[Iterable[str]], "dict[str, float] | None"]
-"""job ids -> GPU-seconds Slurm accounted for each (a job it does not know left out), or None: no answer."""
+Accounted = Callable[[Iterable[str]], "dict[str, dict[str, float]] | None"]
+"""job ids -> what Slurm accounted for each (``accounting.usage``: ``gpu_s``, ``cpu_s``, ``cpu_held_s``, and
+``max_rss_mib`` where a step has one; a job it does not know left out), or None: no answer."""
 
 
 @dataclass
@@ -157,13 +162,25 @@ def add_cost(report: Report, frame: pd.DataFrame, accounted: Accounted | None = 
 
 
 def with_accounting(runs: dict[str, RunCost], accounted: Accounted) -> dict[str, RunCost]:
-    """The runs with ``sacct_gpu_hours`` where Slurm accounted for every job of theirs (one query for all)."""
+    """The runs with Slurm's figures (GPU-hours, MaxRSS, CPU used) where it accounted for every job of theirs
+    (one query for all): never a partial sum."""
     ids = {j for r in runs.values() for j in r.job_ids}
-    secs = accounted(sorted(ids)) if ids else None
-    if not secs:
+    found = accounted(sorted(ids)) if ids else None
+    if not found:
         return runs
-    return {k: dataclasses.replace(r, sacct_gpu_hours=sum(secs[j] for j in r.job_ids) / 3600)
-            if r.job_ids and all(j in secs for j in r.job_ids) else r for k, r in runs.items()}
+    out = {}
+    for key, run in runs.items():
+        jobs = [found[j] for j in run.job_ids if j in found]
+        if not run.job_ids or len(jobs) != len(run.job_ids):
+            out[key] = run
+            continue
+        rss = [j["max_rss_mib"] for j in jobs if "max_rss_mib" in j]
+        held = sum(j.get("cpu_held_s", 0.0) for j in jobs)
+        out[key] = dataclasses.replace(run, sacct_gpu_hours=sum(j.get("gpu_s", 0.0) for j in jobs) / 3600,
+                                       sacct_rss_mib=max(rss) if rss else None,
+                                       sacct_cpu_used=100 * sum(j.get("cpu_s", 0.0) for j in jobs) / held
+                                       if held else None)
+    return out
 
 
 def row_cells(runs: list[RunCost]) -> dict[str, CostCell]:

@@ -43,6 +43,7 @@ class RunStatus:
     eta_rough: bool = False            # from the first epoch's steps only (no epoch timed yet)
     reason: str | None = None          # squeue's pending reason code of a queued run's job (reasons.py words it)
     start: str | None = None           # Slurm's expected start of that job (squeue --start), ISO; None if none
+    cause: str | None = None           # status.json's ``cause``: the trainer's own word on why it failed
 
 
 def _local_alive(status: Mapping[str, Any]) -> bool:
@@ -69,7 +70,8 @@ def run_status(spec: RunSpec, job: JobRef | None, job_state: str | None,
                 step=count_field(status, "step"), steps=count_field(status, "steps"),
                 metrics=vals[-1] if vals else {}, job_id=str(job_id) if job_id else None,
                 job_state=job_state, attempts=count_field(status, "attempts") or 0,
-                log=(job.log if job and job.log else str(rd.log_file) if rd.log_file.exists() else None))
+                log=(job.log if job and job.log else str(rd.log_file) if rd.log_file.exists() else None),
+                cause=str(status["cause"]) if status.get("cause") else None)
     run_state = status.get("state")
     if run_state == State.RUNNING:
         base["eta_s"], base["eta_rough"] = eta_seconds(status, read_jsonl(rd.timings_file), base["epochs"])

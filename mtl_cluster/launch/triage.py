@@ -1,18 +1,23 @@
 """Failures triaged by cause: which runs need a human, why, and the one command that retries each group.
 
-The trainer's own verdict comes first (status.json ``cause``: a NaN loss, missing data, a stalled run...);
-where the trainer could not say (a job killed for memory, at its time limit, on a failing node, cancelled),
-the scheduler's end state does (sacct, through ``RunStatus.job_state``). A Python exception is grouped by its
-last traceback line, which status.json's reason holds. Reads, never writes, never prints (``mtl-status
---failures`` shows it).
+The trainer's own verdict comes first (status.json ``cause``, carried on ``RunStatus.cause``: a NaN loss,
+missing data, a stalled run...). Where the trainer could not say (it was killed), what Slurm wrote into the
+job's own log when it killed it comes next (``SLURM_KILLS``: slurmstepd's line goes to the job's stderr), then
+the scheduler's end state (sacct, through ``RunStatus.job_state``). The log comes before sacct because sacct does
+not always name memory: on this project's local Slurm (``JobAcctGatherParams=OverMemoryKill``, no cgroups) a job
+killed for memory ends FAILED with exit 9:0, and only its log says "exceeded memory limit". A Python exception
+is grouped by its last traceback line, which status.json's reason holds. Reads, never writes, never prints
+(``mtl-status --failures`` shows it).
 """
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping, Sequence
 
-from ..rundir import RunDir
+from ..rundir import RunDir, read_jsonl
 from ..states import CAUSE_TITLES, Cause, State
 from .clusters import ClusterProfile
 from .status import RunStatus
@@ -22,6 +27,16 @@ SACCT_CAUSES: dict[str, Cause] = {
     "NODE_FAIL": Cause.NODE_FAIL, "BOOT_FAIL": Cause.NODE_FAIL, "CANCELLED": Cause.CANCELLED,
 }
 """sacct's end states that say why a job ended where the trainer could not (it was killed)."""
+
+_STEPD = r"^slurmstepd(?:-\S+)?: (?:error: )?"
+SLURM_KILLS: tuple[tuple[re.Pattern[str], Cause], ...] = (
+    (re.compile(_STEPD + r".*exceeded (?:job |step )?memory limit", re.I), Cause.OOM),   # jobacct_gather OverMemoryKill
+    (re.compile(_STEPD + r".*oom[-_]kill", re.I), Cause.OOM),        # cgroups: "Detected 1 oom-kill event(s) in ..."
+    (re.compile(_STEPD + r".*DUE TO TIME LIMIT"), Cause.TIMEOUT),
+    (re.compile(_STEPD + r".*DUE TO NODE FAIL"), Cause.NODE_FAIL),
+)
+"""The lines slurmstepd writes into a job's stderr when it kills the job, and what each means."""
+LOG_TAIL_BYTES = 64 * 1024   # the kill is at the end of the log; a long log is not read whole
 
 RETRY_MEMORY = 2.0      # an out-of-memory group is retried with twice the memory it had
 RETRY_TIME = 2.0        # a time limit without a checkpoint: twice the time
@@ -36,6 +51,15 @@ class Verdict:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """Slurm's own line on why it killed a job, and the log it is in."""
+
+    cause: Cause
+    line: str
+    log: str
+
+
 @dataclass
 class FailureGroup:
     """Runs that failed for one reason, a log to read, and what to change when retrying them."""
@@ -46,6 +70,7 @@ class FailureGroup:
     resources: dict[str, float | int] = field(default_factory=dict)   # --resources for the retry
     retry_failed: bool = True      # failed runs need --retry-failed; died/cancelled ones a launch resumes
     hint: str = ""
+    evidence: Evidence | None = None   # Slurm's line on the kill, from the first run whose log has one
 
     @property
     def title(self) -> str:
@@ -53,8 +78,9 @@ class FailureGroup:
 
     @property
     def log(self) -> str | None:
-        """One log to read: the first run's (Slurm's job log where the ledger has it, else log.txt)."""
-        return next((r.log for r in self.runs if r.log), None)
+        """One log to read: the one Slurm's kill line is in, else the first run's (Slurm's job log where the
+        ledger has it, else log.txt)."""
+        return self.evidence.log if self.evidence else next((r.log for r in self.runs if r.log), None)
 
     @property
     def experiments(self) -> list[str]:
@@ -62,16 +88,17 @@ class FailureGroup:
         return list(dict.fromkeys(r.spec.name for r in self.runs))
 
 
-def verdict(st: RunStatus) -> Verdict | None:
-    """Why ``st`` needs attention, or None (completed, live, new, or interrupted and resumable as usual)."""
+def verdict(st: RunStatus, killed_by: Evidence | None = None) -> Verdict | None:
+    """Why ``st`` needs attention, or None (completed, live, new, or interrupted and resumable as usual).
+    ``killed_by``: what its job's log says killed it (``slurm_kill``)."""
     if st.state not in (State.FAILED, State.DIED, State.INTERRUPTED):
         return None
-    status = RunDir(st.spec.run_dir).read_status()
-    reason = str(status.get("reason") or "")
-    recorded = status.get("cause")
-    if st.state == State.FAILED and recorded in {c.value for c in Cause}:
-        cause = Cause(str(recorded))
+    reason = st.detail if st.state == State.FAILED else ""
+    if st.state == State.FAILED and st.cause in {c.value for c in Cause}:
+        cause = Cause(str(st.cause))
         return Verdict(cause, _first_line(reason) if cause == Cause.EXCEPTION else "")
+    if killed_by is not None:
+        return Verdict(killed_by.cause)
     killed = SACCT_CAUSES.get(st.job_state or "")
     if killed is not None:
         return Verdict(killed)
@@ -79,7 +106,42 @@ def verdict(st: RunStatus) -> Verdict | None:
         return None
     if st.state == State.FAILED:   # a run folder written before causes were recorded
         return Verdict(Cause.NAN) if reason.startswith("loss is ") else Verdict(Cause.EXCEPTION, _first_line(reason))
-    return Verdict(Cause.EXCEPTION, "the job ended without a word (no cause in status.json or sacct)")
+    return Verdict(Cause.EXCEPTION, "the job ended without a word (no cause in status.json, its log or sacct)")
+
+
+def _job_logs(log: str) -> list[Path]:
+    """A submitit job log (``..._log.out``) and its stderr beside it, where slurmstepd writes; stderr first."""
+    out = Path(log)
+    err = out.with_name(out.name[: -len(".out")] + ".err") if out.name.endswith("_log.out") else None
+    return [p for p in (err, out) if p is not None]
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - LOG_TAIL_BYTES))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def slurm_kill(st: RunStatus) -> Evidence | None:
+    """The newest line in the run's job log where slurmstepd says it killed the job (memory, time, node), or
+    None. Only for a run whose trainer could not say why it ended (no ``cause``) and whose job is not live."""
+    if st.state not in (State.FAILED, State.DIED, State.INTERRUPTED) or st.cause or not st.log:
+        return None
+    for path in _job_logs(st.log):
+        found = [(cause, line.strip()) for line in _tail(path).splitlines()
+                 for pattern, cause in SLURM_KILLS if pattern.search(line)]
+        if found:   # the newest kill; of its lines, the newest with figures ("(1223421952 > 1073741824)")
+            cause = found[-1][0]
+            lines = [line for c, line in found if c == cause]
+            return Evidence(cause, next((x for x in reversed(lines) if _FIGURES.search(x)), lines[-1]), str(path))
+    return None
+
+
+_FIGURES = re.compile(r"\d+ > \d+")
 
 
 def _first_line(text: str, width: int = 120) -> str:
@@ -91,12 +153,15 @@ def triage(statuses: Sequence[RunStatus], prof: ClusterProfile | None) -> list[F
     """The runs that need attention, grouped by verdict (largest group first), each with its retry."""
     groups: dict[Verdict, FailureGroup] = {}
     for st in statuses:
-        v = verdict(st)
+        evidence = slurm_kill(st)
+        v = verdict(st, evidence)
         if v is None:
             continue
         group = groups.setdefault(v, FailureGroup(v.cause, v.detail, retry_failed=st.state == State.FAILED))
         group.runs.append(st)
         group.retry_failed = group.retry_failed or st.state == State.FAILED
+        if group.evidence is None and evidence is not None and evidence.cause == v.cause:
+            group.evidence = evidence
     out = sorted(groups.values(), key=lambda g: (-len(g.runs), g.cause, g.detail))
     for group in out:
         group.resources, group.hint = _change(group, prof)
@@ -104,10 +169,31 @@ def triage(statuses: Sequence[RunStatus], prof: ClusterProfile | None) -> list[F
 
 
 def _current(group: FailureGroup, prof: ClusterProfile | None, key: str) -> float | None:
-    """The largest value of a resource the group's runs had: their experiment's ``resources:`` over the profile."""
-    values = [r.spec.resources.get(key, getattr(prof, key, None) if prof else None) for r in group.runs]
-    numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    """The largest value of a resource the group's runs had: what Slurm gave their last attempts (attempts.jsonl
+    ``slurm``: a --resources of that launch included), else their experiment's ``resources:`` over the profile."""
+    numbers = []
+    for r in group.runs:
+        had = _recorded(Path(r.spec.run_dir), key)
+        if had is None:
+            value = r.spec.resources.get(key, getattr(prof, key, None) if prof else None)
+            had = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if had is not None:
+            numbers.append(had)
     return max(numbers) if numbers else None
+
+
+_RECORDED = {"mem_gb": ("mem_mib", 1 / 1024), "timeout_min": ("time_limit_s", 1 / 60)}
+
+
+def _recorded(run_dir: Path, key: str) -> float | None:
+    """``key`` (mem_gb, timeout_min) as the run's newest attempt with a Slurm record ran under, or None."""
+    field_name, scale = _RECORDED[key]
+    for line in reversed(read_jsonl(RunDir(run_dir).attempts_file)):
+        slurm = line.get("slurm") if line.get("event") == "start" else None
+        if isinstance(slurm, dict):
+            value = slurm.get(field_name)
+            return float(value) * scale if isinstance(value, (int, float)) and value > 0 else None
+    return None
 
 
 def _change(group: FailureGroup, prof: ClusterProfile | None) -> tuple[dict[str, float | int], str]:
