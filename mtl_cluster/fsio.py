@@ -58,18 +58,20 @@ def created_mode(directory: bool = False) -> int:
     return (0o777 if directory else 0o666) & ~umask()
 
 
-def temp_file(path: Path, prefix: str | None = None, suffix: str = ".tmp") -> tuple[int, str]:
+def temp_file(path: Path, prefix: str | None = None, suffix: str = ".tmp",
+              mode_of: Path | None = None) -> tuple[int, str]:
     """A temp file in ``path``'s folder, to be renamed onto ``path``: ``(fd, name)`` as ``tempfile.mkstemp`` gives.
 
     Its mode is the one ``open(path, "w")`` would leave ``path`` with (mkstemp's 0600 is for private scratch
     files): ``path``'s own permission bits when it exists (and its group, where the writer may give it: a
     labmate resuming a run keeps its files in the run's group), else ``created_mode()``. ``prefix`` defaults to
-    ``.<name>.``: hidden, and the name says whose temp it is.
+    ``.<name>.``: hidden, and the name says whose temp it is. ``mode_of``: take mode and group from that file
+    instead (a copy kept beside it, e.g. a ``.bak``, is no more open than the original).
     """
     path = Path(path)
     old: os.stat_result | None = None
     try:
-        st = os.stat(path)
+        st = os.stat(path if mode_of is None else mode_of)
         old = st if stat.S_ISREG(st.st_mode) else None
     except OSError:
         pass
@@ -89,15 +91,15 @@ def temp_file(path: Path, prefix: str | None = None, suffix: str = ".tmp") -> tu
     return fd, tmp
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object], mode_of: Path | None = None) -> None:
     """Call ``write(fileobj)`` on a temp file, then atomically replace ``path`` with it.
 
     On any failure (disk full included) the temp file is removed and ``path`` keeps its old content. The file
-    gets the mode and group a plain ``open(path, "w")`` would give it (``temp_file``).
+    gets the mode and group a plain ``open(path, "w")`` would give it (``temp_file``), or ``mode_of``'s.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = temp_file(path)
+    fd, tmp = temp_file(path, mode_of=mode_of)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -113,9 +115,9 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     fsync_dir(path.parent)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) atomically."""
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+def atomic_write_text(path: Path, text: str, mode_of: Path | None = None) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) atomically (``mode_of``: as ``temp_file``)."""
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")), mode_of)
 
 
 def atomic_write_json(path: Path, obj: object) -> None:

@@ -22,7 +22,10 @@ from ..errors import EXIT_FAILED, ConfigError
 from .common import run
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ..collect.compare import Report
+    from ..collect.rightsize import Proposal
 
 PROG = "mtl-collect"
 PREDICTIONS_OF = {"best": "selected", "last": "final", "joint": "joint"}   # --select -> predictions.json's epoch
@@ -59,7 +62,11 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--right-size", action="store_true",
                    help="also print, per experiment, the Slurm limits its runs' measured use calls for (timeout_min: "
                         "1.5x the longest run's wall time; mem_gb: 1.25x the peak host memory) beside the limits "
-                        "they ran under; writes nothing (docs/failures.md)")
+                        "they ran under; writes nothing unless --write-resources (docs/failures.md)")
+    p.add_argument("--write-resources", type=Path, metavar="STUDY_YAML",
+                   help="with --right-size: write each experiment's proposed timeout_min/mem_gb into its resources: "
+                        "in STUDY_YAML (e.g. experiments.yaml), so the next mtl-launch asks for them; only those "
+                        "values' text changes, the old file is kept as STUDY_YAML.bak")
     p.add_argument("--format", choices=("table", *FORMATS),
                    help="table (rich, terminal), md (the group's notes layout), csv (tidy numbers), json, latex, "
                         "html (one self-contained page with the curves); default: table, or from the --out suffix")
@@ -118,6 +125,11 @@ def _collect(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers: must be >= 1, got {args.workers}")
+    if args.write_resources is not None:
+        if not args.right_size:
+            raise ConfigError("--write-resources writes the --right-size proposal: add --right-size")
+        from ..launch.study import load_experiments
+        load_experiments(args.write_resources)   # a bad study file fails now, not after reading every run
     fmt = _format(args)
     runs = load_runs(args.root, args.select, args.workers)
     if runs.found == 0:
@@ -158,12 +170,32 @@ def _collect(args: argparse.Namespace) -> int:
         print("\n".join(["", "Seeds needed (80% power, paired t, two-sided α=0.05):", *lines]),
               file=sys.stdout if fmt == "table" or args.out else sys.stderr)
     if args.right_size:
-        from ..collect.rightsize import right_size_lines
-        print("\n".join(["", *right_size_lines(report, runs.frame)]),
-              file=sys.stdout if fmt == "table" or args.out else sys.stderr)
+        from ..collect.rightsize import WHY, proposal_line, proposals
+        props = proposals(report, runs.frame)
+        stream = sys.stdout if fmt == "table" or args.out else sys.stderr
+        print("\n".join(["", WHY, *(proposal_line(p) for p in props)]), file=stream)
+        if args.write_resources is not None:   # after the proposal: a refused write still leaves it on screen
+            print("\n".join(_write_resources(args.write_resources, props, runs.frame)), file=stream)
     for line in notes:
         print(f"{PROG}: {line}", file=sys.stderr)
     return 0
+
+
+def _write_resources(study: Path, props: list[Proposal], frame: pd.DataFrame) -> list[str]:
+    """``--write-resources``: the proposals into the study file (launch/resize.py); what it did, as lines."""
+    from ..launch.resize import RowProposal, write_resources
+    runs = {str(r.path): (str(r.name), str(r.signature)) for r in frame.itertuples(index=False)}
+    done = write_resources(study, [RowProposal(p.row, tuple(runs[x] for x in p.paths), p.timeout_min, p.new_mem_gb)
+                                   for p in props])
+    if not done.changes:
+        why = "already right-sized (no value to change)" if done.matched else "no row is an experiment of it"
+        return [*done.notes, f"{study}: {why}; nothing written"]
+    by_exp: dict[str, list[str]] = {}
+    for c in done.changes:
+        old = "(unset)" if c.old is None else f"{c.old:g}" if isinstance(c.old, (int, float)) else str(c.old)
+        by_exp.setdefault(c.experiment, []).append(f"{c.key} {old} -> {c.new}")
+    changed = "; ".join(f"{exp}: {', '.join(parts)}" for exp, parts in by_exp.items())
+    return [*done.notes, f"wrote {study}: {changed}; previous file kept as {done.backup}"]
 
 
 def collect_main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,7 @@ TIME_STEP_MIN minutes; ``mem_gb`` = MEM_MARGIN x the highest peak host memory of
 largest DataLoader worker), rounded up to whole GB. Beside each, the limit the runs ran under where Slurm said
 (their start lines' ``slurm``). Why: shorter limits start sooner (the scheduler backfills short jobs into gaps
 before a reservation), and a smaller memory request fits on more nodes. A proposal, not a change: nothing is
-written; the experiment's ``resources:`` in experiments.yaml is where a user puts it.
+written unless ``--write-resources STUDY`` (``launch/resize.py``) puts it under the experiments' ``resources:``.
 
 Pure apart from reading the counted runs' attempts.jsonl; prints nothing.
 """
@@ -26,11 +26,12 @@ TIME_MARGIN = 1.5
 TIME_STEP_MIN = 10
 MEM_MARGIN = 1.25
 MEM_STEP_GB = 1
-WHY = (f"Right-size (a proposal from the runs' own records; nothing is written): timeout_min = {TIME_MARGIN:g} x the "
-       f"longest run's wall time over all its attempts, rounded up to {TIME_STEP_MIN} min; mem_gb = {MEM_MARGIN:g} x "
+WHY = (f"Right-size (a proposal from the runs' own records; nothing is written unless --write-resources): "
+       f"timeout_min = {TIME_MARGIN:g} x the longest run's wall time over all its attempts, rounded up to "
+       f"{TIME_STEP_MIN} min; mem_gb = {MEM_MARGIN:g} x "
        f"the highest peak host memory of an attempt (trainer + largest DataLoader worker), rounded up to "
        f"{MEM_STEP_GB} GB. Shorter limits start sooner (the scheduler backfills short jobs), smaller memory fits "
-       f"more nodes; put them under the experiment's resources: in experiments.yaml.")
+       f"more nodes; --write-resources experiments.yaml puts them under each experiment's resources:.")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Proposal:
     mem_gb: float | None               # the memory its jobs ran with (the highest), GB
     timeout_min: int | None            # proposed
     new_mem_gb: int | None             # proposed
+    paths: tuple[str, ...] = ()        # the row's runs (the frame's ``path``): which experiment it is
 
 
 def propose_timeout(longest_s: float) -> int:
@@ -65,11 +67,12 @@ def proposals(report: Report, frame: pd.DataFrame) -> list[Proposal]:
     for sec in report.sections:
         refs = {ref.num: ref.path for ref in sec.references}
         for row in (r for r in sec.rows if r.kind == "result"):
-            out.append(propose(sec.title, row.label, [runs[refs[n]] for n in row.refs]))
+            paths = tuple(refs[n] for n in row.refs)
+            out.append(propose(sec.title, row.label, [runs[p] for p in paths], paths))
     return out
 
 
-def propose(section: str, row: str, runs: list[RunCost]) -> Proposal:
+def propose(section: str, row: str, runs: list[RunCost], paths: tuple[str, ...] = ()) -> Proposal:
     walls = [r.wall_hours * 3600 for r in runs if r.wall_hours is not None]
     peaks = [r.host_peak_mib for r in runs if r.host_peak_mib is not None]
     limits = [r.time_limit_s / 60 for r in runs if r.time_limit_s is not None]
@@ -77,7 +80,7 @@ def propose(section: str, row: str, runs: list[RunCost]) -> Proposal:
     longest, peak = max(walls, default=None), max(peaks, default=None)
     return Proposal(section, row, len(runs), len(walls), len(peaks), longest, peak, max(limits, default=None),
                     max(mems, default=None), propose_timeout(longest) if longest is not None else None,
-                    propose_mem_gb(peak) if peak is not None else None)
+                    propose_mem_gb(peak) if peak is not None else None, paths)
 
 
 def _num(x: Any) -> str:

@@ -92,8 +92,8 @@ def _node_lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
             _node_lines(item, sub, out)
 
 
-def _parse(path: Path) -> tuple[str, object, dict[str, int]]:
-    text = read_text(path)
+def _parse(path: Path, text: str | None = None) -> tuple[str, object, dict[str, int]]:
+    text = read_text(path) if text is None else text
     node, raw = safe_parse(path, text)
     lines: dict[str, int] = {}
     if node is not None:
@@ -151,10 +151,13 @@ class _Ctx:
                            problem=problem)
 
 
-def load_experiments(path: Path) -> Experiments:
-    """Read and validate experiments.yaml; raises ConfigError (one line, with file and line)."""
+def load_experiments(path: Path, text: str | None = None) -> Experiments:
+    """Read and validate experiments.yaml; raises ConfigError (one line, with file and line).
+
+    ``text``: the file's would-be content, validated as if it were ``path`` (``resize.py`` checks an edit
+    before it writes it)."""
     path = Path(path)
-    text, raw, lines = _parse(path)
+    text, raw, lines = _parse(path, text)
     ctx = _Ctx(path, lines)
     if not isinstance(raw, Mapping):
         raise ctx.error("(top)", f"expected a mapping with keys {', '.join(TOP_KEYS)}")
