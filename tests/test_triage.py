@@ -3,7 +3,9 @@ missing data, a stalled run (SIGKILLed twice), a job killed for memory or at its
 leaves, with the end state sacct gives such a job); each group with its retry command and resource change."""
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -141,3 +143,60 @@ def test_mtl_status_failures_prints_each_group_and_its_retry_command_works(tmp_p
     healthy = grid[:4] + grid[6:]
     assert status_main(healthy + ["--failures"]) == 0   # another grid (other folders): nothing failed there
     assert capsys.readouterr().out.startswith("no failed, stalled or killed runs among the")
+
+
+KILL_LINES = [   # what slurmstepd writes into a job's stderr when it kills the job (Slurm 22.05)
+    ("slurmstepd-vm: error: StepId=875.0 exceeded memory limit (1223421952 > 1073741824), being killed",
+     Cause.OOM),                                                     # jobacct_gather's OverMemoryKill
+    ("slurmstepd: error: Detected 1 oom-kill event(s) in StepId=5001.batch. Some of your processes may have been "
+     "killed by the cgroup out-of-memory handler.", Cause.OOM),      # cgroups
+    ("slurmstepd: error: *** JOB 5002 ON gpu17 CANCELLED AT 2026-12-06T10:00:00 DUE TO TIME LIMIT ***",
+     Cause.TIMEOUT),
+    ("slurmstepd: error: *** JOB 5003 ON gpu17 CANCELLED AT 2026-12-06T10:00:00 DUE TO NODE FAILURE, SEE SLURMCTLD "
+     "LOG FOR DETAILS ***", Cause.NODE_FAIL),
+]
+
+
+@pytest.mark.parametrize("line,cause", KILL_LINES)
+def test_slurms_kill_line_in_the_job_log_names_the_cause(folders, tmp_path: Path, line: str, cause: Cause) -> None:
+    """A job sacct calls FAILED (what OverMemoryKill leaves) whose stderr has slurmstepd's kill line: the group is
+    that line's cause, shows the line, and points at the stderr file; the trainer's own cause still comes first."""
+    out = tmp_path / "4242_0_0_log.out"
+    out.write_text("submitit INFO (2026-12-06) - Starting with JobEnvironment(job_id=4242_0)\n")
+    out.with_name("4242_0_0_log.err").write_text("training...\nslurmstepd-vm: error: Exceeded job memory limit\n"
+                                                 * (cause != Cause.OOM) + line + "\n")
+    run, args = folders["killed"]
+    job = JobRef("4242_0", "narvi", str(out), "jobs/x.json")
+    (group,) = triage([run_status(_spec(run, "AlexNet-Age", args), job, "FAILED")], None)
+    assert group.cause == cause and group.evidence is not None and group.evidence.line == line
+    assert group.log == str(out.with_name("4242_0_0_log.err"))
+    nan_run, nan_args = folders["nan-a"]       # a NaN run whose job log also says memory: NaN
+    assert verdict(run_status(_spec(nan_run, "nan", nan_args), job, "FAILED")).cause == Cause.NAN
+
+
+def test_a_kill_line_not_from_slurmstepd_is_not_evidence(folders, tmp_path: Path) -> None:
+    """The trainer's own output that happens to say "exceeded memory limit" is not Slurm's word."""
+    out = tmp_path / "4242_0_0_log.out"
+    out.write_text("")
+    out.with_name("4242_0_0_log.err").write_text("my code: exceeded memory limit (1 > 0), being killed\n")
+    run, args = folders["killed"]
+    (group,) = triage([run_status(_spec(run, "AlexNet-Age", args), JobRef("4242_0", "narvi", str(out), "j"),
+                                  "FAILED")], None)
+    assert group.cause == Cause.EXCEPTION and group.evidence is None
+
+
+def test_the_memory_a_retry_doubles_is_what_slurm_gave_the_last_attempt(folders, tmp_path: Path) -> None:
+    """A run launched with --resources mem_gb=1 over a profile of 12: its start line records 1024 MiB from Slurm,
+    so the retry asks for 2 GB, not 24."""
+    run = tmp_path / "run"
+    shutil.copytree(folders["killed"][0], run)
+    recs = [json.loads(x) for x in RunDir(run).attempts_file.read_text().splitlines()]
+    for rec in recs:
+        if rec.get("event") == "start":
+            rec["slurm"] = {"time_limit_s": 3600.0, "mem_mib": 1024.0}
+    RunDir(run).attempts_file.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    prof = profile_from_dict("narvi", {"partition": "gpu", "mem_gb": 12, "timeout_min": 90}, "clusters.narvi")
+    (group,) = triage([run_status(_spec(run, "AlexNet-Age", folders["killed"][1]), *_job("OUT_OF_MEMORY"))], prof)
+    assert group.resources == {"mem_gb": 2} and group.hint.startswith("had 1 GB"), (group.resources, group.hint)
+    (late,) = triage([run_status(_spec(run, "AlexNet-Age", folders["killed"][1]), *_job("TIMEOUT"))], prof)
+    assert late.resources == {"timeout_min": 120} and late.hint.startswith("had 60 min"), (late.resources, late.hint)
