@@ -405,10 +405,11 @@ def train_config_from_dict(raw: Mapping[str, object]) -> TrainConfig:
     return validate(build_checked(TrainConfig, raw, ""))
 
 
-def parse_override(text: str) -> tuple[list[str], object]:
-    """``key=value`` or ``data.root=/x`` -> (path, YAML-parsed value)."""
+def parse_override(text: str, flag: str = "--set", example: str = "batch_size=16") -> tuple[list[str], object]:
+    """``key=value`` or ``data.root=/x`` -> (path, YAML-parsed value): what ``--set`` (and ``mtl-launch
+    --resources``, with its own flag and example for the message) take."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set batch_size=16")
+        raise ConfigError(f"{flag} {text!r}: expected key=value, e.g. {flag} {example}")
     key, _, value = text.partition("=")
     try:
         parsed = yaml.safe_load(value) if value.strip() else None

@@ -13,8 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-import yaml
-
+from ..config import parse_override
 from ..errors import ConfigError
 
 EXECUTORS = ("slurm", "local")
@@ -213,13 +212,8 @@ def launch_resources(prof: ClusterProfile, pairs: Sequence[str]) -> dict[str, ob
     memory ``mtl-status --failures`` proposes for runs killed for it), validated against the profile."""
     out: dict[str, object] = {}
     for text in pairs:
-        key, sep, value = text.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--resources {text!r}: expected key=value, e.g. --resources mem_gb=32")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            out[key.strip()] = value
+        path, value = parse_override(text, "--resources", "mem_gb=32")
+        out[".".join(path)] = value
     if out:
         with_resources(prof, out, "--resources")
     return out
