@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -200,3 +202,69 @@ def test_the_memory_a_retry_doubles_is_what_slurm_gave_the_last_attempt(folders,
     assert group.resources == {"mem_gb": 2} and group.hint.startswith("had 1 GB"), (group.resources, group.hint)
     (late,) = triage([run_status(_spec(run, "AlexNet-Age", folders["killed"][1]), *_job("TIMEOUT"))], prof)
     assert late.resources == {"timeout_min": 120} and late.hint.startswith("had 60 min"), (late.resources, late.hint)
+
+
+TRIAGE_STUDY = """\
+defaults:
+  dataset: synthetic
+  image_size: 64
+  batch_size: 8
+  device: cpu
+  epoch: 1
+  steps_per_epoch: 4
+  data: {synthetic_train_size: 16, synthetic_eval_size: 8}
+experiments:
+  - name: AlexNet-Smile
+    loss_weights: [0, 1, 0, 0]
+    lr_rate: 1.0e+12
+  - name: AlexNet-Gender
+    loss_weights: [1, 0, 0, 0]
+    dataset: CVPR_16_ChaLearn
+clusters:
+  tri:
+    executor: slurm
+    partition: gpu
+    gres: "gpu:1"
+    cpus_per_task: 1
+    mem_gb: 2
+    timeout_min: 10
+    data_root: {root}
+    setup: ["export OMP_NUM_THREADS=1"]
+"""
+
+
+@pytest.mark.slurm
+def test_on_slurm_a_nan_and_a_data_error_get_their_groups_and_retries(tmp_path: Path, capsys) -> None:
+    """Two runs of one array on the local Slurm: one whose loss goes NaN, one whose data is not where the profile
+    says (launched with --no-preflight, as the data check would refuse it). Once the array has left squeue,
+    mtl-status --failures, given no --cluster, shows each group with its reason, log and the exact retry command,
+    which names the cluster the jobs/ record gives."""
+    from mtl_cluster.cli.launch import launch_main
+    from mtl_cluster.cli.status import status_main
+    from mtl_cluster.launch.ledger import latest_jobs
+    from slurmkit import dirs, require_cluster, specs, state, wait
+    require_cluster()
+    yaml_file = tmp_path / "experiments.yaml"
+    yaml_file.write_text(TRIAGE_STUDY.replace("{root}", str(tmp_path / "nowhere")))
+    assert launch_main([str(yaml_file), "--cluster", "tri", "--no-preflight", *dirs(tmp_path)]) == 0
+    runs = [s.run_dir for s in specs(yaml_file, tmp_path)]
+    assert len(runs) == 2
+    wait(lambda: all(state(r) == "failed" for r in runs), 180, "both runs to fail", poll=1)
+    array = {j.job_id.split("_")[0] for j in latest_jobs(tmp_path / "jobs").values()}
+    assert len(array) == 1
+    wait(lambda: not subprocess.run(["squeue", "-h", "-j", *array], capture_output=True, text=True,
+                                    timeout=10).stdout.strip(), 60, "the array to leave squeue")
+    capsys.readouterr()
+    assert status_main([str(yaml_file), *dirs(tmp_path)[:4], "--failures"]) == 0
+    out = capsys.readouterr().out
+    launch = ["mtl-launch", str(yaml_file), "--cluster", "tri", *dirs(tmp_path)[:4]]
+    assert out.splitlines()[0] == "2 of 2 runs need attention, in 2 group(s): 1 data error, 1 NaN/inf loss", out
+    blocks = {b.splitlines()[0]: b.splitlines()[1:] for b in out.split("\n\n")[1:]}
+    data, nan = blocks["data error: 1 run(s): AlexNet-Gender"], blocks["NaN/inf loss: 1 run(s): AlexNet-Smile"]
+    assert data[0].startswith(f"  reason: ChaLearn gender data not found at {tmp_path / 'nowhere'}"), data
+    assert nan[0].startswith("  reason: loss is nan at epoch 1 step "), nan
+    for lines, only in ((data, "AlexNet-Gender"), (nan, "AlexNet-Smile")):
+        log = next(x for x in lines if x.startswith("  log:    ")).removeprefix("  log:    ")
+        assert log.endswith("_log.out") and Path(log).is_file(), lines
+        retry = next(x for x in lines if x.startswith("  retry:  ")).removeprefix("  retry:  ")
+        assert shlex.split(retry) == [*launch, "--only", only, "--retry-failed"], retry
