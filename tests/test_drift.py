@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,35 @@ def test_git_state_of_a_checkout(tmp_path) -> None:
     (repo / "sub").mkdir()
     assert git_state(repo / "sub") == (None, None)          # inside a checkout, not the top of one
     assert git_state(tmp_path) == (None, None)              # no checkout at all
+
+
+def test_each_run_of_one_worker_process_records_its_own_peak(tmp_path) -> None:
+    """`mtl-train --worker` trains a large run (224 px, batch 32: ~1.8 GB) and then a small one in one process:
+    the small run's recorded peak is its own (the high-water mark is reset at each attempt's start), well below
+    the large run's, and near the same small run's peak in a process of its own."""
+    import yaml
+
+    from mtl_cluster.config import load_train_config
+
+    def config(name: str, *pairs: str) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        cfg = load_train_config(None, [*TINY, "epoch=1", "steps_per_epoch=3", "num_workers=0", *pairs])
+        path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        return path
+
+    big, small = config("big", "image_size=224", "batch_size=32"), config("small")
+    stdin = "".join(json.dumps({"config": str(c), "run_dir": str(tmp_path / "w" / c.stem)}) + "\n"
+                    for c in (big, small))
+    res = run_cli(train_cmd(tmp_path / "unused", "--worker"), input=stdin)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_cli([sys.executable, "-m", "mtl_cluster.train", "--config", str(small), "--run-dir",
+                   str(tmp_path / "alone")])
+    assert res.returncode == 0, res.stderr[-2000:]
+
+    def peak(run: Path) -> float:
+        (end,) = [a for a in read_jsonl(run / "attempts.jsonl") if a["event"] == "end"]
+        return float(end["usage"]["host_peak_mib"])
+
+    big_peak, small_peak, alone = peak(tmp_path / "w" / "big"), peak(tmp_path / "w" / "small"), peak(tmp_path / "alone")
+    assert big_peak > small_peak + 300, (big_peak, small_peak)
+    assert abs(small_peak - alone) < 0.25 * alone, (small_peak, alone)

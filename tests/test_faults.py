@@ -20,6 +20,7 @@ from typing import Iterator
 import pytest
 
 import faultmatrix as fm
+from mtl_cluster.cli.collect import collect_main
 from mtl_cluster.cli.launch import launch_main
 from mtl_cluster.cli.status import status_main
 from mtl_cluster.launch.ledger import latest_jobs
@@ -472,6 +473,12 @@ def test_out_of_memory_then_the_printed_retry(tmp_path, refs, row, capsys, over_
     finish_and_compare(run, refs.run_dir(SHORT), row)           # under OverMemoryKill still, with 2 GB
     again = job_of(tmp_path, run)
     wait(lambda: sacct(again).get(again, [""])[0] == "COMPLETED", 60, "sacct COMPLETED")
+    # mtl-collect --cost: sacct's MaxRSS (over both jobs: the killed one went past 1 GB) beside the run's own peak
+    capsys.readouterr()
+    assert collect_main([str(tmp_path / "results"), "--cost", "--format", "json", "--no-image-tests"]) == 0
+    (cells,) = [r["cells"] for s in json.loads(capsys.readouterr().out)["cost"]["sections"] for r in s["rows"]]
+    assert cells["sacct_rss_mib"]["max"] > 1024 and cells["host_peak_mib"]["max"] > 500, cells
+    assert 0 < cells["sacct_cpu_used"]["mean"] < 250, cells
     row.epochs_lost = fm.epochs_lost(reached, fm.resumed_from(run, SHORT)[0], SHORT)
     row.outcome = ("killed by slurmstepd (sacct FAILED 9:0; \"exceeded memory limit\" in the job log); "
                    "mtl-status --failures: out of memory, retry with --resources mem_gb=2; run as printed -> resumed "

@@ -80,6 +80,25 @@ def test_debug_grid_as_arrays_then_nothing_then_status(tmp_path, capsys):
     assert billed is not None and len(billed) == 17
     assert report["cost"]["total"]["sacct_gpu_hours"] == pytest.approx(sum(billed.values()) / 3600, abs=1e-5)
 
+    # sacct's CPU use stands beside the runs' own recorded peaks. Its MaxRSS does only for a job that lived past
+    # a JobAcctGatherFrequency (10 s here) sample: these ~10 s jobs mostly have none (fault row 11 checks it)
+    assert all(c["host_peak_mib"]["max"] > 200 and 0 < c["sacct_cpu_used"]["mean"] < 250 for c in cells), cells
+    assert all(c["sacct_rss_mib"]["max"] > 200 for c in cells if "sacct_rss_mib" in c), cells
+
+    # --right-size from these runs sees the limits they ran under (the test profile's 10 min and 2 GB) and, asked,
+    # writes the proposal into (a copy of) the study file, which then loads with those values
+    from mtl_cluster.launch.study import load_experiments
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml_file.read_text())
+    assert collect_main([str(tmp_path / "results"), "--right-size", "--write-resources", str(study),
+                         "--no-image-tests"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    proposals = [x for x in lines if ": timeout_min " in x]
+    assert proposals and all(": timeout_min 10 -> 10 (" in x and "; mem_gb 2 -> " in x for x in proposals), lines
+    assert any(x.startswith(f"wrote {study}: ") for x in lines), lines
+    written = {e.id: e.resources for e in load_experiments(study).experiments if e.resources}
+    assert written and all(r["timeout_min"] == 10 and isinstance(r["mem_gb"], int) for r in written.values()), written
+
 
 NEVER_YAML = """\
 defaults:

@@ -56,7 +56,7 @@ from .data.base import ImageSet, TaskData
 from .data.cache import Decoded, open_cache
 from .data.stage import stage_cache, stage_root
 from .data.transforms import CachedView, TaskView, augment_batch, whole_batch
-from .environment import GpuSampler, environment, slurm_limits, usage
+from .environment import GpuSampler, environment, reset_peak_memory, slurm_limits, usage
 from .guard import newest_checkpoint, stalled
 from .metrics import TaskMeter, epoch_record, task_loss
 from .model import MTL_AlexNet_model, load_backbone, load_init_state
@@ -518,6 +518,7 @@ class Trainer:
         stuck = stalled(read_jsonl(self.rd.attempts_file), start_from,   # the attempts before this one
                         retry=status.get("state") == State.FAILED)
         self.attempt_t0 = time.monotonic()
+        reset_peak_memory()   # this attempt's peak, not an earlier run's in the same process (mtl-train --worker)
         with _file_log(self.rd.log_file):
             try:
                 self.rd.update_status(state=State.RUNNING, attempts=self.attempt, reason=None, cause=None,
