@@ -114,7 +114,7 @@ def test_an_experiment_the_file_lacks_is_a_note(tmp_path, monkeypatch, capsys, r
     rc, lines, err = _write(tmp_path, monkeypatch, capsys, results, other)
     assert rc == 0, err
     assert len([ln for ln in lines if ln.startswith("note: ") and "no experiment named" in ln]) == 3
-    assert lines[-1] == "experiments.yaml: no row is an experiment of it; nothing written"
+    assert lines[-1] == "experiments.yaml: no row is a full run of one of its experiments; nothing written"
     assert (tmp_path / "experiments.yaml").read_text(encoding="utf-8") == other
 
 
@@ -207,4 +207,23 @@ def test_rows_map_by_signature(tmp_path, monkeypatch, capsys) -> None:
     assert rc == 0, err
     assert "experiments AlexNet-Gender, IMDB-WIKI-AlexNet-Gender share the name AlexNet-Gender and none makes its " \
            "runs; set their resources: by hand" in out
-    assert "experiments.yaml: no row is an experiment of it; nothing written" in out
+    assert "experiments.yaml: no row is a full run of one of its experiments; nothing written" in out
+
+
+def test_debug_runs_never_set_the_full_runs_limits(tmp_path, monkeypatch, capsys) -> None:
+    """Runs of the study's --debug grid (tiny, synthetic) are rows too, but their use says nothing of what the full
+    runs need: each gets a note, and nothing is written."""
+    text = "debug:\n  epoch: 1\n  steps_per_epoch: 2\n" + SHARED_NAME.split("experiments:\n")[0] + \
+        "experiments:\n  - name: AlexNet-Gender\n    loss_weights: [1, 0, 0, 0]\n"
+    study = tmp_path / "experiments.yaml"
+    study.write_text(text, encoding="utf-8")
+    for spec in expand(load_experiments(study), tmp_path / "results", debug=True):
+        cfg = {**config(**GENDER, seed=0, lr_rate=dict(spec.point)["lr_rate"]), "signature": spec.signature}
+        write_run(tmp_path / "results", cfg, {}, envs=[environment(cfg, usage=_usage(60, 900))])
+    rc, out, err = collect(tmp_path, monkeypatch, capsys, "results", *FLAGS)
+    assert rc == 0, err
+    notes = [ln for ln in out.splitlines() if ln.startswith("note: ")]
+    assert notes and all(ln.endswith(": a run of the --debug/--demo grid: its use says nothing of what the full runs "
+                                     "need; not written (right-size from the study's own runs)") for ln in notes), out
+    assert "experiments.yaml: no row is a full run of one of its experiments; nothing written" in out
+    assert study.read_text(encoding="utf-8") == text and not (tmp_path / "experiments.yaml.bak").exists()

@@ -188,7 +188,8 @@ def _write_resources(study: Path, props: list[Proposal], frame: pd.DataFrame) ->
     done = write_resources(study, [RowProposal(p.row, tuple(runs[x] for x in p.paths), p.timeout_min, p.new_mem_gb)
                                    for p in props])
     if not done.changes:
-        why = "already right-sized (no value to change)" if done.matched else "no row is an experiment of it"
+        why = ("already right-sized (no value to change)" if done.matched
+               else "no row is a full run of one of its experiments")
         return [*done.notes, f"{study}: {why}; nothing written"]
     by_exp: dict[str, list[str]] = {}
     for c in done.changes:

@@ -8,6 +8,7 @@ before it is written (atomically; the old file kept as ``<name>.bak``).
 
 Which experiment a table row is: the one whose grid makes its runs (same signature: an ``id`` shared name and
 grid variants resolve exactly), else the one experiment of that name (runs from an edited study or a ``--set``).
+Runs of the ``--debug``/``--demo`` grids are none: a tiny synthetic run's use must not set the full runs' limits.
 Pure: reads and writes the study file, prints nothing; errors are one-line ``ConfigError``s.
 """
 from __future__ import annotations
@@ -62,20 +63,27 @@ class Resized:
     backup: Path | None = None
 
 
-def _specs(exps: Experiments) -> list[RunSpec]:
-    """Every run the study makes: its grid, and its debug/demo grids where it has them (those runs are rows too)."""
+def _specs(exps: Experiments) -> tuple[list[RunSpec], set[str]]:
+    """Every run the study makes (its grid) and the signatures of its debug/demo grids' runs, which are rows too
+    but say nothing of what the full runs need."""
     specs = expand(exps, Path("results"))
+    small: set[str] = set()
     for debug, demo, has in ((True, False, exps.debug or exps.debug_grid), (False, True, exps.demo or exps.demo_grid)):
         if has:
             try:
-                specs += expand(exps, Path("results"), debug=debug, demo=demo)
+                small |= {s.signature for s in expand(exps, Path("results"), debug=debug, demo=demo)}
             except ConfigError:
                 pass                          # a debug grid that does not expand makes no runs to match
-    return specs
+    return specs, small - {s.signature for s in specs}
 
 
-def experiments_of(exps: Experiments, specs: Sequence[RunSpec], name: str, signature: str) -> tuple[list[str], str]:
-    """The experiment ids one run belongs to and, when it is not exact, why: (ids, note)."""
+def experiments_of(exps: Experiments, specs: Sequence[RunSpec], name: str, signature: str,
+                   small: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], str]:
+    """The experiment ids one run belongs to and, when it is not exact, why: (ids, note). A run of the debug or
+    demo grid (``small``) belongs to none: tiny runs on synthetic data must not set the full runs' limits."""
+    if signature in small:
+        return [], ("a run of the --debug/--demo grid: its use says nothing of what the full runs need; not written "
+                    "(right-size from the study's own runs)")
     exact = [i for s in specs if s.signature == signature for i in (s.name, *s.aliases)]
     if exact:
         return list(dict.fromkeys(exact)), ""
@@ -91,7 +99,7 @@ def experiments_of(exps: Experiments, specs: Sequence[RunSpec], name: str, signa
 
 def targets(exps: Experiments, rows: Sequence[RowProposal]) -> tuple[dict[str, dict[str, int]], list[str]]:
     """Experiment id -> key -> the largest value any of its rows proposes; and the note lines."""
-    specs = _specs(exps)
+    specs, small = _specs(exps)
     out: dict[str, dict[str, int]] = {}
     notes: list[str] = []
     for row in rows:
@@ -100,7 +108,7 @@ def targets(exps: Experiments, rows: Sequence[RowProposal]) -> tuple[dict[str, d
             continue                          # no usage records: nothing to propose, nothing to change
         ids: list[str] = []
         for name, sig in dict.fromkeys(row.runs):
-            found, why = experiments_of(exps, specs, name, sig)
+            found, why = experiments_of(exps, specs, name, sig, small)
             ids += [i for i in found if i not in ids]
             if why and f"note: {row.row}: {why}" not in notes:
                 notes.append(f"note: {row.row}: {why}")
