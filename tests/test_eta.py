@@ -79,3 +79,24 @@ def test_a_short_runs_first_epoch_has_an_eta_from_its_step_time() -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(NOW - 1))
     status = {"epoch": 0, "step": 2, "steps": 10, "step_seconds": 0.5, "attempts": 1, "updated_at": stamp}
     assert eta_seconds(status, [], 3, now=NOW) == (13.0, True)
+
+
+def test_held_runs_and_what_waits_on_them_are_not_counted(tmp_path) -> None:
+    """pre seed 0 is queued but held (scontrol hold: it starts when someone releases it) and ft seed 0 fine-tunes
+    from it: neither has an end to reckon with, so the study ETA is the other run's, and the line says 2 held.
+    With only held runs there is no figure, and the line says why."""
+    specs = _specs(tmp_path)
+    _timed(specs[("other", 0)].run_dir, 100.0, 1)
+    statuses = [RunStatus(specs[("pre", 0)], State.QUEUED, epochs=3, job_id="20_0", reason="JobHeldUser"),
+                RunStatus(specs[("ft", 0)], State.QUEUED, epochs=3, job_id="30_0", reason="Dependency"),
+                RunStatus(specs[("other", 0)], State.RUNNING, epochs=3, epoch=1, job_id="10_0", eta_s=200.0)]
+    eta = study_eta(statuses, {}, now=NOW)
+    assert (eta.finish, eta.running, eta.queued, eta.held) == (NOW + 200, 1, 0, 2)
+    line = study_eta_line(eta, now=NOW)
+    assert line is not None and line.endswith("; 2 held run(s) not counted (they start once released: scontrol "
+                                              "release <job>)"), line
+    eta = study_eta(statuses[:2], {}, now=NOW)
+    assert eta.finish is None and eta.held == 2
+    assert study_eta_line(eta, now=NOW) == (
+        "study ETA: not known yet (every queued run is held): 0 running, 0 queued in 2 array(s); 2 held run(s) not "
+        "counted (they start once released: scontrol release <job>)")

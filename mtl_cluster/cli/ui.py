@@ -205,14 +205,17 @@ def study_eta_line(eta: StudyEta, now: float | None = None) -> str | None:
     """``study ETA: the last run should end at 10:42 (in 14m05s): ...`` (None when nothing is queued or running)."""
     import time
 
-    if eta.running + eta.queued == 0:
+    if eta.running + eta.queued + eta.held == 0:
         return None
     now = time.time() if now is None else now
     what = f"{eta.running} running, {eta.queued} queued in {eta.arrays} array(s)"
     rest = (f"; {eta.not_counted} run(s) without a job not counted (mtl-launch submits them)"
             if eta.not_counted else "")
+    rest += (f"; {eta.held} held run(s) not counted (they start once released: scontrol release <job>)"
+             if eta.held else "")
     if eta.finish is None:
-        return f"study ETA: not known yet (no epoch or step of its runs timed): {what}{rest}"
+        why = "no epoch or step of its runs timed" if eta.running + eta.queued else "every queued run is held"
+        return f"study ETA: not known yet ({why}): {what}{rest}"
     when = time.strftime("%H:%M" if eta.finish - now < 20 * 3600 else "%m-%d %H:%M", time.localtime(eta.finish))
     return (f"study ETA: the last run should end at {when} (in {duration_text(eta.finish - now, eta.rough)}): "
             f"{what}, from measured epoch and step times, the arrays' parallelism and the dependencies{rest}")

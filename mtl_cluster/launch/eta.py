@@ -6,8 +6,9 @@ before its first epoch ends). Each queued run takes as long as its experiment's 
 time) times its epochs. Queued runs start, in the grid's order, when a slot of their array frees up (the
 array's parallelism: the launch's, or the last ``--throttle``), and not before the run they fine-tune from
 ends. Slurm's own expected start (squeue --start, shown with the pending reasons) is not used: it assumes every
-running job uses its whole time limit. Runs with no job (new, died, interrupted) are not counted: the line
-says how many. Reads run folders, never writes, never prints.
+running job uses its whole time limit. Runs with no job (new, died, interrupted) are not counted, nor held jobs
+(``scontrol hold``: they start when someone releases them) and the fine-tunes that wait on one: the line says
+how many. Reads run folders, never writes, never prints.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from ..rundir import RunDir, count_field, read_jsonl
 from ..states import State
 from .status import RunStatus
 
+HELD = ("JobHeldUser", "JobHeldAdmin")   # squeue's reasons for a job that waits for a release, not a slot
+
 
 @dataclass(frozen=True)
 class StudyEta:
@@ -30,6 +33,7 @@ class StudyEta:
     arrays: int
     not_counted: int         # runs with no live job and not finished (new, died, interrupted, unknown)
     rough: bool              # a figure from a step time or another experiment's epochs
+    held: int = 0            # queued runs whose job is held (or whose parent's is): no start to reckon with
 
 
 def _epoch_seconds(spec_dir: Path) -> list[float]:
@@ -80,8 +84,12 @@ def study_eta(statuses: Sequence[RunStatus], parallelism: Mapping[str, int], now
         end[st.spec.run_dir] = now + eta
         if st.job_id:
             slots.setdefault(st.job_id.split("_")[0], []).append(now + eta)
+    held: set[Path] = set()
     for st in statuses:
         if st.state != State.QUEUED or not st.job_id:
+            continue
+        if st.reason in HELD or (st.spec.init_run_dir is not None and st.spec.init_run_dir in held):
+            held.add(st.spec.run_dir)
             continue
         queued += 1
         array = st.job_id.split("_")[0]
@@ -106,4 +114,5 @@ def study_eta(statuses: Sequence[RunStatus], parallelism: Mapping[str, int], now
     not_counted = sum(1 for st in statuses if st.state not in live or (st.state == State.QUEUED and not st.job_id))
     arrays = len({st.job_id.split("_")[0] for st in statuses if st.job_id and st.state in (State.RUNNING,
                                                                                               State.QUEUED)})
-    return StudyEta(None if unknown or not end else max(end.values()), running, queued, arrays, not_counted, rough)
+    return StudyEta(None if unknown or not end else max(end.values()), running, queued, arrays, not_counted, rough,
+                    len(held))
