@@ -19,7 +19,7 @@ from mtl_cluster.launch.clusters import profile_from_dict
 from mtl_cluster.launch.grid import RunSpec
 from mtl_cluster.launch.ledger import JobRef
 from mtl_cluster.launch.status import run_status
-from mtl_cluster.launch.triage import retry_words, triage, verdict
+from mtl_cluster.launch.triage import check_words, retry_words, triage, verdict
 from mtl_cluster.rundir import RunDir
 from mtl_cluster.states import STALL_ATTEMPTS, Cause, State
 
@@ -96,6 +96,8 @@ def test_groups_their_logs_and_the_commands_that_retry_them(folders) -> None:
     assert retry_words(oom, LAUNCH) == [*LAUNCH, "--only", "AlexNet-Age", "--resources", "mem_gb=40"]
     assert oom.log == "logs/4242_0_0_log.err"
     assert "mtl-data check" in data.hint
+    assert check_words(data, LAUNCH) == ["mtl-data", "check", "experiments.yaml", "--cluster", "narvi"]
+    assert check_words(data, ["mtl-launch", "experiments.yaml", "--debug"]) is None and check_words(nan, LAUNCH) is None
 
 
 def test_the_retry_commands_resource_change_reaches_the_sbatch_script(tmp_path: Path) -> None:
@@ -263,6 +265,8 @@ def test_on_slurm_a_nan_and_a_data_error_get_their_groups_and_retries(tmp_path: 
     data, nan = blocks["data error: 1 run(s): AlexNet-Gender"], blocks["NaN/inf loss: 1 run(s): AlexNet-Smile"]
     assert data[0].startswith(f"  reason: ChaLearn gender data not found at {tmp_path / 'nowhere'}"), data
     assert nan[0].startswith("  reason: loss is nan at epoch 1 step "), nan
+    assert f"  check:  mtl-data check {yaml_file} --cluster tri" in data, data      # what to check, exactly
+    assert not [x for x in nan if x.startswith("  check:  ")], nan
     for lines, only in ((data, "AlexNet-Gender"), (nan, "AlexNet-Smile")):
         log = next(x for x in lines if x.startswith("  log:    ")).removeprefix("  log:    ")
         assert log.endswith("_log.out") and Path(log).is_file(), lines

@@ -22,7 +22,7 @@ def print_failures(statuses: Sequence[RunStatus], prof: ClusterProfile | None, a
     """Print the triage; exit 0 (looking is not failing: the runs' own states say what failed).
     ``launched_on``: the clusters the jobs/ records name for these runs; mtl-status needs no --cluster, the
     retry does, so where the records name one cluster the retry command names it."""
-    from ..launch.triage import counts, retry_words, triage
+    from ..launch.triage import check_words, counts, retry_words, triage
     from ..states import CAUSE_TITLES
 
     groups = triage(statuses, prof)
@@ -50,5 +50,8 @@ def print_failures(statuses: Sequence[RunStatus], prof: ClusterProfile | None, a
             out.print(f"  log:    {g.log}", markup=False, soft_wrap=True)
         if g.hint:
             out.print(f"  note:   {g.hint}", markup=False, soft_wrap=True)
+        check = check_words(g, launch)
+        if check:
+            out.print(f"  check:  {shlex.join(check)}", markup=False, soft_wrap=True)
         out.print(f"  retry:  {shlex.join(retry_words(g, launch))}", markup=False, soft_wrap=True)
     return 0

@@ -211,7 +211,7 @@ def _change(group: FailureGroup, prof: ClusterProfile | None) -> tuple[dict[str,
     hints = {
         Cause.NAN: "training is deterministic, so the same settings will most likely fail at the same step: "
                    "lower lr_rate (--set lr_rate=..., new runs in new folders) rather than retry",
-        Cause.DATA: "check the copy first: mtl-data check <experiments> --cluster <name>",
+        Cause.DATA: "check the copy the runs read first (mtl-data check, with the study and its --cluster)",
         Cause.CONFIG: "fix the key the reason names",
         Cause.DISK_FULL: "free space first; the newest checkpoint is intact",
         Cause.STALLED: "find what killed its attempts (sacct, the job log): memory, preemption, a node",
@@ -231,6 +231,14 @@ def retry_words(group: FailureGroup, launch: Sequence[str]) -> list[str]:
     for key, value in group.resources.items():
         words += ["--resources", f"{key}={value}"]
     return words
+
+
+def check_words(group: FailureGroup, launch: Sequence[str]) -> list[str] | None:
+    """The ``mtl-data check`` that checks the data copy a data-error group's runs read: the study and its
+    ``--cluster`` from ``launch`` (the retry's words), or None (another cause, or no cluster to name)."""
+    if group.cause != Cause.DATA or "--cluster" not in launch[:-1]:
+        return None
+    return ["mtl-data", "check", launch[1], "--cluster", launch[list(launch).index("--cluster") + 1]]
 
 
 def counts(groups: Sequence[FailureGroup]) -> Mapping[Cause, int]:
