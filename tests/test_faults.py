@@ -523,7 +523,7 @@ def test_requeued_without_progress_stops_as_stalled(tmp_path, row, capsys):
     wait(lambda: state(run) == "completed", 300, "the retried run to complete", poll=2)
     starts = [a for a in map(json.loads, (run / "attempts.jsonl").read_text().splitlines()) if a["event"] == "start"]
     assert len(starts) == 4 and starts[-1]["previous"]["state"] == "failed", starts
-    row.epochs_lost = "0.00"
+    row.epochs_lost, row.identical = "0.00", "n/a (224 px config)"
     row.outcome = ("attempts 1 and 2 started from no checkpoint and were killed in their first step; attempt 3 "
                    "stopped as stalled (exit 1, not requeued); mtl-status --failures: stalled, retry "
                    "--retry-failed; run as printed -> completed")

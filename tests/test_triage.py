@@ -238,7 +238,8 @@ clusters:
 @pytest.mark.slurm
 def test_on_slurm_a_nan_and_a_data_error_get_their_groups_and_retries(tmp_path: Path, capsys) -> None:
     """Two runs of one array on the local Slurm: one whose loss goes NaN, one whose data is not where the profile
-    says (launched with --no-preflight, as the data check would refuse it). Once the array has left squeue,
+    says (launched with --no-preflight, as the data check would refuse it), launched under umask 027, which the
+    files the jobs wrote follow (0640). Once the array has left squeue,
     mtl-status --failures, given no --cluster, shows each group with its reason, log and the exact retry command,
     which names the cluster the jobs/ record gives."""
     from mtl_cluster.cli.launch import launch_main
@@ -248,10 +249,18 @@ def test_on_slurm_a_nan_and_a_data_error_get_their_groups_and_retries(tmp_path: 
     require_cluster()
     yaml_file = tmp_path / "experiments.yaml"
     yaml_file.write_text(TRIAGE_STUDY.replace("{root}", str(tmp_path / "nowhere")))
-    assert launch_main([str(yaml_file), "--cluster", "tri", "--no-preflight", *dirs(tmp_path)]) == 0
+    old = os.umask(0o027)            # sbatch passes the submitter's umask to the job (SLURM_UMASK)
+    try:
+        assert launch_main([str(yaml_file), "--cluster", "tri", "--no-preflight", *dirs(tmp_path)]) == 0
+    finally:
+        os.umask(old)
     runs = [s.run_dir for s in specs(yaml_file, tmp_path)]
     assert len(runs) == 2
     wait(lambda: all(state(r) == "failed" for r in runs), 180, "both runs to fail", poll=1)
+    # what the job wrote follows the umask the launch had: the group reads, others do not
+    written = [f for r in runs for f in r.iterdir() if f.is_file()] + list((tmp_path / "jobs").glob("*.json"))
+    assert written and {f.name for f in written} >= {"status.json", "config.yaml"}
+    assert {f.name: oct(f.stat().st_mode & 0o777) for f in written if f.stat().st_mode & 0o777 != 0o640} == {}
     array = {j.job_id.split("_")[0] for j in latest_jobs(tmp_path / "jobs").values()}
     assert len(array) == 1
     wait(lambda: not subprocess.run(["squeue", "-h", "-j", *array], capture_output=True, text=True,
