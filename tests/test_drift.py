@@ -271,3 +271,36 @@ def test_each_run_of_one_worker_process_records_its_own_peak(tmp_path) -> None:
     big_peak, small_peak, alone = peak(tmp_path / "w" / "big"), peak(tmp_path / "w" / "small"), peak(tmp_path / "alone")
     assert big_peak > small_peak + 300, (big_peak, small_peak)
     assert abs(small_peak - alone) < 0.25 * alone, (small_peak, alone)
+
+
+NVIDIA_SMI = """#!/bin/sh
+# a stand-in for nvidia-smi (this machine has no GPU): answers only for the card it is asked about by UUID
+echo "$@" >> "$(dirname "$0")/calls"
+case "$*" in
+  *"--query-gpu=utilization.gpu --format=csv,noheader,nounits -i GPU-1234"*) echo "73" ;;
+  *"--query-gpu=driver_version --format=csv,noheader -i GPU-1234"*) echo "550.54.15" ;;
+  *) echo "No devices were found" >&2; exit 6 ;;
+esac
+"""
+
+
+def test_the_gpu_probes_ask_nvidia_smi_about_their_own_card(tmp_path, monkeypatch) -> None:
+    """Without NVML (pynvml is not installed here), the driver and the utilisation come from nvidia-smi, asked
+    about the run's card by its UUID (CUDA_VISIBLE_DEVICES renumbers cards; a UUID does not): a stand-in on PATH
+    answers for GPU-1234 only. A renumbered card without a UUID is not sampled at all (it could be another's)."""
+    from mtl_cluster.train.environment import GpuSampler, driver_version
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(NVIDIA_SMI)
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert driver_version("GPU-1234") == "550.54.15"
+    assert driver_version("GPU-9999") is None                       # nvidia-smi fails for another card
+    probe = GpuSampler._probe("GPU-1234", 0)
+    assert probe is not None
+    read, every = probe
+    assert read() == 73.0 and every == 15.0
+    calls = (bin_dir / "calls").read_text().splitlines()
+    assert calls[-1] == "--query-gpu=utilization.gpu --format=csv,noheader,nounits -i GPU-1234", calls
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    assert GpuSampler._probe(None, 0) is None
