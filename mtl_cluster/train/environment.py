@@ -170,22 +170,19 @@ def _peak_mib(who: int) -> float:
 
 
 _HWM = re.compile(r"^VmHWM:\s+(\d+) kB$", re.M)
-_peak_reset = False
 
 
 def reset_peak_memory() -> bool:
     """Start this process's resident-memory high-water mark afresh (Linux: ``5`` into /proc/self/clear_refs
     resets VmHWM), so that an attempt's peak is its own when one process trains several runs (``mtl-train
     --worker``), not the largest of every run before it. False where the kernel refuses or has no such file:
-    the peak is then the process's lifetime peak (``ru_maxrss``)."""
-    global _peak_reset
+    the peak is then the process's lifetime peak (``ru_maxrss``); pass the answer to ``usage``."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        _peak_reset = _self_peak_mib() is not None
     except OSError:
-        _peak_reset = False
-    return _peak_reset
+        return False
+    return _self_peak_mib() is not None
 
 
 def _self_peak_mib() -> float | None:
@@ -262,10 +259,12 @@ class GpuSampler:
         return round(sum(self.samples) / len(self.samples), 1) if self.samples else None
 
 
-def usage(elapsed_s: float, device: torch.device | None, gpu_util: float | None) -> dict[str, float | None]:
+def usage(elapsed_s: float, device: torch.device | None, gpu_util: float | None,
+          since_reset: bool = False) -> dict[str, float | None]:
     """The attempt's ``usage`` (rundir.USAGE_FIELDS). Peak memory is the process's since ``reset_peak_memory``
-    (the attempt's start) where the kernel allows, else over the process's life; the children's counts the worker
-    processes reaped by then (DataLoader workers), over the process's life (no reset exists for it)."""
+    (the attempt's start) where it answered True (``since_reset``), else over the process's life; the
+    children's counts the worker processes reaped by then (DataLoader workers), over the process's life (no
+    reset exists for it)."""
     gpu_peak = gpu_reserved = None
     if device is not None and device.type == "cuda":
         try:
@@ -273,7 +272,7 @@ def usage(elapsed_s: float, device: torch.device | None, gpu_util: float | None)
             gpu_reserved = round(torch.cuda.max_memory_reserved(device) / MIB, 1)
         except Exception:  # noqa: BLE001
             pass
-    own = (_peak_reset and _self_peak_mib()) or _peak_mib(resource.RUSAGE_SELF)
+    own = (since_reset and _self_peak_mib()) or _peak_mib(resource.RUSAGE_SELF)
     return {"elapsed_s": round(elapsed_s, 3), "host_peak_mib": own,
             "children_peak_mib": _peak_mib(resource.RUSAGE_CHILDREN), "gpu_peak_mib": gpu_peak,
             "gpu_reserved_peak_mib": gpu_reserved, "gpu_util_mean": gpu_util}

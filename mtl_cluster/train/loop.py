@@ -518,7 +518,7 @@ class Trainer:
         stuck = stalled(read_jsonl(self.rd.attempts_file), start_from,   # the attempts before this one
                         retry=status.get("state") == State.FAILED)
         self.attempt_t0 = time.monotonic()
-        reset_peak_memory()   # this attempt's peak, not an earlier run's in the same process (mtl-train --worker)
+        self.peak_reset = reset_peak_memory()   # this attempt's peak, not an earlier run's (mtl-train --worker)
         with _file_log(self.rd.log_file):
             try:
                 self.rd.update_status(state=State.RUNNING, attempts=self.attempt, reason=None, cause=None,
@@ -627,7 +627,7 @@ class Trainer:
         sampler: GpuSampler | None = getattr(self, "sampler", None)
         util = _safely("GPU utilisation", sampler.stop) if sampler is not None else None
         used = _safely("usage", lambda: usage(time.monotonic() - self.attempt_t0, getattr(self, "device", None),
-                                              util))
+                                              util, self.peak_reset))
         try:
             self.rd.append_attempt("end", self.attempt, epoch=self.state.epoch, step=self.state.step, usage=used)
         except OSError as exc:   # a full disk: the failure itself is what status.json records
